@@ -1,0 +1,197 @@
+//! Accounts: who may log in, where their home is, whether they may write.
+//!
+//! Passwords are checked against argon2id PHC strings on the blocking pool
+//! (argon2 is deliberately slow); plain-text passwords from the config are
+//! compared in constant time and reported at start-up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use subtle::ConstantTimeEq;
+
+use crate::config::{Config, Secret};
+use crate::ftp::path::Root;
+
+/// A logged-in user's view of the bucket.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Login name (`anonymous` for anonymous sessions).
+    pub name: String,
+    /// Where the home lives in the bucket.
+    pub root: Root,
+    /// Whether writes are refused.
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Credential {
+    Hash(String),
+    Plain(Secret),
+}
+
+#[derive(Debug)]
+struct Entry {
+    credential: Credential,
+    account: Account,
+}
+
+/// The account table.
+#[derive(Debug, Clone)]
+pub struct Users {
+    users: Arc<HashMap<String, Entry>>,
+    anonymous: Option<Account>,
+}
+
+/// Names that mean an anonymous login.
+#[must_use]
+pub fn is_anonymous_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp")
+}
+
+impl Users {
+    /// Builds the table from a validated config.
+    ///
+    /// # Errors
+    /// When a home cannot be turned into a key prefix (validation prevents this).
+    pub fn from_config(config: &Config) -> Result<Self, crate::ftp::path::PathError> {
+        let mut users = HashMap::new();
+        for u in &config.users {
+            let credential = match (&u.password_hash, &u.password) {
+                (Some(h), _) => Credential::Hash(h.clone()),
+                (None, Some(p)) => Credential::Plain(p.clone()),
+                (None, None) => continue,
+            };
+            let account = Account {
+                name: u.name.clone(),
+                root: Root::new(&config.s3.prefix, &u.home)?,
+                read_only: u.read_only,
+            };
+            users.insert(
+                u.name.clone(),
+                Entry {
+                    credential,
+                    account,
+                },
+            );
+        }
+        let anonymous = if config.anonymous.enabled {
+            Some(Account {
+                name: "anonymous".into(),
+                root: Root::new(&config.s3.prefix, &config.anonymous.home)?,
+                read_only: config.anonymous.read_only,
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            users: Arc::new(users),
+            anonymous,
+        })
+    }
+
+    /// Names of users configured with a plain-text password.
+    #[must_use]
+    pub fn plain_text_users(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .users
+            .iter()
+            .filter(|(_, e)| matches!(e.credential, Credential::Plain(_)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Whether anonymous logins are enabled.
+    #[must_use]
+    pub fn anonymous_enabled(&self) -> bool {
+        self.anonymous.is_some()
+    }
+
+    /// Checks a login; `None` for an unknown user or a wrong password.
+    pub async fn verify(&self, name: &str, password: &Secret) -> Option<Account> {
+        if is_anonymous_name(name) {
+            return self.anonymous.clone();
+        }
+        let entry = self.users.get(name)?;
+        let ok = match &entry.credential {
+            Credential::Plain(p) => {
+                bool::from(p.expose().as_bytes().ct_eq(password.expose().as_bytes()))
+            }
+            Credential::Hash(h) => {
+                let (h, pw) = (h.clone(), password.clone());
+                tokio::task::spawn_blocking(move || verify_hash(&h, pw.expose()))
+                    .await
+                    .unwrap_or(false)
+            }
+        };
+        ok.then(|| entry.account.clone())
+    }
+}
+
+/// Verifies a password against a PHC string (blocking; argon2 is slow on purpose).
+#[must_use]
+pub fn verify_hash(phc: &str, password: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Hashes a password as an argon2id PHC string (`s3ftpd hash-password`).
+///
+/// # Errors
+/// When hashing fails (it does not with the default parameters).
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_are_argon2id() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_hash(&h, "correct horse"));
+        assert!(!verify_hash(&h, "wrong"));
+        assert!(!verify_hash("garbage", "x"));
+    }
+
+    #[tokio::test]
+    async fn users_and_anonymous() {
+        let h = hash_password("pw").unwrap();
+        let yaml = format!(
+            "s3: {{ bucket: b, prefix: data }}\nusers:\n  - {{ name: a, password_hash: '{h}', home: /a }}\n  - {{ name: p, password: plain, read_only: true }}\nanonymous: {{ enabled: true, home: /pub }}\n"
+        );
+        let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
+        let users = Users::from_config(&config).unwrap();
+        let a = users.verify("a", &Secret::new("pw")).await.unwrap();
+        assert_eq!(a.root.base(), "data/a/");
+        assert!(users.verify("a", &Secret::new("nope")).await.is_none());
+        assert!(
+            users
+                .verify("p", &Secret::new("plain"))
+                .await
+                .unwrap()
+                .read_only
+        );
+        assert!(users.verify("p", &Secret::new("plai")).await.is_none());
+        assert!(users.verify("nobody", &Secret::new("x")).await.is_none());
+        let anon = users
+            .verify("anonymous", &Secret::new("me@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(anon.root.base(), "data/pub/");
+        assert_eq!(users.plain_text_users(), vec!["p".to_owned()]);
+    }
+}

@@ -1,0 +1,164 @@
+//! `S3FTPD_<SECTION>_<KEY>` environment overrides, applied to the parsed YAML.
+//!
+//! `S3FTPD_LISTEN` and `S3FTPD_BANNER` set top-level keys; any other
+//! variable whose name starts with a section (`S3FTPD_S3_ENDPOINT`,
+//! `S3FTPD_PASSIVE_PUBLIC_HOST`, `S3FTPD_LIMITS_MAX_SESSIONS`) sets that
+//! key of that section. Variables that name no section (such as the test
+//! suite's `S3FTPD_TEST_*`) are not config and are left alone; a variable
+//! naming a section but an unknown key is an error.
+
+use serde_yaml::{Mapping, Value};
+
+use super::ConfigError;
+
+const TOP_LEVEL: &[&str] = &["listen", "banner"];
+const SECTIONS: &[&str] = &[
+    "passive",
+    "active",
+    "tls",
+    "s3",
+    "anonymous",
+    "limits",
+    "uploads",
+    "metrics",
+    "log",
+];
+/// Keys whose value is a YAML scalar (number, bool); every other key is a string.
+const TYPED: &[&str] = &[
+    "active.enabled",
+    "tls.required",
+    "s3.path_style",
+    "s3.upload_concurrency",
+    "anonymous.enabled",
+    "anonymous.read_only",
+    "limits.max_sessions",
+    "limits.max_sessions_per_ip",
+    "limits.max_login_failures",
+    "uploads.keep_partial",
+];
+
+/// Maps a variable name to `(section, key)`; `None` when it is not config.
+fn target(var: &str) -> Option<(Option<&'static str>, String)> {
+    let rest = var.strip_prefix("S3FTPD_")?.to_ascii_lowercase();
+    if let Some(top) = TOP_LEVEL.iter().find(|t| **t == rest) {
+        return Some((None, (*top).to_owned()));
+    }
+    SECTIONS.iter().find_map(|s| {
+        rest.strip_prefix(s)
+            .and_then(|r| r.strip_prefix('_'))
+            .filter(|k| !k.is_empty())
+            .map(|k| (Some(*s), k.to_owned()))
+    })
+}
+
+fn scalar(dotted: &str, raw: &str) -> Result<Value, ConfigError> {
+    if raw.is_empty() || raw == "null" || raw == "~" {
+        return Ok(Value::Null);
+    }
+    if TYPED.contains(&dotted) {
+        serde_yaml::from_str(raw).map_err(|e| ConfigError::Invalid {
+            key: dotted.to_owned(),
+            msg: format!("{raw:?}: {e}"),
+        })
+    } else {
+        Ok(Value::String(raw.to_owned()))
+    }
+}
+
+/// Applies every config variable of `vars` to `root`.
+///
+/// # Errors
+/// When `root` is not a mapping, or a value cannot be parsed.
+pub fn apply(
+    root: &mut Value,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let Value::Mapping(map) = root else {
+        return Err(ConfigError::Parse("the top level must be a mapping".into()));
+    };
+    for (var, raw) in vars {
+        let Some((section, key)) = target(&var) else {
+            continue;
+        };
+        let dotted = section.map_or_else(|| key.clone(), |s| format!("{s}.{key}"));
+        let value = scalar(&dotted, &raw)?;
+        let slot = match section {
+            None => &mut *map,
+            Some(s) => {
+                let entry = map
+                    .entry(Value::String(s.to_owned()))
+                    .or_insert_with(|| Value::Mapping(Mapping::new()));
+                if entry.is_null() {
+                    *entry = Value::Mapping(Mapping::new());
+                }
+                match entry {
+                    Value::Mapping(m) => m,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            key: s.to_owned(),
+                            msg: format!("{var} needs `{s}` to be a mapping"),
+                        });
+                    }
+                }
+            }
+        };
+        tracing::debug!(var, key = %dotted, "config key set from the environment");
+        slot.insert(Value::String(key), value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect()
+    }
+
+    #[test]
+    fn names_map_to_keys() {
+        assert_eq!(
+            target("S3FTPD_S3_ENDPOINT"),
+            Some((Some("s3"), "endpoint".into()))
+        );
+        assert_eq!(
+            target("S3FTPD_PASSIVE_PUBLIC_HOST"),
+            Some((Some("passive"), "public_host".into()))
+        );
+        assert_eq!(target("S3FTPD_LISTEN"), Some((None, "listen".into())));
+        assert_eq!(target("S3FTPD_TEST_BACKENDS"), None);
+        assert_eq!(target("S3FTPD_REQUIRE_INTEROP"), None);
+        assert_eq!(target("HOME"), None);
+    }
+
+    #[test]
+    fn overrides_beat_the_file_and_keep_types() {
+        let mut root: Value = serde_yaml::from_str("s3: { bucket: a }\nlimits: null").unwrap();
+        apply(
+            &mut root,
+            v(&[
+                ("S3FTPD_S3_BUCKET", "b"),
+                ("S3FTPD_S3_SECRET_ACCESS_KEY", "12345"),
+                ("S3FTPD_LIMITS_MAX_SESSIONS", "7"),
+                ("S3FTPD_ACTIVE_ENABLED", "false"),
+            ]),
+        )
+        .unwrap();
+        let s = serde_yaml::to_string(&root).unwrap();
+        assert!(s.contains("bucket: b"), "{s}");
+        assert!(s.contains("secret_access_key: '12345'"), "{s}");
+        assert!(s.contains("max_sessions: 7"), "{s}");
+        assert!(s.contains("enabled: false"), "{s}");
+    }
+
+    #[test]
+    fn bad_typed_value_names_the_key() {
+        let mut root = Value::Mapping(Mapping::new());
+        let err = apply(&mut root, v(&[("S3FTPD_LIMITS_MAX_SESSIONS", "[")])).unwrap_err();
+        assert!(err.to_string().contains("limits.max_sessions"), "{err}");
+    }
+}

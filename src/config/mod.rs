@@ -1,0 +1,374 @@
+//! Configuration: the YAML schema of DESIGN.md, environment overrides and validation.
+//!
+//! Loading is `YAML text → serde_yaml::Value → S3FTPD_* overrides → Config
+//! (deny_unknown_fields) → validate()`, so the file, the environment and the
+//! demo defaults go through one path and every error names its key.
+
+mod env;
+mod types;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use types::{Dur, PortRange, Secret, Size};
+
+/// A configuration error; the message names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The YAML does not match the schema (unknown key, wrong type).
+    #[error("invalid config: {0}")]
+    Parse(String),
+    /// A value is out of range or inconsistent.
+    #[error("invalid config key `{key}`: {msg}")]
+    Invalid {
+        /// Dotted key, e.g. `s3.part_size`.
+        key: String,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Control-channel listen address.
+    pub listen: SocketAddr,
+    /// Text of the 220 greeting.
+    pub banner: String,
+    /// Passive data connections.
+    pub passive: Passive,
+    /// Active (PORT/EPRT) data connections.
+    pub active: Active,
+    /// FTPS; absent means no FTPS.
+    pub tls: Option<Tls>,
+    /// The S3 storage.
+    pub s3: S3,
+    /// Accounts.
+    pub users: Vec<User>,
+    /// Anonymous login.
+    pub anonymous: Anonymous,
+    /// Limits on peers.
+    pub limits: Limits,
+    /// Upload behaviour.
+    pub uploads: Uploads,
+    /// Metrics endpoint.
+    pub metrics: Metrics,
+    /// Logging.
+    pub log: Log,
+}
+
+/// `passive:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Passive {
+    /// Inclusive range the data listeners bind in.
+    pub ports: PortRange,
+    /// IP or DNS name announced in the 227 reply.
+    pub public_host: Option<String>,
+}
+
+/// `active:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Active {
+    /// Whether PORT/EPRT are accepted.
+    pub enabled: bool,
+}
+
+/// `tls:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Implicit FTPS listen address.
+    #[serde(default)]
+    pub implicit_listen: Option<SocketAddr>,
+    /// Refuse USER/PASS before AUTH TLS.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// `s3:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3 {
+    /// `embedded`, an URL, or absent for AWS.
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Root of the FTP tree inside the bucket.
+    pub prefix: String,
+    /// Path-style addressing.
+    pub path_style: bool,
+    /// Static access key; else the AWS chain.
+    pub access_key_id: Option<String>,
+    /// Static secret key; else the AWS chain.
+    pub secret_access_key: Option<Secret>,
+    /// First multipart part size.
+    pub part_size: Size,
+    /// Parts in flight per upload.
+    pub upload_concurrency: usize,
+    /// Data directory of the embedded store (only with `endpoint: embedded`).
+    pub data_dir: PathBuf,
+}
+
+/// One entry of `users:`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// argon2id PHC string.
+    #[serde(default, serialize_with = "mask_hash")]
+    pub password_hash: Option<String>,
+    /// Plain-text password (discouraged; logs a warning).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// FTP root of this user, under `s3.prefix`.
+    #[serde(default = "slash")]
+    pub home: String,
+    /// Refuse every write.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[allow(clippy::ref_option)]
+fn mask_hash<S: serde::Serializer>(h: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match h {
+        Some(h) => s.serialize_str(&format!(
+            "{}$****",
+            h.split('$').take(2).collect::<Vec<_>>().join("$")
+        )),
+        None => s.serialize_none(),
+    }
+}
+
+fn slash() -> String {
+    "/".into()
+}
+
+/// `anonymous:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Anonymous {
+    /// Allow `anonymous`/`ftp` logins.
+    pub enabled: bool,
+    /// Their FTP root.
+    pub home: String,
+    /// Refuse their writes.
+    pub read_only: bool,
+}
+
+/// `limits:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Sessions at once.
+    pub max_sessions: usize,
+    /// Sessions at once from one IP.
+    pub max_sessions_per_ip: usize,
+    /// Close a control connection idle this long.
+    pub idle_timeout: Dur,
+    /// PASV accept and stalled-transfer timeout.
+    pub data_timeout: Dur,
+    /// Close the session after this many failed logins.
+    pub max_login_failures: u32,
+}
+
+/// `uploads:` section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Uploads {
+    /// Commit the bytes of an interrupted STOR instead of discarding them.
+    pub keep_partial: bool,
+}
+
+/// `metrics:` section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Address of the metrics endpoint.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `log:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `tracing` filter, e.g. `info` or `s3ftpd=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+    /// xferlog file.
+    pub transfer_log: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:2121".parse().expect("literal address"),
+            banner: "s3ftpd ready".into(),
+            passive: Passive::default(),
+            active: Active { enabled: true },
+            tls: None,
+            s3: S3::default(),
+            users: Vec::new(),
+            anonymous: Anonymous::default(),
+            limits: Limits::default(),
+            uploads: Uploads {
+                keep_partial: false,
+            },
+            metrics: Metrics::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Passive {
+    fn default() -> Self {
+        Self {
+            ports: PortRange {
+                first: 50000,
+                last: 50100,
+            },
+            public_host: None,
+        }
+    }
+}
+
+impl Default for Active {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+impl Default for S3 {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            path_style: true,
+            access_key_id: None,
+            secret_access_key: None,
+            part_size: Size(8 * 1024 * 1024),
+            upload_concurrency: 4,
+            data_dir: PathBuf::from("./s3ftpd-data"),
+        }
+    }
+}
+
+impl Default for Anonymous {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            home: "/pub".into(),
+            read_only: true,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_sessions: 1024,
+            max_sessions_per_ip: 64,
+            idle_timeout: Dur(std::time::Duration::from_secs(300)),
+            data_timeout: Dur(std::time::Duration::from_secs(60)),
+            max_login_failures: 3,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+            transfer_log: None,
+        }
+    }
+}
+
+/// The configuration of demo mode (`s3ftpd` with no arguments).
+pub const DEMO_YAML: &str = "\
+listen: 127.0.0.1:2121
+passive: { ports: 50000-50100 }
+s3: { endpoint: embedded, bucket: ftp, data_dir: ./s3ftpd-data }
+users:
+  - { name: demo, password: demo, home: / }
+";
+
+impl S3 {
+    /// Whether the embedded store serves this configuration.
+    #[must_use]
+    pub fn is_embedded(&self) -> bool {
+        self.endpoint.as_deref() == Some("embedded")
+    }
+}
+
+impl Config {
+    /// Parses YAML text, applies `S3FTPD_*` variables from `vars`, validates.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the key at fault.
+    pub fn from_yaml(
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut value: serde_yaml::Value = if text.trim().is_empty() {
+            serde_yaml::Value::Mapping(serde_yaml::Mapping::new())
+        } else {
+            serde_yaml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?
+        };
+        env::apply(&mut value, vars)?;
+        let config: Self =
+            serde_yaml::from_value(value).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a file, then as [`Config::from_yaml`] with the process environment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the key at fault.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text, std::env::vars())
+    }
+
+    /// The demo configuration, with the process environment applied.
+    ///
+    /// # Errors
+    /// When an `S3FTPD_*` variable is invalid.
+    pub fn demo() -> Result<Self, ConfigError> {
+        Self::from_yaml(DEMO_YAML, std::env::vars())
+    }
+
+    /// The effective configuration as YAML, secrets masked.
+    #[must_use]
+    pub fn to_masked_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}

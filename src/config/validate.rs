@@ -1,0 +1,259 @@
+//! Checks that need more than types: ranges, consistency, unsupported keys.
+
+use std::collections::HashSet;
+
+use super::{Config, ConfigError};
+
+fn bad(key: &str, msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        msg: msg.into(),
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+impl Config {
+    /// Validates the configuration.
+    ///
+    /// # Errors
+    /// The first problem found, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let ports = self.passive.ports;
+        if ports.contains(self.listen.port()) {
+            return Err(bad(
+                "passive.ports",
+                format!(
+                    "{}-{} overlaps the control port {}",
+                    ports.first,
+                    ports.last,
+                    self.listen.port()
+                ),
+            ));
+        }
+        if let Some(h) = &self.passive.public_host
+            && (h.trim().is_empty() || h.contains(char::is_whitespace))
+        {
+            return Err(bad(
+                "passive.public_host",
+                format!("{h:?} is not a host name or IP"),
+            ));
+        }
+        if self.tls.is_some() {
+            return Err(bad(
+                "tls",
+                "FTPS is not available in this release; remove the section",
+            ));
+        }
+        if self.metrics.listen.is_some() {
+            return Err(bad(
+                "metrics.listen",
+                "the metrics endpoint is not available in this release",
+            ));
+        }
+        if self.log.transfer_log.is_some() {
+            return Err(bad(
+                "log.transfer_log",
+                "the transfer log is not available in this release",
+            ));
+        }
+        self.validate_s3()?;
+        self.validate_users()?;
+        let l = &self.limits;
+        if l.max_sessions == 0 {
+            return Err(bad("limits.max_sessions", "must be at least 1"));
+        }
+        if l.max_sessions_per_ip == 0 {
+            return Err(bad("limits.max_sessions_per_ip", "must be at least 1"));
+        }
+        if l.max_login_failures == 0 {
+            return Err(bad("limits.max_login_failures", "must be at least 1"));
+        }
+        for (key, d) in [
+            ("limits.idle_timeout", l.idle_timeout),
+            ("limits.data_timeout", l.data_timeout),
+        ] {
+            if d.0.is_zero() {
+                return Err(bad(key, "must be longer than 0s"));
+            }
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(bad(
+                "log.format",
+                format!("{:?}: use text or json", self.log.format),
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(bad("log.level", format!("{:?}: {e}", self.log.level)));
+        }
+        Ok(())
+    }
+
+    fn validate_s3(&self) -> Result<(), ConfigError> {
+        let s3 = &self.s3;
+        if s3.bucket.trim().is_empty() {
+            return Err(bad("s3.bucket", "is required"));
+        }
+        if let Some(ep) = &s3.endpoint
+            && ep != "embedded"
+            && !(ep.starts_with("http://") || ep.starts_with("https://"))
+        {
+            return Err(bad(
+                "s3.endpoint",
+                format!("{ep:?}: use \"embedded\" or an http(s):// URL"),
+            ));
+        }
+        if s3.part_size.0 < 5 * MIB || s3.part_size.0 > 5 * 1024 * MIB {
+            return Err(bad(
+                "s3.part_size",
+                "must be between 5MiB and 5GiB (S3's part limits)",
+            ));
+        }
+        if !(1..=64).contains(&s3.upload_concurrency) {
+            return Err(bad("s3.upload_concurrency", "must be between 1 and 64"));
+        }
+        if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
+            return Err(bad(
+                "s3.secret_access_key",
+                "access_key_id and secret_access_key go together",
+            ));
+        }
+        if crate::ftp::path::Root::new(&s3.prefix, "/").is_err() {
+            return Err(bad("s3.prefix", "contains NUL, CR or LF"));
+        }
+        Ok(())
+    }
+
+    fn validate_users(&self) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let key = |k: &str| format!("users[{i}].{k}");
+            if u.name.is_empty() || u.name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(bad(
+                    &key("name"),
+                    format!("{:?} is not a valid user name", u.name),
+                ));
+            }
+            if !seen.insert(u.name.as_str()) {
+                return Err(bad(
+                    &key("name"),
+                    format!("user {:?} appears twice", u.name),
+                ));
+            }
+            if matches!(u.name.as_str(), "anonymous" | "ftp") {
+                return Err(bad(
+                    &key("name"),
+                    "reserved for anonymous login; use the anonymous section",
+                ));
+            }
+            match (&u.password_hash, &u.password) {
+                (Some(h), None) => {
+                    if let Err(e) = argon2::PasswordHash::new(h) {
+                        return Err(bad(&key("password_hash"), format!("not a PHC string: {e}")));
+                    }
+                }
+                (None, Some(_)) => {}
+                _ => {
+                    return Err(bad(
+                        &key("password_hash"),
+                        "give exactly one of password_hash or password",
+                    ));
+                }
+            }
+            if crate::ftp::path::Root::new(&self.s3.prefix, &u.home).is_err() {
+                return Err(bad(&key("home"), "contains NUL, CR or LF"));
+            }
+        }
+        if self.anonymous.enabled
+            && crate::ftp::path::Root::new(&self.s3.prefix, &self.anonymous.home).is_err()
+        {
+            return Err(bad("anonymous.home", "contains NUL, CR or LF"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+
+    fn parse(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(yaml, Vec::new())
+    }
+
+    const OK: &str = "s3: { bucket: b }\nusers: [{ name: a, password: x }]\n";
+
+    #[test]
+    fn minimal_and_demo_are_valid() {
+        let c = parse(OK).unwrap();
+        assert_eq!(c.s3.part_size, Size(8 << 20));
+        assert_eq!(c.limits.idle_timeout.0.as_secs(), 300);
+        let d = parse(DEMO_YAML).unwrap();
+        assert!(d.s3.is_embedded());
+    }
+
+    #[test]
+    fn errors_name_their_key() {
+        let cases = [
+            ("s3: { bucket: b, bogus: 1 }", "bogus"),
+            ("s3: { bucket: b, part_size: 1MiB }", "s3.part_size"),
+            ("s3: { bucket: b, part_size: huge }", "invalid size"),
+            ("listen: 0.0.0.0:50050\ns3: { bucket: b }", "passive.ports"),
+            ("s3: { bucket: '' }", "s3.bucket"),
+            (
+                "s3: { bucket: b }\nusers: [{ name: a }]",
+                "users[0].password_hash",
+            ),
+            (
+                "s3: { bucket: b }\nusers: [{ name: a, password_hash: nope }]",
+                "users[0].password_hash",
+            ),
+            (
+                "s3: { bucket: b }\nusers: [{ name: a, password: x }, { name: a, password: y }]",
+                "users[1].name",
+            ),
+            (
+                "s3: { bucket: b }\nlimits: { idle_timeout: 0s }",
+                "limits.idle_timeout",
+            ),
+            ("s3: { bucket: b }\nlog: { format: xml }", "log.format"),
+            ("s3: { bucket: b, endpoint: 'ftp://x' }", "s3.endpoint"),
+            ("s3: { bucket: b }\ntls: { cert: a, key: b }", "tls"),
+            ("unknown_top: 1\ns3: { bucket: b }", "unknown_top"),
+        ];
+        for (yaml, needle) in cases {
+            let err = parse(yaml).expect_err(yaml).to_string();
+            assert!(err.contains(needle), "{yaml:?} → {err}");
+        }
+    }
+
+    #[test]
+    fn environment_beats_the_file() {
+        let vars = vec![
+            ("S3FTPD_S3_BUCKET".to_owned(), "from-env".to_owned()),
+            (
+                "S3FTPD_PASSIVE_PUBLIC_HOST".to_owned(),
+                "ftp.example.com".to_owned(),
+            ),
+        ];
+        let c = Config::from_yaml(OK, vars).unwrap();
+        assert_eq!(c.s3.bucket, "from-env");
+        assert_eq!(c.passive.public_host.as_deref(), Some("ftp.example.com"));
+        let err = Config::from_yaml(OK, vec![("S3FTPD_S3_NOPE".into(), "1".into())]).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn printed_config_masks_secrets() {
+        let yaml = "s3: { bucket: b, access_key_id: AK, secret_access_key: SUPERSECRET }\n\
+                    users: [{ name: a, password: PLAINPW }, { name: b, password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA' }]";
+        let c = parse(yaml).unwrap();
+        let out = c.to_masked_yaml();
+        assert!(
+            !out.contains("SUPERSECRET") && !out.contains("PLAINPW"),
+            "{out}"
+        );
+        assert!(!out.contains("aGFzaGhh"), "{out}");
+        assert!(!format!("{c:?}").contains("SUPERSECRET"));
+    }
+}

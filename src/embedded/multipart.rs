@@ -1,0 +1,313 @@
+//! Multipart uploads of the embedded store (the `S3` trait, part 2).
+//!
+//! Upload state lives in memory (a restart aborts unfinished uploads, and
+//! `Disk::open` removes their parts); part bytes live in
+//! `.uploads/<id>/part-<n>`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use md5::{Digest, Md5};
+use s3s::dto::{
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
+    CompleteMultipartUploadOutput, CopyPartResult, CreateMultipartUploadInput,
+    CreateMultipartUploadOutput, ETag, ListMultipartUploadsInput, ListMultipartUploadsOutput,
+    MultipartUpload, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
+    UploadPartOutput,
+};
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::EmbeddedStore;
+use super::disk::{ObjMeta, now_pair, write_stream};
+use super::objects::{copy_source, io_err, meta_from_input};
+
+/// S3's minimum size of every part but the last.
+const MIN_PART: u64 = 5 * 1024 * 1024;
+
+/// A multipart upload in progress.
+#[derive(Debug)]
+pub struct Upload {
+    bucket: String,
+    key: String,
+    content_type: Option<String>,
+    metadata: BTreeMap<String, String>,
+    /// part number → (md5, size)
+    parts: BTreeMap<i32, ([u8; 16], u64)>,
+}
+
+fn part_path(dir: &std::path::Path, n: i32) -> PathBuf {
+    dir.join(format!("part-{n:05}"))
+}
+
+fn check_part_number(n: i32) -> S3Result<()> {
+    if (1..=10_000).contains(&n) {
+        Ok(())
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
+    }
+}
+
+impl EmbeddedStore {
+    fn upload_target(&self, id: &str, bucket: &str, key: &str) -> S3Result<PathBuf> {
+        let uploads = self.uploads.lock().expect("uploads poisoned");
+        match uploads.get(id) {
+            Some(u) if u.bucket == bucket && u.key == key => Ok(self.disk.upload_dir(id)),
+            _ => Err(s3_error!(NoSuchUpload)),
+        }
+    }
+
+    fn record_part(&self, id: &str, n: i32, md5: [u8; 16], size: u64) -> S3Result<()> {
+        let mut uploads = self.uploads.lock().expect("uploads poisoned");
+        let upload = uploads.get_mut(id).ok_or_else(|| s3_error!(NoSuchUpload))?;
+        upload.parts.insert(n, (md5, size));
+        Ok(())
+    }
+
+    pub(super) async fn do_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        let id = format!("{:032x}", rand::random::<u128>());
+        tokio::fs::create_dir_all(self.disk.upload_dir(&id))
+            .await
+            .map_err(|e| io_err(&e))?;
+        self.uploads.lock().expect("uploads poisoned").insert(
+            id.clone(),
+            Upload {
+                bucket: input.bucket.clone(),
+                key: input.key.clone(),
+                content_type: input.content_type,
+                metadata: meta_from_input(input.metadata),
+                parts: BTreeMap::new(),
+            },
+        );
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        check_part_number(input.part_number)?;
+        let dir = self.upload_target(&input.upload_id, &input.bucket, &input.key)?;
+        let tmp = self.disk.tmp_path();
+        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
+        let (size, md5) = write_stream(&tmp, body).await.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            s3_error!(IncompleteBody, "part body: {e}")
+        })?;
+        tokio::fs::rename(&tmp, part_path(&dir, input.part_number))
+            .await
+            .map_err(|e| io_err(&e))?;
+        self.record_part(&input.upload_id, input.part_number, md5, size)?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(hex::encode(md5))),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        check_part_number(input.part_number)?;
+        let dir = self.upload_target(&input.upload_id, &input.bucket, &input.key)?;
+        let (src_bucket, src) = copy_source(self, &input.copy_source)?;
+        let (start, len) = match input.copy_source_range.as_deref() {
+            None => (0, src.size),
+            Some(r) => {
+                let (a, b) = r
+                    .strip_prefix("bytes=")
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+                    .ok_or_else(|| s3_error!(InvalidArgument, "bad x-amz-copy-source-range"))?;
+                if a > b || b >= src.size {
+                    return Err(s3_error!(InvalidRange));
+                }
+                (a, b - a + 1)
+            }
+        };
+        let mut file = tokio::fs::File::open(src_bucket.body_path(&src.key))
+            .await
+            .map_err(|e| io_err(&e))?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| io_err(&e))?;
+        let mut reader = file.take(len);
+        let tmp = self.disk.tmp_path();
+        let mut out = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| io_err(&e))?;
+        let mut md5 = Md5::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut copied = 0u64;
+        loop {
+            let n = reader.read(&mut buf).await.map_err(|e| io_err(&e))?;
+            if n == 0 {
+                break;
+            }
+            md5.update(&buf[..n]);
+            out.write_all(&buf[..n]).await.map_err(|e| io_err(&e))?;
+            copied += n as u64;
+        }
+        out.flush().await.map_err(|e| io_err(&e))?;
+        drop(out);
+        if copied != len {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(s3_error!(InternalError, "source changed during copy"));
+        }
+        let md5: [u8; 16] = md5.finalize().into();
+        tokio::fs::rename(&tmp, part_path(&dir, input.part_number))
+            .await
+            .map_err(|e| io_err(&e))?;
+        self.record_part(&input.upload_id, input.part_number, md5, len)?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(hex::encode(md5))),
+                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let bucket = self.bucket(&input.bucket)?;
+        let dir = self.upload_target(&input.upload_id, &input.bucket, &input.key)?;
+        let requested = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default();
+        if requested.is_empty() {
+            return Err(s3_error!(MalformedXML, "no parts given"));
+        }
+        // Validate against what was uploaded, under the lock, then work without it.
+        let (chosen, content_type, metadata) = {
+            let uploads = self.uploads.lock().expect("uploads poisoned");
+            let upload = uploads
+                .get(&input.upload_id)
+                .ok_or_else(|| s3_error!(NoSuchUpload))?;
+            let mut chosen = Vec::with_capacity(requested.len());
+            let mut last = 0;
+            for (i, p) in requested.iter().enumerate() {
+                let n = p.part_number.unwrap_or(0);
+                if n <= last {
+                    return Err(s3_error!(InvalidPartOrder));
+                }
+                last = n;
+                let (md5, size) = *upload.parts.get(&n).ok_or_else(|| s3_error!(InvalidPart))?;
+                let etag_ok = p
+                    .e_tag
+                    .as_ref()
+                    .is_none_or(|e| e.value() == hex::encode(md5));
+                if !etag_ok {
+                    return Err(s3_error!(InvalidPart));
+                }
+                if i + 1 < requested.len() && size < MIN_PART {
+                    return Err(s3_error!(EntityTooSmall));
+                }
+                chosen.push((n, md5, size));
+            }
+            (chosen, upload.content_type.clone(), upload.metadata.clone())
+        };
+        let tmp = self.disk.tmp_path();
+        let mut out = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| io_err(&e))?;
+        let mut etag_md5 = Md5::new();
+        let mut total = 0u64;
+        for (n, md5, size) in &chosen {
+            let mut part = tokio::fs::File::open(part_path(&dir, *n))
+                .await
+                .map_err(|e| io_err(&e))?;
+            tokio::io::copy(&mut part, &mut out)
+                .await
+                .map_err(|e| io_err(&e))?;
+            etag_md5.update(md5);
+            total += size;
+        }
+        out.flush().await.map_err(|e| io_err(&e))?;
+        drop(out);
+        let etag = format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len());
+        let meta = ObjMeta {
+            key: input.key.clone(),
+            size: total,
+            etag: etag.clone(),
+            modified: now_pair(),
+            content_type,
+            metadata,
+        };
+        bucket.commit(&tmp, meta).map_err(|e| io_err(&e))?;
+        self.uploads
+            .lock()
+            .expect("uploads poisoned")
+            .remove(&input.upload_id);
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            e_tag: Some(ETag::Strong(etag)),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let dir = self.upload_target(&input.upload_id, &input.bucket, &input.key)?;
+        self.uploads
+            .lock()
+            .expect("uploads poisoned")
+            .remove(&input.upload_id);
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(super) async fn do_list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut uploads: Vec<MultipartUpload> = self
+            .uploads
+            .lock()
+            .expect("uploads poisoned")
+            .iter()
+            .filter(|(_, u)| u.bucket == input.bucket && u.key.starts_with(&prefix))
+            .map(|(id, u)| MultipartUpload {
+                key: Some(u.key.clone()),
+                upload_id: Some(id.clone()),
+                ..Default::default()
+            })
+            .collect();
+        uploads.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            is_truncated: Some(false),
+            uploads: Some(uploads),
+            ..Default::default()
+        }))
+    }
+}

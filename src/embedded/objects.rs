@@ -1,0 +1,381 @@
+//! Bucket and object operations of the embedded store (the `S3` trait, part 1).
+
+use std::sync::Arc;
+
+use s3s::dto::{
+    Bucket as DtoBucket, CommonPrefix, CopyObjectInput, CopyObjectOutput, CopyObjectResult,
+    CopySource, CreateBucketInput, CreateBucketOutput, DeleteObjectInput, DeleteObjectOutput,
+    DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETag, GetObjectInput, GetObjectOutput,
+    HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListBucketsInput,
+    ListBucketsOutput, ListObjectsV2Input, ListObjectsV2Output, Metadata, MetadataDirective,
+    Object, PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
+};
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::EmbeddedStore;
+use super::disk::{Bucket, ObjMeta, now_pair, write_stream};
+use super::list::{Entry, ListParams, Resume, list_page};
+
+pub(super) fn io_err(e: &std::io::Error) -> s3s::S3Error {
+    tracing::error!(error = %e, "embedded store I/O error");
+    s3_error!(InternalError, "storage I/O error: {e}")
+}
+
+pub(super) fn meta_from_input(
+    metadata: Option<Metadata>,
+) -> std::collections::BTreeMap<String, String> {
+    metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+fn ts(meta: &ObjMeta) -> Timestamp {
+    Timestamp::from(meta.modified_time())
+}
+
+fn metadata_out(meta: &ObjMeta) -> Option<Metadata> {
+    (!meta.metadata.is_empty()).then(|| meta.metadata.clone().into_iter().collect())
+}
+
+/// Resolves `bucket/key` of a copy source to its bucket and metadata.
+pub(super) fn copy_source(
+    store: &EmbeddedStore,
+    src: &CopySource,
+) -> S3Result<(Arc<Bucket>, ObjMeta)> {
+    let CopySource::Bucket { bucket, key, .. } = src else {
+        return Err(s3_error!(NotImplemented, "only bucket/key copy sources"));
+    };
+    let b = store.bucket(bucket)?;
+    let meta = b.get(key).ok_or_else(|| s3_error!(NoSuchKey))?;
+    Ok((b, meta))
+}
+
+impl EmbeddedStore {
+    pub(super) async fn do_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        match self.disk.create_bucket(&req.input.bucket) {
+            Ok(true) => Ok(S3Response::new(CreateBucketOutput::default())),
+            Ok(false) => Err(s3_error!(BucketAlreadyOwnedByYou)),
+            Err(e) => Err(io_err(&e)),
+        }
+    }
+
+    pub(super) async fn do_head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.bucket(&req.input.bucket)?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    pub(super) async fn do_list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self
+            .disk
+            .buckets()
+            .into_iter()
+            .map(|(name, created)| DtoBucket {
+                name: Some(name),
+                creation_date: Some(Timestamp::from(created)),
+                bucket_region: None,
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let bucket = self.bucket(&input.bucket)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max_keys = usize::try_from(input.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(0);
+        let resume = match input.continuation_token.as_deref() {
+            Some(t) => Some(Resume::from_token(t).ok_or_else(|| {
+                s3_error!(
+                    InvalidArgument,
+                    "The continuation token provided is incorrect"
+                )
+            })?),
+            None => None,
+        };
+        let params = ListParams {
+            prefix: &prefix,
+            delimiter: input.delimiter.as_deref(),
+            max_keys,
+            token: input.continuation_token.as_deref(),
+            start_after: input.start_after.as_deref(),
+        };
+        let floor = match (&resume, &input.start_after) {
+            (Some(r), _) => r.floor().max(prefix.as_str()).to_owned(),
+            (None, Some(s)) => s.as_str().max(prefix.as_str()).to_owned(),
+            (None, None) => prefix.clone(),
+        };
+        let page = {
+            let index = bucket.index.read().expect("index poisoned");
+            let keys = index.range(floor..).map(|(k, m)| (k.clone(), m));
+            let page = list_page(keys, &params, resume.as_ref());
+            super::list::Page {
+                entries: page
+                    .entries
+                    .into_iter()
+                    .map(|e| match e {
+                        Entry::Key(k, m) => Entry::Key(k, m.clone()),
+                        Entry::Prefix(p) => Entry::Prefix(p),
+                    })
+                    .collect::<Vec<_>>(),
+                next_token: page.next_token,
+            }
+        };
+        let (entries, next_token) = (page.entries, page.next_token);
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == "url");
+        let enc = |s: String| {
+            if url {
+                percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            } else {
+                s
+            }
+        };
+        let mut contents = Vec::new();
+        let mut prefixes = Vec::new();
+        for e in entries {
+            match e {
+                Entry::Key(k, m) => contents.push(Object {
+                    key: Some(enc(k)),
+                    size: Some(i64::try_from(m.size).unwrap_or(i64::MAX)),
+                    e_tag: Some(ETag::Strong(m.etag.clone())),
+                    last_modified: Some(ts(&m)),
+                    ..Default::default()
+                }),
+                Entry::Prefix(p) => prefixes.push(CommonPrefix {
+                    prefix: Some(enc(p)),
+                }),
+            }
+        }
+        let key_count = i32::try_from(contents.len() + prefixes.len()).unwrap_or(i32::MAX);
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(enc(prefix)),
+            delimiter: input.delimiter.map(enc),
+            max_keys: input.max_keys.or(Some(1000)),
+            key_count: Some(key_count),
+            is_truncated: Some(next_token.is_some()),
+            continuation_token: input.continuation_token,
+            next_continuation_token: next_token,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            encoding_type: input.encoding_type,
+            start_after: input.start_after,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        let bucket = self.bucket(&input.bucket)?;
+        let tmp = self.disk.tmp_path();
+        let written = match input.body {
+            Some(body) => write_stream(&tmp, body).await,
+            None => {
+                write_stream(
+                    &tmp,
+                    futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>(),
+                )
+                .await
+            }
+        };
+        let (size, md5) = written.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            s3_error!(IncompleteBody, "upload body: {e}")
+        })?;
+        if let Some(expected) = input.content_length
+            && u64::try_from(expected).ok() != Some(size)
+        {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(s3_error!(IncompleteBody));
+        }
+        let etag = hex::encode(md5);
+        let meta = ObjMeta {
+            key: input.key,
+            size,
+            etag: etag.clone(),
+            modified: now_pair(),
+            content_type: input.content_type,
+            metadata: meta_from_input(input.metadata),
+        };
+        bucket.commit(&tmp, meta).map_err(|e| io_err(&e))?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let bucket = self.bucket(&req.input.bucket)?;
+        let meta = bucket
+            .get(&req.input.key)
+            .ok_or_else(|| s3_error!(NoSuchKey))?;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(i64::try_from(meta.size).unwrap_or(i64::MAX)),
+            content_type: meta.content_type.clone(),
+            e_tag: Some(ETag::Strong(meta.etag.clone())),
+            last_modified: Some(ts(&meta)),
+            metadata: metadata_out(&meta),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let bucket = self.bucket(&req.input.bucket)?;
+        let meta = bucket
+            .get(&req.input.key)
+            .ok_or_else(|| s3_error!(NoSuchKey))?;
+        let (start, end, content_range) = match req.input.range {
+            None => (0, meta.size, None),
+            Some(range) => {
+                let r = range
+                    .check(meta.size)
+                    .map_err(|_| s3_error!(InvalidRange))?;
+                let cr = format!(
+                    "bytes {}-{}/{}",
+                    r.start,
+                    r.end.saturating_sub(1),
+                    meta.size
+                );
+                (r.start, r.end, Some(cr))
+            }
+        };
+        let mut file = tokio::fs::File::open(bucket.body_path(&meta.key))
+            .await
+            .map_err(|e| io_err(&e))?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| io_err(&e))?;
+        let len = end - start;
+        let body = StreamingBlob::wrap(ReaderStream::with_capacity(file.take(len), 64 * 1024));
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(body),
+            content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+            content_range,
+            content_type: meta.content_type.clone(),
+            e_tag: Some(ETag::Strong(meta.etag.clone())),
+            last_modified: Some(ts(&meta)),
+            metadata: metadata_out(&meta),
+            accept_ranges: Some("bytes".into()),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let dst = self.bucket(&input.bucket)?;
+        let (src_bucket, src) = copy_source(self, &input.copy_source)?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let same = matches!(&input.copy_source, CopySource::Bucket { bucket, key, .. }
+            if **bucket == *input.bucket && **key == *input.key);
+        if same && !replace {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
+            ));
+        }
+        let tmp = self.disk.tmp_path();
+        tokio::fs::copy(src_bucket.body_path(&src.key), &tmp)
+            .await
+            .map_err(|e| io_err(&e))?;
+        let (content_type, metadata) = if replace {
+            (input.content_type, meta_from_input(input.metadata))
+        } else {
+            (src.content_type.clone(), src.metadata.clone())
+        };
+        let meta = ObjMeta {
+            key: input.key,
+            size: src.size,
+            etag: src.etag.clone(),
+            modified: now_pair(),
+            content_type,
+            metadata,
+        };
+        let result = CopyObjectResult {
+            e_tag: Some(ETag::Strong(meta.etag.clone())),
+            last_modified: Some(ts(&meta)),
+            ..Default::default()
+        };
+        dst.commit(&tmp, meta).map_err(|e| io_err(&e))?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let bucket = self.bucket(&req.input.bucket)?;
+        bucket.delete(&req.input.key).map_err(|e| io_err(&e))?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    pub(super) async fn do_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let bucket = self.bucket(&req.input.bucket)?;
+        let quiet = req.input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for obj in req.input.delete.objects {
+            match bucket.delete(&obj.key) {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(obj.key),
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(s3s::dto::Error {
+                    code: Some("InternalError".into()),
+                    key: Some(obj.key),
+                    message: Some(e.to_string()),
+                    version_id: None,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+}

@@ -1,0 +1,270 @@
+//! Data connections: passive listeners from a shared port pool, active connects,
+//! and the RFC 2577 rules (data peers must be the control peer).
+//!
+//! A passive port is leased from [`PassivePorts`] when PASV/EPSV binds it and
+//! returned as soon as the data connection is accepted (or the listener is
+//! dropped), so a small range serves many concurrent sessions.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+use crate::config::PortRange;
+
+/// The stream a transfer reads or writes (plain TCP until FTPS arrives).
+pub type DataStream = TcpStream;
+
+/// The passive port range and which ports are leased.
+#[derive(Debug)]
+pub struct PassivePorts {
+    range: PortRange,
+    leased: Mutex<HashSet<u16>>,
+}
+
+/// A bound passive listener; its port returns to the pool when dropped.
+#[derive(Debug)]
+pub struct PassiveListener {
+    listener: TcpListener,
+    port: u16,
+    pool: Arc<PassivePorts>,
+}
+
+impl Drop for PassiveListener {
+    fn drop(&mut self) {
+        self.pool
+            .leased
+            .lock()
+            .expect("port pool poisoned")
+            .remove(&self.port);
+    }
+}
+
+impl PassivePorts {
+    /// A pool over `range`.
+    #[must_use]
+    pub fn new(range: PortRange) -> Arc<Self> {
+        Arc::new(Self {
+            range,
+            leased: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Binds a listener on `ip` at a free port of the range, starting at a random one.
+    ///
+    /// # Errors
+    /// `AddrInUse` when every port is leased or taken.
+    pub fn bind(self: &Arc<Self>, ip: IpAddr) -> io::Result<PassiveListener> {
+        let len = self.range.len();
+        let start = rand::random_range(0..len);
+        for i in 0..len {
+            let port = self.range.first + u16::try_from((start + i) % len).unwrap_or(0);
+            if !self.leased.lock().expect("port pool poisoned").insert(port) {
+                continue;
+            }
+            match listen_on(SocketAddr::new(ip, port)) {
+                Ok(listener) => {
+                    return Ok(PassiveListener {
+                        listener,
+                        port,
+                        pool: self.clone(),
+                    });
+                }
+                Err(_) => {
+                    self.leased
+                        .lock()
+                        .expect("port pool poisoned")
+                        .remove(&port);
+                }
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no free passive port",
+        ))
+    }
+
+    /// Ports currently leased (for tests and metrics).
+    #[must_use]
+    pub fn leased(&self) -> usize {
+        self.leased.lock().expect("port pool poisoned").len()
+    }
+}
+
+fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Earlier data connections of this port may still be open: allow the rebind.
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(16)
+}
+
+impl PassiveListener {
+    /// The bound port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// How the next transfer gets its data connection.
+#[derive(Debug)]
+pub enum DataPlan {
+    /// The client connects to our listener.
+    Passive(PassiveListener),
+    /// We connect to the client.
+    Active(SocketAddr),
+}
+
+/// Canonical form for comparing peers (`::ffff:a.b.c.d` is `a.b.c.d`).
+#[must_use]
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
+/// Why a PORT/EPRT address is refused (RFC 2577).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActiveRefusal {
+    /// Not the control connection's peer: 501.
+    OtherHost,
+    /// A privileged port: 504.
+    LowPort,
+}
+
+/// Checks an active-mode target against the control peer.
+///
+/// # Errors
+/// The [`ActiveRefusal`] that applies.
+pub fn check_active(target: SocketAddr, control_peer: IpAddr) -> Result<(), ActiveRefusal> {
+    if canonical(target.ip()) != canonical(control_peer) {
+        return Err(ActiveRefusal::OtherHost);
+    }
+    if target.port() < 1024 {
+        return Err(ActiveRefusal::LowPort);
+    }
+    Ok(())
+}
+
+/// Text of the 227 reply.
+#[must_use]
+pub fn pasv_text(ip: Ipv4Addr, port: u16) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!(
+        "Entering Passive Mode ({a},{b},{c},{d},{},{})",
+        port >> 8,
+        port & 0xFF
+    )
+}
+
+/// Text of the 229 reply.
+#[must_use]
+pub fn epsv_text(port: u16) -> String {
+    format!("Entering Extended Passive Mode (|||{port}|)")
+}
+
+/// Opens the data connection of `plan`, waiting at most `wait`.
+/// Passive connections from any IP but `peer` are dropped and logged.
+///
+/// # Errors
+/// On timeout or socket errors.
+pub async fn open(
+    plan: DataPlan,
+    peer: IpAddr,
+    local: IpAddr,
+    wait: Duration,
+) -> io::Result<DataStream> {
+    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "data connection timed out");
+    match plan {
+        DataPlan::Passive(pl) => {
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let (stream, from) = tokio::time::timeout_at(deadline, pl.listener.accept())
+                    .await
+                    .map_err(|_| timed_out())??;
+                if canonical(from.ip()) == canonical(peer) {
+                    stream.set_nodelay(true)?;
+                    return Ok(stream);
+                }
+                tracing::warn!(%from, expected = %peer, "dropped passive data connection from another host");
+            }
+        }
+        DataPlan::Active(target) => {
+            let sock = if target.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            if local.is_ipv4() == target.is_ipv4() {
+                sock.bind(SocketAddr::new(local, 0))?;
+            }
+            let stream = tokio::time::timeout(wait, sock.connect(target))
+                .await
+                .map_err(|_| timed_out())??;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_texts() {
+        assert_eq!(
+            pasv_text(Ipv4Addr::new(192, 168, 1, 2), 50001),
+            "Entering Passive Mode (192,168,1,2,195,81)"
+        );
+        assert_eq!(
+            epsv_text(50001),
+            "Entering Extended Passive Mode (|||50001|)"
+        );
+    }
+
+    #[test]
+    fn active_targets_follow_rfc_2577() {
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            check_active("127.0.0.1:2000".parse().unwrap(), peer),
+            Ok(())
+        );
+        assert_eq!(
+            check_active("127.0.0.2:2000".parse().unwrap(), peer),
+            Err(ActiveRefusal::OtherHost)
+        );
+        assert_eq!(
+            check_active("127.0.0.1:25".parse().unwrap(), peer),
+            Err(ActiveRefusal::LowPort)
+        );
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(
+            check_active("127.0.0.1:2000".parse().unwrap(), mapped),
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn ports_are_leased_until_dropped_and_reused() {
+        let pool = PassivePorts::new("42100-42101".parse().unwrap());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let a = pool.bind(ip).unwrap();
+        let b = pool.bind(ip).unwrap();
+        assert_ne!(a.port(), b.port());
+        assert!(pool.bind(ip).is_err(), "range of two is exhausted");
+        drop(a);
+        assert_eq!(pool.leased(), 1);
+        let c = pool.bind(ip).unwrap();
+        assert!((42100..=42101).contains(&c.port()));
+    }
+}

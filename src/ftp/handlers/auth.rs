@@ -1,0 +1,58 @@
+//! USER and PASS.
+
+use std::time::Duration;
+
+use crate::auth::is_anonymous_name;
+use crate::config::Secret;
+use crate::ftp::error::refuse;
+use crate::ftp::path::VPath;
+use crate::ftp::reply::Reply;
+use crate::ftp::session::{Login, Outcome, Session};
+
+/// Pause after a failed PASS, slowing down password guessing.
+const FAILURE_DELAY: Duration = Duration::from_millis(800);
+
+impl Session {
+    pub(in crate::ftp) fn cmd_user(&mut self, name: String) -> Outcome {
+        if matches!(self.login, Login::LoggedIn(_)) {
+            return Err(refuse(530, "Already logged in; reconnect to change user"));
+        }
+        let text = if is_anonymous_name(&name) {
+            "Anonymous login ok, send your e-mail address as password"
+        } else {
+            "Password required"
+        };
+        self.login = Login::AwaitingPass { user: name };
+        Ok(Reply::new(331, text))
+    }
+
+    pub(in crate::ftp) async fn cmd_pass(&mut self, password: Secret) -> Outcome {
+        let user = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
+            Login::AwaitingPass { user } => user,
+            Login::AwaitingUser => return Err(refuse(503, "Login with USER first")),
+            logged @ Login::LoggedIn(_) => {
+                self.login = logged;
+                return Err(refuse(503, "Already logged in"));
+            }
+        };
+        let users = self.shared.users.clone();
+        if let Some(account) = users.verify(&user, &password).await {
+            tracing::Span::current().record("user", account.name.as_str());
+            tracing::info!(user = %account.name, "login ok");
+            self.cwd = VPath::root();
+            self.login = Login::LoggedIn(account);
+            return Ok(Reply::new(230, "Login successful"));
+        }
+        self.failures += 1;
+        tracing::warn!(user = %user, failures = self.failures, "login failed");
+        tokio::time::sleep(FAILURE_DELAY).await;
+        if self.failures >= self.shared.config.limits.max_login_failures {
+            self.closing = true;
+            return Err(refuse(
+                530,
+                "Login incorrect; too many failures, closing connection",
+            ));
+        }
+        Err(refuse(530, "Login incorrect"))
+    }
+}

@@ -1,0 +1,174 @@
+//! File and directory operations: MKD, RMD, DELE, RNFR/RNTO, SIZE, MDTM, MFMT.
+
+use time::OffsetDateTime;
+
+use super::info::quote_path;
+use crate::auth::Account;
+use crate::ftp::error::{FtpError, refuse};
+use crate::ftp::listing::mdtm_time;
+use crate::ftp::path::VPath;
+use crate::ftp::reply::Reply;
+use crate::ftp::session::{Outcome, Session};
+use crate::storage::ObjectInfo;
+
+impl Session {
+    /// The object at `arg`, or 550 (saying so when it is a directory).
+    async fn file_info(
+        &self,
+        account: &Account,
+        path: &VPath,
+    ) -> Result<(String, ObjectInfo), FtpError> {
+        let key = account.root.file_key(path)?;
+        match self.shared.storage.head(&key).await? {
+            Some(info) => Ok((key, info)),
+            None if self
+                .shared
+                .storage
+                .dir_exists(&account.root.dir_prefix(path)?)
+                .await? =>
+            {
+                Err(refuse(550, format!("{path}: not a plain file")))
+            }
+            None => Err(refuse(550, format!("{path}: no such file"))),
+        }
+    }
+
+    /// Keeps `dir` visible after its last entry went away, by writing its marker.
+    async fn keep_dir(&self, account: &Account, dir: &VPath) -> Result<(), FtpError> {
+        if dir.is_root() {
+            return Ok(());
+        }
+        let prefix = account.root.dir_prefix(dir)?;
+        if !self.shared.storage.dir_exists(&prefix).await? {
+            self.shared
+                .storage
+                .put_bytes(&prefix, bytes::Bytes::new())
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(in crate::ftp) async fn cmd_mkd(&mut self, arg: &str) -> Outcome {
+        let account = self.writable_account()?;
+        let path = self.cwd.resolve(arg)?;
+        let prefix = account.root.dir_prefix(&path)?;
+        if path.is_root() || self.shared.storage.dir_exists(&prefix).await? {
+            return Err(refuse(550, format!("{path}: directory already exists")));
+        }
+        if self
+            .shared
+            .storage
+            .head(&account.root.file_key(&path)?)
+            .await?
+            .is_some()
+        {
+            return Err(refuse(550, format!("{path}: a file with that name exists")));
+        }
+        self.shared
+            .storage
+            .put_bytes(&prefix, bytes::Bytes::new())
+            .await?;
+        Ok(Reply::new(
+            257,
+            format!("{} created", quote_path(path.as_str())),
+        ))
+    }
+
+    pub(in crate::ftp) async fn cmd_rmd(&mut self, arg: &str) -> Outcome {
+        let account = self.writable_account()?;
+        let path = self.cwd.resolve(arg)?;
+        if path.is_root() {
+            return Err(refuse(550, "Cannot remove the home directory"));
+        }
+        let prefix = account.root.dir_prefix(&path)?;
+        let storage = &self.shared.storage;
+        if !storage.dir_exists(&prefix).await? {
+            return Err(refuse(550, format!("{path}: no such directory")));
+        }
+        if !storage.dir_is_empty(&prefix).await? {
+            return Err(refuse(550, format!("{path}: directory not empty")));
+        }
+        storage.delete(&prefix).await?;
+        self.keep_dir(&account, &path.parent()).await?;
+        Ok(Reply::new(250, format!("{path}: directory removed")))
+    }
+
+    pub(in crate::ftp) async fn cmd_dele(&mut self, arg: &str) -> Outcome {
+        let account = self.writable_account()?;
+        let path = self.cwd.resolve(arg)?;
+        let (key, _) = self.file_info(&account, &path).await?;
+        self.shared.storage.delete(&key).await?;
+        self.keep_dir(&account, &path.parent()).await?;
+        Ok(Reply::new(250, format!("{path}: deleted")))
+    }
+
+    pub(in crate::ftp) async fn cmd_rnfr(&mut self, arg: &str) -> Outcome {
+        let account = self.writable_account()?;
+        let path = self.cwd.resolve(arg)?;
+        let key = account.root.file_key(&path)?;
+        if self.shared.storage.head(&key).await?.is_none() {
+            if self
+                .shared
+                .storage
+                .dir_exists(&account.root.dir_prefix(&path)?)
+                .await?
+            {
+                return Err(refuse(550, "Renaming directories is not available yet"));
+            }
+            return Err(refuse(550, format!("{path}: no such file")));
+        }
+        self.rename_from = Some(path);
+        Ok(Reply::new(350, "Ready for RNTO"))
+    }
+
+    pub(in crate::ftp) async fn cmd_rnto(&mut self, arg: &str) -> Outcome {
+        let account = self.writable_account()?;
+        let Some(from) = self.rename_from.take() else {
+            return Err(refuse(503, "RNFR first"));
+        };
+        let to = self.cwd.resolve(arg)?;
+        let (src, dst) = (account.root.file_key(&from)?, account.root.file_key(&to)?);
+        if src == dst {
+            return Ok(Reply::new(250, "Rename successful (same name)"));
+        }
+        if self
+            .shared
+            .storage
+            .dir_exists(&account.root.dir_prefix(&to)?)
+            .await?
+        {
+            return Err(refuse(
+                553,
+                format!("{to}: a directory with that name exists"),
+            ));
+        }
+        self.shared.storage.copy(&src, &dst).await?;
+        self.shared.storage.delete(&src).await?;
+        self.keep_dir(&account, &from.parent()).await?;
+        Ok(Reply::new(250, format!("Renamed {from} to {to}")))
+    }
+
+    pub(in crate::ftp) async fn cmd_size(&mut self, arg: &str) -> Outcome {
+        let account = self.account()?;
+        let path = self.cwd.resolve(arg)?;
+        let (_, info) = self.file_info(&account, &path).await?;
+        Ok(Reply::new(213, info.size.to_string()))
+    }
+
+    pub(in crate::ftp) async fn cmd_mdtm(&mut self, arg: &str) -> Outcome {
+        let account = self.account()?;
+        let path = self.cwd.resolve(arg)?;
+        let (_, info) = self.file_info(&account, &path).await?;
+        Ok(Reply::new(213, mdtm_time(info.modified)))
+    }
+
+    pub(in crate::ftp) async fn cmd_mfmt(&mut self, secs: i64, arg: &str) -> Outcome {
+        let account = self.writable_account()?;
+        let path = self.cwd.resolve(arg)?;
+        let (key, _) = self.file_info(&account, &path).await?;
+        let t =
+            OffsetDateTime::from_unix_timestamp(secs).map_err(|e| refuse(501, e.to_string()))?;
+        self.shared.storage.set_mtime(&key, t).await?;
+        Ok(Reply::new(213, format!("Modify={}; {path}", mdtm_time(t))))
+    }
+}

@@ -1,0 +1,100 @@
+//! FEAT, OPTS, HELP, STAT (server), PWD: answers about the server and session.
+
+use crate::ftp::command::TransferType;
+use crate::ftp::error::refuse;
+use crate::ftp::reply::Reply;
+use crate::ftp::session::{Login, Outcome, Session};
+
+/// Exactly what this server implements, as FEAT lines.
+pub const FEATURES: &[&str] = &[
+    "EPRT",
+    "EPSV",
+    "MDTM",
+    "MFMT",
+    "MLST type*;size*;modify*;perm*;",
+    "REST STREAM",
+    "SIZE",
+    "TVFS",
+    "UTF8",
+];
+
+/// Quotes a path for a 257 reply (RFC 959: embedded `"` doubled).
+#[must_use]
+pub fn quote_path(p: &str) -> String {
+    format!("\"{}\"", p.replace('"', "\"\""))
+}
+
+impl Session {
+    pub(in crate::ftp) fn cmd_feat() -> Reply {
+        let mut lines = vec!["Features:".to_owned()];
+        lines.extend(FEATURES.iter().map(|f| format!(" {f}")));
+        lines.push("End".into());
+        Reply::multi(211, lines)
+    }
+
+    pub(in crate::ftp) fn cmd_opts(arg: &str) -> Outcome {
+        let upper = arg.to_ascii_uppercase();
+        let mut words = upper.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("UTF8" | "UTF-8"), Some("ON") | None) => {
+                Ok(Reply::new(200, "Always in UTF8 mode"))
+            }
+            (Some("UTF8" | "UTF-8"), Some("OFF")) => Err(refuse(504, "UTF8 cannot be turned off")),
+            (Some("MLST"), _) => Ok(Reply::new(200, "MLST OPTS type;size;modify;perm;")),
+            _ => Err(refuse(501, format!("Option not understood: {arg}"))),
+        }
+    }
+
+    pub(in crate::ftp) fn cmd_help() -> Reply {
+        Reply::multi(
+            214,
+            vec![
+                "The following commands are recognized:".into(),
+                " ABOR ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD".into(),
+                " MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR RMD".into(),
+                " RNFR RNTO SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD"
+                    .into(),
+                "Help OK".into(),
+            ],
+        )
+    }
+
+    pub(in crate::ftp) fn cmd_stat_server(&self) -> Reply {
+        let who = match &self.login {
+            Login::LoggedIn(a) => format!("Logged in as {}", a.name),
+            _ => "Not logged in".to_owned(),
+        };
+        let mode = match self.ttype {
+            TransferType::Ascii => "ASCII",
+            TransferType::Binary => "BINARY",
+        };
+        Reply::multi(
+            211,
+            vec![
+                "s3ftpd status:".into(),
+                format!(" Connected to {}", self.peer.ip()),
+                format!(" {who}"),
+                format!(" TYPE: {mode}, MODE: Stream, STRUcture: File"),
+                format!(" Current directory: {}", self.cwd),
+                "End of status".into(),
+            ],
+        )
+    }
+
+    pub(in crate::ftp) fn cmd_pwd(&self) -> Reply {
+        Reply::new(
+            257,
+            format!("{} is the current directory", quote_path(self.cwd.as_str())),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_path("/a\"b"), "\"/a\"\"b\"");
+    }
+}

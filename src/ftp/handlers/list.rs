@@ -1,0 +1,221 @@
+//! LIST, NLST, MLSD (over the data connection), MLST and STAT of a path (over control).
+//!
+//! Directory listings are read from S3 one page (up to 1000 entries) at a
+//! time and written out before the next page is requested, so memory stays
+//! flat however large the directory.
+
+use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+
+use super::transfer::write_data;
+use crate::auth::Account;
+use crate::ftp::data::DataStream;
+use crate::ftp::error::{FtpError, refuse};
+use crate::ftp::listing::{Entry, Kind, list_line, mlsx_line};
+use crate::ftp::path::VPath;
+use crate::ftp::reply::Reply;
+use crate::ftp::session::{Done, Outcome, Session};
+use crate::storage::{Storage, StorageError};
+
+/// The three data-connection listing formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    /// LIST: `ls -l` lines.
+    Long,
+    /// NLST: names only.
+    Names,
+    /// MLSD: RFC 3659 facts.
+    Facts,
+}
+
+/// What a listing argument names.
+enum Target {
+    /// A directory, by key prefix.
+    Dir(String),
+    /// A single file.
+    File(Entry),
+}
+
+fn format_entry(e: &Entry, fmt: ListFormat, now: OffsetDateTime, read_only: bool) -> String {
+    match fmt {
+        ListFormat::Long => list_line(e, now, read_only),
+        ListFormat::Names => e.name.clone(),
+        ListFormat::Facts => mlsx_line(e, read_only),
+    }
+}
+
+/// Streams a directory, page by page, as `fmt` lines.
+async fn stream_dir(
+    storage: Storage,
+    prefix: String,
+    fmt: ListFormat,
+    read_only: bool,
+    mut out: DataStream,
+    stall: std::time::Duration,
+    cancel: CancellationToken,
+) -> Result<u64, StorageError> {
+    let mut token = None;
+    let mut count = 0u64;
+    loop {
+        let page = tokio::select! {
+            () = cancel.cancelled() => return Err(StorageError::Aborted),
+            p = storage.list_dir_page(&prefix, token) => p?,
+        };
+        let now = OffsetDateTime::now_utc();
+        let mut text = String::with_capacity(page.entries.len() * 64);
+        for e in &page.entries {
+            text.push_str(&format_entry(e, fmt, now, read_only));
+            text.push_str("\r\n");
+        }
+        count += page.entries.len() as u64;
+        write_data(&mut out, text.as_bytes(), stall, &cancel).await?;
+        match page.next {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    out.shutdown().await.map_err(StorageError::Data)?;
+    Ok(count)
+}
+
+impl Session {
+    async fn list_target(&self, account: &Account, path: &VPath) -> Result<Target, FtpError> {
+        let storage = &self.shared.storage;
+        let prefix = account.root.dir_prefix(path)?;
+        if path.is_root() || storage.dir_exists(&prefix).await? {
+            return Ok(Target::Dir(prefix));
+        }
+        match storage.head(&account.root.file_key(path)?).await? {
+            Some(info) => Ok(Target::File(Entry {
+                name: path.name().to_owned(),
+                kind: Kind::File,
+                size: info.size,
+                modified: info.modified,
+            })),
+            None => Err(refuse(550, format!("{path}: no such file or directory"))),
+        }
+    }
+
+    pub(in crate::ftp) async fn cmd_list(
+        &mut self,
+        arg: Option<String>,
+        fmt: ListFormat,
+    ) -> Outcome {
+        let account = self.account()?;
+        let path = self.cwd.resolve(arg.as_deref().unwrap_or(""))?;
+        let target = self.list_target(&account, &path).await?;
+        if fmt == ListFormat::Facts && matches!(target, Target::File(_)) {
+            return Err(refuse(
+                501,
+                format!("{path}: not a directory (use MLST for files)"),
+            ));
+        }
+        let mut stream = self.open_data().await?;
+        self.reply(Reply::new(150, "Here comes the directory listing"))
+            .await;
+        let cancel = self.shared.abort.child_token();
+        let stall = self.shared.config.limits.data_timeout.0;
+        let read_only = account.read_only;
+        let done = match target {
+            Target::Dir(prefix) => {
+                let fut = stream_dir(
+                    self.shared.storage.clone(),
+                    prefix,
+                    fmt,
+                    read_only,
+                    stream,
+                    stall,
+                    cancel.clone(),
+                );
+                self.run_transfer(cancel, fut).await?
+            }
+            Target::File(entry) => {
+                let line = format!(
+                    "{}\r\n",
+                    format_entry(&entry, fmt, OffsetDateTime::now_utc(), read_only)
+                );
+                let token = cancel.clone();
+                let fut = async move {
+                    write_data(&mut stream, line.as_bytes(), stall, &token).await?;
+                    stream.shutdown().await.map_err(StorageError::Data)?;
+                    Ok(1)
+                };
+                self.run_transfer(cancel, fut).await?
+            }
+        };
+        Ok(match done {
+            Done::Complete(_) => Reply::new(226, "Directory send OK"),
+            Done::Aborted => Reply::new(226, "ABOR successful"),
+        })
+    }
+
+    pub(in crate::ftp) async fn cmd_mlst(&mut self, arg: Option<String>) -> Outcome {
+        let account = self.account()?;
+        let path = self.cwd.resolve(arg.as_deref().unwrap_or(""))?;
+        let entry = match self.list_target(&account, &path).await? {
+            Target::File(e) => e,
+            Target::Dir(prefix) => {
+                let marker_time = if prefix.is_empty() {
+                    None
+                } else {
+                    self.shared.storage.head(&prefix).await?.map(|i| i.modified)
+                };
+                Entry {
+                    name: String::new(),
+                    kind: Kind::Dir,
+                    size: 0,
+                    modified: marker_time.unwrap_or_else(OffsetDateTime::now_utc),
+                }
+            }
+        };
+        let facts = mlsx_line(
+            &Entry {
+                name: path.to_string(),
+                ..entry
+            },
+            account.read_only,
+        );
+        Ok(Reply::multi(
+            250,
+            vec![format!("Listing {path}"), format!(" {facts}"), "End".into()],
+        ))
+    }
+
+    pub(in crate::ftp) async fn cmd_stat_path(&mut self, arg: &str) -> Outcome {
+        let account = self.account()?;
+        let path = self.cwd.resolve(
+            arg.trim_start_matches("-la")
+                .trim_start_matches("-l")
+                .trim(),
+        )?;
+        let prefix = match self.list_target(&account, &path).await? {
+            Target::File(e) => {
+                let line = list_line(&e, OffsetDateTime::now_utc(), account.read_only);
+                return Ok(Reply::multi(
+                    213,
+                    vec![format!("Status of {path}:"), line, "End of status".into()],
+                ));
+            }
+            Target::Dir(prefix) => prefix,
+        };
+        self.send_raw(&format!("213-Status of {path}:\r\n")).await;
+        let mut token = None;
+        loop {
+            let page = self.shared.storage.list_dir_page(&prefix, token).await?;
+            let now = OffsetDateTime::now_utc();
+            let mut text = String::new();
+            for e in &page.entries {
+                text.push(' ');
+                text.push_str(&list_line(e, now, account.read_only).replace(['\r', '\n'], " "));
+                text.push_str("\r\n");
+            }
+            self.send_raw(&text).await;
+            match page.next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        Ok(Reply::new(213, "End of status"))
+    }
+}

@@ -1,0 +1,10 @@
+//! Command handlers, grouped by concern; each is an `impl Session` block.
+
+mod auth;
+mod files;
+mod info;
+mod list;
+mod nav;
+mod transfer;
+
+pub use list::ListFormat;

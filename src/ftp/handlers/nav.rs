@@ -1,0 +1,92 @@
+//! CWD/CDUP and the data-connection setup commands PASV, EPSV, PORT, EPRT.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::ftp::data::{ActiveRefusal, DataPlan, canonical, check_active, epsv_text, pasv_text};
+use crate::ftp::error::{FtpError, refuse};
+use crate::ftp::reply::Reply;
+use crate::ftp::session::{Outcome, Session};
+
+impl Session {
+    pub(in crate::ftp) async fn cmd_cwd(&mut self, arg: &str) -> Outcome {
+        let account = self.account()?;
+        let path = self.cwd.resolve(arg)?;
+        let prefix = account.root.dir_prefix(&path)?;
+        if !self.shared.storage.dir_exists(&prefix).await? {
+            return Err(refuse(550, format!("{path}: no such directory")));
+        }
+        self.cwd = path;
+        Ok(Reply::new(
+            250,
+            format!("Directory changed to {}", self.cwd),
+        ))
+    }
+
+    fn bind_passive(&mut self) -> Result<u16, FtpError> {
+        self.data = None; // a new PASV replaces (and releases) the previous listener
+        let listener = self
+            .shared
+            .ports
+            .bind(self.local.ip())
+            .map_err(|e| refuse(425, format!("Cannot open passive connection: {e}")))?;
+        let port = listener.port();
+        self.data = Some(DataPlan::Passive(listener));
+        Ok(port)
+    }
+
+    pub(in crate::ftp) async fn cmd_pasv(&mut self) -> Outcome {
+        let ip = match self.shared.config.passive.public_host.as_deref() {
+            Some(host) => match host.parse::<IpAddr>() {
+                Ok(ip) => canonical(ip),
+                Err(_) => tokio::net::lookup_host((host, 0))
+                    .await
+                    .ok()
+                    .and_then(|mut addrs| addrs.find(SocketAddr::is_ipv4))
+                    .map(|a| a.ip())
+                    .ok_or_else(|| {
+                        refuse(
+                            425,
+                            format!(
+                                "Cannot resolve passive.public_host {host:?} to an IPv4 address"
+                            ),
+                        )
+                    })?,
+            },
+            None => canonical(self.local.ip()),
+        };
+        let IpAddr::V4(v4) = ip else {
+            return Err(refuse(425, "PASV needs IPv4; use EPSV"));
+        };
+        let port = self.bind_passive()?;
+        Ok(Reply::new(227, pasv_text(v4, port)))
+    }
+
+    pub(in crate::ftp) fn cmd_epsv(&mut self) -> Outcome {
+        let port = self.bind_passive()?;
+        Ok(Reply::new(229, epsv_text(port)))
+    }
+
+    pub(in crate::ftp) fn cmd_port(&mut self, target: SocketAddr) -> Outcome {
+        if !self.shared.config.active.enabled {
+            return Err(refuse(
+                502,
+                "Active mode is disabled on this server; use PASV or EPSV",
+            ));
+        }
+        match check_active(target, self.peer.ip()) {
+            Ok(()) => {}
+            Err(ActiveRefusal::OtherHost) => {
+                tracing::warn!(%target, "PORT to another host refused (RFC 2577)");
+                return Err(refuse(501, "PORT/EPRT must name your own address"));
+            }
+            Err(ActiveRefusal::LowPort) => {
+                return Err(refuse(504, "PORT/EPRT to a port below 1024 refused"));
+            }
+        }
+        self.data = Some(DataPlan::Active(target));
+        Ok(Reply::new(
+            200,
+            "PORT command successful; consider using PASV",
+        ))
+    }
+}

@@ -1,0 +1,205 @@
+//! RETR, STOR, STOU: file transfers between the data connection and S3.
+
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::ftp::ascii::AsciiEncoder;
+use crate::ftp::command::TransferType;
+use crate::ftp::data::{self, DataStream};
+use crate::ftp::error::{FtpError, refuse};
+use crate::ftp::reply::Reply;
+use crate::ftp::session::{Done, Outcome, Session};
+use crate::storage::{StorageError, UploadOptions, upload};
+
+/// Writes to the data connection, failing if the client stalls past `stall` or the transfer is cancelled.
+pub(super) async fn write_data(
+    out: &mut DataStream,
+    bytes: &[u8],
+    stall: Duration,
+    cancel: &CancellationToken,
+) -> Result<(), StorageError> {
+    tokio::select! {
+        () = cancel.cancelled() => Err(StorageError::Aborted),
+        r = tokio::time::timeout(stall, out.write_all(bytes)) => match r {
+            Err(_) => Err(StorageError::Data(std::io::ErrorKind::TimedOut.into())),
+            Ok(r) => r.map_err(StorageError::Data),
+        },
+    }
+}
+
+/// Copies an S3 body to the data connection (CRLF line ends in ASCII mode).
+async fn send_body(
+    mut body: ByteStream,
+    mut out: DataStream,
+    ascii: bool,
+    stall: Duration,
+    cancel: CancellationToken,
+) -> Result<u64, StorageError> {
+    let mut encoder = ascii.then(AsciiEncoder::default);
+    let mut converted = Vec::new();
+    let mut sent = 0u64;
+    loop {
+        let chunk = tokio::select! {
+            () = cancel.cancelled() => return Err(StorageError::Aborted),
+            c = body.try_next() => c.map_err(|e| StorageError::S3 { op: "GetObject", code: None, message: e.to_string() })?,
+        };
+        let Some(chunk) = chunk else { break };
+        let bytes: &[u8] = match encoder.as_mut() {
+            Some(enc) => {
+                converted.clear();
+                enc.encode(&chunk, &mut converted);
+                &converted
+            }
+            None => &chunk,
+        };
+        write_data(&mut out, bytes, stall, &cancel).await?;
+        sent += chunk.len() as u64;
+    }
+    out.shutdown().await.map_err(StorageError::Data)?;
+    Ok(sent)
+}
+
+fn mode_name(t: TransferType) -> &'static str {
+    match t {
+        TransferType::Ascii => "ASCII",
+        TransferType::Binary => "BINARY",
+    }
+}
+
+impl Session {
+    /// Opens the data connection prepared by PASV/EPSV/PORT/EPRT.
+    pub(super) async fn open_data(&mut self) -> Result<DataStream, FtpError> {
+        let plan = self
+            .data
+            .take()
+            .ok_or_else(|| refuse(425, "Use PASV, EPSV, PORT or EPRT first"))?;
+        let wait = self.shared.config.limits.data_timeout.0;
+        data::open(plan, self.peer.ip(), self.local.ip(), wait)
+            .await
+            .map_err(|e| refuse(425, format!("Cannot open data connection: {e}")))
+    }
+
+    pub(in crate::ftp) async fn cmd_retr(&mut self, arg: &str) -> Outcome {
+        let account = self.account()?;
+        let path = self.cwd.resolve(arg)?;
+        let key = account.root.file_key(&path)?;
+        let offset = self.rest.take().unwrap_or(0);
+        let storage = self.shared.storage.clone();
+        let (body, len) = match storage.get(&key, offset).await {
+            Ok(v) => v,
+            Err(StorageError::InvalidRange) => match storage.head(&key).await? {
+                // S3 refuses an empty range; restarting at the very end sends nothing.
+                Some(info) if info.size == offset => (ByteStream::from_static(b""), 0),
+                _ => {
+                    return Err(refuse(
+                        554,
+                        format!("REST {offset} is past the end of {path}"),
+                    ));
+                }
+            },
+            Err(StorageError::NotFound)
+                if storage.dir_exists(&account.root.dir_prefix(&path)?).await? =>
+            {
+                return Err(refuse(550, format!("{path}: not a plain file")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let out = self.open_data().await?;
+        let mode = mode_name(self.ttype);
+        self.reply(Reply::new(
+            150,
+            format!(
+                "Opening {mode} mode data connection for {} ({len} bytes)",
+                path.name()
+            ),
+        ))
+        .await;
+        let cancel = self.shared.abort.child_token();
+        let stall = self.shared.config.limits.data_timeout.0;
+        let fut = send_body(
+            body,
+            out,
+            self.ttype == TransferType::Ascii,
+            stall,
+            cancel.clone(),
+        );
+        match self.run_transfer(cancel, fut).await? {
+            Done::Complete(n) => {
+                tracing::info!(path = %path, key, bytes = n, offset, "download complete");
+                Ok(Reply::new(226, "Transfer complete"))
+            }
+            Done::Aborted => Ok(Reply::new(226, "ABOR successful")),
+        }
+    }
+
+    pub(in crate::ftp) async fn cmd_stor(&mut self, arg: &str, unique: bool) -> Outcome {
+        let account = self.writable_account()?;
+        let path = self.cwd.resolve(arg)?;
+        let key = account.root.file_key(&path)?;
+        if let Some(n) = self.rest.take().filter(|n| *n > 0) {
+            return Err(refuse(
+                554,
+                format!(
+                    "REST {n} + STOR (resuming an upload) is not available yet; nothing was changed"
+                ),
+            ));
+        }
+        let storage = self.shared.storage.clone();
+        if storage.dir_exists(&account.root.dir_prefix(&path)?).await? {
+            return Err(refuse(
+                553,
+                format!("{path}: a directory with that name exists"),
+            ));
+        }
+        let mut input = self.open_data().await?;
+        let text = if unique {
+            format!("FILE: {}", path.name())
+        } else {
+            "Ok to send data".to_owned()
+        };
+        self.reply(Reply::new(150, text)).await;
+        let cancel = self.shared.abort.child_token();
+        let opts = UploadOptions {
+            keep_partial: self.shared.config.uploads.keep_partial,
+            ascii: self.ttype == TransferType::Ascii,
+            stall: self.shared.config.limits.data_timeout.0,
+        };
+        let token = cancel.clone();
+        let fut = async move { upload(&storage, &key, &mut input, opts, &token).await };
+        match self.run_transfer(cancel, fut).await? {
+            Done::Complete(n) => {
+                tracing::info!(path = %path, bytes = n, "upload complete");
+                Ok(Reply::new(
+                    226,
+                    if unique {
+                        format!("Transfer complete (unique file name: {})", path.name())
+                    } else {
+                        "Transfer complete".to_owned()
+                    },
+                ))
+            }
+            Done::Aborted => Ok(Reply::new(226, "ABOR successful")),
+        }
+    }
+
+    pub(in crate::ftp) async fn cmd_stou(&mut self, base: Option<String>) -> Outcome {
+        let account = self.writable_account()?;
+        let base = base.unwrap_or_else(|| "file".to_owned());
+        let storage = self.shared.storage.clone();
+        for _ in 0..16 {
+            let candidate = format!("{base}.{:08x}", rand::random::<u32>());
+            let path = self.cwd.resolve(&candidate)?;
+            if storage
+                .head(&account.root.file_key(&path)?)
+                .await?
+                .is_none()
+            {
+                return self.cmd_stor(&candidate, true).await;
+            }
+        }
+        Err(refuse(553, "Could not find a unique file name"))
+    }
+}

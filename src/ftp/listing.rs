@@ -1,0 +1,138 @@
+//! Directory listing formats: `ls -l` lines for LIST, RFC 3659 facts for MLSD/MLST.
+
+use time::{
+    Duration, OffsetDateTime, format_description::BorrowedFormatItem, macros::format_description,
+};
+
+/// What a listing entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An object.
+    File,
+    /// A common prefix or marker.
+    Dir,
+}
+
+/// One file or directory as the listing formats see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Name inside the listed directory (no slash).
+    pub name: String,
+    /// File or directory.
+    pub kind: Kind,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Modification time.
+    pub modified: OffsetDateTime,
+}
+
+const RECENT: &[BorrowedFormatItem<'_>] =
+    format_description!("[month repr:short] [day padding:space] [hour]:[minute]");
+const OLD: &[BorrowedFormatItem<'_>] =
+    format_description!("[month repr:short] [day padding:space]  [year]");
+const MLS_TIME: &[BorrowedFormatItem<'_>] =
+    format_description!("[year][month][day][hour][minute][second]");
+
+/// `YYYYMMDDHHMMSS` in UTC, as MDTM and MLSx `modify` want it.
+#[must_use]
+pub fn mdtm_time(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(MLS_TIME)
+        .unwrap_or_else(|_| "19700101000000".into())
+}
+
+/// One `ls -l` line (no CRLF): time of day for the last six months, the year otherwise.
+#[must_use]
+pub fn list_line(e: &Entry, now: OffsetDateTime, read_only: bool) -> String {
+    let perms = match (e.kind, read_only) {
+        (Kind::Dir, false) => "drwxr-xr-x",
+        (Kind::Dir, true) => "dr-xr-xr-x",
+        (Kind::File, false) => "-rw-r--r--",
+        (Kind::File, true) => "-r--r--r--",
+    };
+    let t = e.modified.to_offset(time::UtcOffset::UTC);
+    let recent = t > now - Duration::days(182) && t < now + Duration::hours(1);
+    let when = t
+        .format(if recent { RECENT } else { OLD })
+        .unwrap_or_else(|_| "Jan  1  1970".into());
+    format!("{perms} 1 ftp ftp {:>12} {when} {}", e.size, e.name)
+}
+
+/// RFC 3659 facts followed by a space and the name (MLSD line / MLST body).
+#[must_use]
+pub fn mlsx_line(e: &Entry, read_only: bool) -> String {
+    let modify = mdtm_time(e.modified);
+    match e.kind {
+        Kind::File => {
+            let perm = if read_only { "r" } else { "adfrw" };
+            format!(
+                "type=file;size={};modify={modify};perm={perm}; {}",
+                e.size, e.name
+            )
+        }
+        Kind::Dir => {
+            let perm = if read_only { "el" } else { "cdeflmp" };
+            format!("type=dir;modify={modify};perm={perm}; {}", e.name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn file(name: &str, size: u64, t: OffsetDateTime) -> Entry {
+        Entry {
+            name: name.into(),
+            kind: Kind::File,
+            size,
+            modified: t,
+        }
+    }
+
+    #[test]
+    fn ls_lines_follow_the_six_month_rule() {
+        let now = datetime!(2026-11-24 12:00 UTC);
+        let recent = file("report.pdf", 1234, datetime!(2026-11-24 10:03 UTC));
+        assert_eq!(
+            list_line(&recent, now, false),
+            "-rw-r--r-- 1 ftp ftp         1234 Nov 24 10:03 report.pdf"
+        );
+        let old = file("old.txt", 5, datetime!(2025-03-02 08:00 UTC));
+        assert_eq!(
+            list_line(&old, now, false),
+            "-rw-r--r-- 1 ftp ftp            5 Mar  2  2025 old.txt"
+        );
+        let future = file("f", 0, datetime!(2027-01-01 00:00 UTC));
+        assert!(list_line(&future, now, true).contains("Jan  1  2027"));
+        let dir = Entry {
+            name: "d".into(),
+            kind: Kind::Dir,
+            size: 0,
+            modified: now,
+        };
+        assert!(list_line(&dir, now, false).starts_with("drwxr-xr-x 1 ftp ftp"));
+        assert!(list_line(&dir, now, true).starts_with("dr-xr-xr-x"));
+    }
+
+    #[test]
+    fn mlsx_facts() {
+        let t = datetime!(2026-11-24 10:03:07 UTC);
+        assert_eq!(
+            mlsx_line(&file("a b.txt", 42, t), false),
+            "type=file;size=42;modify=20261124100307;perm=adfrw; a b.txt"
+        );
+        let dir = Entry {
+            name: "sub".into(),
+            kind: Kind::Dir,
+            size: 0,
+            modified: t,
+        };
+        assert_eq!(
+            mlsx_line(&dir, true),
+            "type=dir;modify=20261124100307;perm=el; sub"
+        );
+        assert_eq!(mdtm_time(OffsetDateTime::UNIX_EPOCH), "19700101000000");
+    }
+}

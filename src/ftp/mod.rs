@@ -1,0 +1,12 @@
+//! The FTP side: control-channel framing, commands, replies, sessions and data connections.
+
+pub mod ascii;
+pub mod codec;
+pub mod command;
+pub mod data;
+pub mod error;
+mod handlers;
+pub mod listing;
+pub mod path;
+pub mod reply;
+pub mod session;

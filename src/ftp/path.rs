@@ -1,0 +1,271 @@
+//! FTP paths and S3 keys: lexical normalisation with a chroot at the user's home.
+//!
+//! A session works with [`VPath`]s: absolute, normalised paths inside the
+//! user's home (`/` is the home). [`VPath::resolve`] applies an FTP
+//! argument to the current directory: `.` and empty segments vanish, `..`
+//! pops a segment and stops at `/`, so nothing resolves above the home.
+//! [`Root`] turns a `VPath` into keys: `s3.prefix + home + path`.
+
+use std::fmt;
+
+/// S3's limit on key length, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Why a path cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// NUL, CR or LF in a name.
+    #[error("file names may not contain NUL, CR or LF")]
+    BadChar,
+    /// The key would exceed 1024 bytes.
+    #[error("path too long: S3 keys are limited to 1024 bytes")]
+    TooLong,
+    /// The operation needs a file or folder name, not the home itself.
+    #[error("not allowed on the root directory")]
+    IsRoot,
+}
+
+/// An absolute, normalised path inside the user's home (`/`, `/a`, `/a/b`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VPath(String);
+
+fn check_chars(s: &str) -> Result<(), PathError> {
+    if s.contains(['\0', '\r', '\n']) {
+        Err(PathError::BadChar)
+    } else {
+        Ok(())
+    }
+}
+
+/// Normalises segments of `path` onto `stack` (`.`/empty dropped, `..` pops, never past the top).
+fn push_segments<'a>(stack: &mut Vec<&'a str>, path: &'a str) {
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            s => stack.push(s),
+        }
+    }
+}
+
+impl VPath {
+    /// The home directory itself.
+    #[must_use]
+    pub fn root() -> Self {
+        Self("/".into())
+    }
+
+    /// Applies an FTP path argument (absolute or relative to `self`).
+    ///
+    /// # Errors
+    /// [`PathError::BadChar`] for NUL, CR or LF.
+    pub fn resolve(&self, arg: &str) -> Result<Self, PathError> {
+        check_chars(arg)?;
+        let mut stack: Vec<&str> = Vec::new();
+        if !arg.starts_with('/') {
+            push_segments(&mut stack, &self.0);
+        }
+        push_segments(&mut stack, arg);
+        Ok(Self(format!("/{}", stack.join("/"))))
+    }
+
+    /// Whether this is the home directory.
+    #[must_use]
+    pub fn is_root(&self) -> bool {
+        self.0 == "/"
+    }
+
+    /// The last segment (`""` for the root).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or("")
+    }
+
+    /// The parent directory (the root is its own parent).
+    #[must_use]
+    pub fn parent(&self) -> Self {
+        match self.0.rfind('/') {
+            Some(0) | None => Self::root(),
+            Some(i) => Self(self.0[..i].to_owned()),
+        }
+    }
+
+    /// Whether `self` is `other` or inside it.
+    #[must_use]
+    pub fn starts_with(&self, other: &Self) -> bool {
+        other.is_root()
+            || self.0 == other.0
+            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+    }
+
+    /// The path as text (always starts with `/`).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for VPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a user's home lives in the bucket: `s3.prefix + home`, as a key prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// `""` (bucket root) or `"seg/.../"` with a trailing slash.
+    base: String,
+}
+
+impl Root {
+    /// Combines the bucket prefix and a user's home, each normalised.
+    ///
+    /// # Errors
+    /// [`PathError::BadChar`] for NUL, CR or LF.
+    pub fn new(prefix: &str, home: &str) -> Result<Self, PathError> {
+        check_chars(prefix)?;
+        check_chars(home)?;
+        let mut stack = Vec::new();
+        push_segments(&mut stack, prefix);
+        let floor = stack.len();
+        let mut home_stack = Vec::new();
+        push_segments(&mut home_stack, home);
+        stack.extend(home_stack);
+        debug_assert!(stack.len() >= floor);
+        let mut base = stack.join("/");
+        if !base.is_empty() {
+            base.push('/');
+        }
+        Ok(Self { base })
+    }
+
+    /// The key prefix of the home (`""` or ends with `/`).
+    #[must_use]
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The object key of a file.
+    ///
+    /// # Errors
+    /// [`PathError::IsRoot`] for the home itself, [`PathError::TooLong`] past 1024 bytes.
+    pub fn file_key(&self, p: &VPath) -> Result<String, PathError> {
+        if p.is_root() {
+            return Err(PathError::IsRoot);
+        }
+        let key = format!("{}{}", self.base, &p.0[1..]);
+        if key.len() > MAX_KEY_LEN {
+            return Err(PathError::TooLong);
+        }
+        Ok(key)
+    }
+
+    /// The key prefix of a directory (ends with `/`, or `""` at the bucket root);
+    /// it is also the key of the directory's marker object.
+    ///
+    /// # Errors
+    /// [`PathError::TooLong`] past 1024 bytes.
+    pub fn dir_prefix(&self, p: &VPath) -> Result<String, PathError> {
+        if p.is_root() {
+            return Ok(self.base.clone());
+        }
+        let key = format!("{}{}/", self.base, &p.0[1..]);
+        if key.len() > MAX_KEY_LEN {
+            return Err(PathError::TooLong);
+        }
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(cwd: &str, arg: &str) -> String {
+        VPath::root().resolve(cwd).unwrap().resolve(arg).unwrap().0
+    }
+
+    #[test]
+    fn dot_dot_storms_stop_at_home() {
+        assert_eq!(r("/", ".."), "/");
+        assert_eq!(r("/", "../../../../etc/passwd"), "/etc/passwd");
+        assert_eq!(r("/a/b", "../../../../x"), "/x");
+        assert_eq!(r("/a/b", "/../../.."), "/");
+        assert_eq!(r("/a", "b/../../../c/./d/.."), "/c");
+        assert_eq!(r("/", &"../".repeat(1000)), "/");
+    }
+
+    #[test]
+    fn slashes_and_dots() {
+        assert_eq!(r("/", "//a///b//"), "/a/b");
+        assert_eq!(r("/a", "./b/."), "/a/b");
+        assert_eq!(r("/a", ""), "/a");
+        assert_eq!(r("/a", "/"), "/");
+        assert_eq!(r("/a/", "b/"), "/a/b");
+        assert_eq!(r("/", "..."), "/...");
+        assert_eq!(r("/", "a b/ c "), "/a b/ c ");
+    }
+
+    #[test]
+    fn unicode_is_kept_as_is() {
+        assert_eq!(
+            r("/", "Grüße/中文/ファイル.txt"),
+            "/Grüße/中文/ファイル.txt"
+        );
+        assert_eq!(r("/Ünïcode", "../é"), "/é");
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        for bad in ["a\0b", "a\rb", "a\nb", "\n"] {
+            assert_eq!(
+                VPath::root().resolve(bad),
+                Err(PathError::BadChar),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Root::new("p\n", "/"), Err(PathError::BadChar));
+    }
+
+    #[test]
+    fn keys_are_prefix_plus_home_plus_path() {
+        let root = Root::new("/data/", "/alice").unwrap();
+        assert_eq!(root.base(), "data/alice/");
+        let p = VPath::root().resolve("docs/x.txt").unwrap();
+        assert_eq!(root.file_key(&p).unwrap(), "data/alice/docs/x.txt");
+        assert_eq!(root.dir_prefix(&p.parent()).unwrap(), "data/alice/docs/");
+        assert_eq!(root.dir_prefix(&VPath::root()).unwrap(), "data/alice/");
+        assert_eq!(root.file_key(&VPath::root()), Err(PathError::IsRoot));
+        let bucket_root = Root::new("", "/").unwrap();
+        assert_eq!(bucket_root.base(), "");
+        assert_eq!(bucket_root.dir_prefix(&VPath::root()).unwrap(), "");
+        // A home with `..` cannot climb above the prefix.
+        assert_eq!(Root::new("p", "../../x").unwrap().base(), "p/x/");
+        assert_eq!(Root::new("p", "..").unwrap().base(), "p/");
+    }
+
+    #[test]
+    fn over_long_keys_are_refused() {
+        let root = Root::new("", "/").unwrap();
+        let ok = VPath::root().resolve(&"a".repeat(1024)).unwrap();
+        assert!(root.file_key(&ok).is_ok());
+        assert_eq!(root.dir_prefix(&ok), Err(PathError::TooLong));
+        let long = VPath::root().resolve(&"a".repeat(1025)).unwrap();
+        assert_eq!(root.file_key(&long), Err(PathError::TooLong));
+    }
+
+    #[test]
+    fn parent_name_and_containment() {
+        let p = VPath::root().resolve("/a/b/c").unwrap();
+        assert_eq!(p.name(), "c");
+        assert_eq!(p.parent().as_str(), "/a/b");
+        assert_eq!(VPath::root().parent(), VPath::root());
+        let a = VPath::root().resolve("/a").unwrap();
+        assert!(p.starts_with(&a));
+        assert!(!VPath::root().resolve("/ab").unwrap().starts_with(&a));
+        assert!(a.starts_with(&VPath::root()));
+    }
+}

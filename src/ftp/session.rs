@@ -1,0 +1,348 @@
+//! One control connection: its state machine, the one `match` over commands,
+//! and the transfer runner that keeps reading the control channel (ABOR).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use super::codec::ControlCodec;
+use super::command::{Command, TransferType};
+use super::data::{DataPlan, PassivePorts};
+use super::error::{FtpError, refuse, reply_for};
+use super::path::VPath;
+use super::reply::Reply;
+use crate::auth::{Account, Users};
+use crate::config::Config;
+use crate::storage::{Storage, StorageError};
+
+/// Longest control line accepted (RFC 959 has no limit; clients stay far below).
+pub const MAX_LINE: usize = 8192;
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The bucket.
+    pub storage: Storage,
+    /// Accounts.
+    pub users: Users,
+    /// Passive port pool.
+    pub ports: Arc<PassivePorts>,
+    /// Fired on shutdown: idle sessions say 421 and close.
+    pub shutdown: CancellationToken,
+    /// Fired at the drain deadline: running transfers are aborted.
+    pub abort: CancellationToken,
+}
+
+/// Login state; each state carries its data.
+#[derive(Debug)]
+pub enum Login {
+    /// Waiting for USER.
+    AwaitingUser,
+    /// USER given, waiting for PASS.
+    AwaitingPass {
+        /// The name given.
+        user: String,
+    },
+    /// Logged in.
+    LoggedIn(Account),
+}
+
+/// How a transfer ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// All bytes moved (count).
+    Complete(u64),
+    /// ABOR arrived; 426 was already sent.
+    Aborted,
+}
+
+/// A handler's result: the reply to send, or an error to map.
+pub type Outcome = Result<Reply, FtpError>;
+
+/// The state of one control connection. The connection task owns it.
+#[derive(Debug)]
+pub struct Session {
+    pub(super) shared: Arc<Shared>,
+    control: Framed<TcpStream, ControlCodec>,
+    pub(super) peer: SocketAddr,
+    pub(super) local: SocketAddr,
+    pub(super) login: Login,
+    pub(super) failures: u32,
+    pub(super) cwd: VPath,
+    pub(super) ttype: TransferType,
+    pub(super) rest: Option<u64>,
+    pub(super) rename_from: Option<VPath>,
+    pub(super) data: Option<DataPlan>,
+    pending: VecDeque<Bytes>,
+    pub(super) closing: bool,
+}
+
+impl Session {
+    /// Wraps an accepted control connection.
+    ///
+    /// # Errors
+    /// When the socket's addresses cannot be read.
+    pub fn new(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<Self> {
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            shared,
+            control: Framed::new(stream, ControlCodec::new(MAX_LINE)),
+            peer,
+            local,
+            login: Login::AwaitingUser,
+            failures: 0,
+            cwd: VPath::root(),
+            ttype: TransferType::Binary,
+            rest: None,
+            rename_from: None,
+            data: None,
+            pending: VecDeque::new(),
+            closing: false,
+        })
+    }
+
+    /// Serves the connection until QUIT, an error, a timeout or shutdown.
+    pub async fn run(mut self) {
+        let banner = self.shared.config.banner.clone();
+        self.reply(Reply::new(220, banner)).await;
+        while !self.closing {
+            let line = match self.pending.pop_front() {
+                Some(l) => l,
+                None => match self.next_line().await {
+                    Some(l) => l,
+                    None => break,
+                },
+            };
+            self.handle_line(&line).await;
+        }
+        tracing::info!("session closed");
+    }
+
+    async fn next_line(&mut self) -> Option<Bytes> {
+        let idle = self.shared.config.limits.idle_timeout.0;
+        let shutdown = self.shared.shutdown.clone();
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                self.reply(Reply::new(421, "Server shutting down; closing control connection")).await;
+                None
+            }
+            r = tokio::time::timeout(idle, self.control.next()) => match r {
+                Err(_) => {
+                    tracing::info!("idle timeout");
+                    self.reply(Reply::new(421, "Idle timeout; closing control connection")).await;
+                    None
+                }
+                Ok(None) => None,
+                Ok(Some(Ok(line))) => Some(line),
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "control connection error");
+                    let (reply, _) = reply_for(&e.into());
+                    self.reply(reply).await;
+                    None
+                }
+            }
+        }
+    }
+
+    async fn handle_line(&mut self, line: &[u8]) {
+        let result = match Command::parse(line) {
+            Ok(cmd) => {
+                tracing::debug!(command = ?cmd, "command");
+                self.dispatch(cmd).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        let reply = result.unwrap_or_else(|e| {
+            let (reply, close) = reply_for(&e);
+            self.closing |= close;
+            reply
+        });
+        self.reply(reply).await;
+    }
+
+    /// Sends a reply; a failed send ends the session.
+    pub(super) async fn reply(&mut self, reply: Reply) {
+        if let Err(e) = self.control.send(&reply).await {
+            tracing::debug!(error = %e, "cannot send reply");
+            self.closing = true;
+        }
+    }
+
+    /// Sends raw CRLF-terminated lines (the body of a multi-line reply streamed in pages).
+    pub(super) async fn send_raw(&mut self, text: &str) {
+        use tokio::io::AsyncWriteExt;
+        if self
+            .control
+            .get_mut()
+            .write_all(text.as_bytes())
+            .await
+            .is_err()
+        {
+            self.closing = true;
+        }
+    }
+
+    /// The logged-in account.
+    pub(super) fn account(&self) -> Result<Account, FtpError> {
+        match &self.login {
+            Login::LoggedIn(a) => Ok(a.clone()),
+            _ => Err(refuse(530, "Please log in with USER and PASS")),
+        }
+    }
+
+    /// The logged-in account, if it may write.
+    pub(super) fn writable_account(&self) -> Result<Account, FtpError> {
+        let a = self.account()?;
+        if a.read_only {
+            return Err(refuse(550, "Permission denied: this account is read-only"));
+        }
+        Ok(a)
+    }
+
+    /// Runs a transfer while reading the control connection: ABOR cancels it
+    /// (426 then, from the caller, 226); a closed control connection cancels
+    /// it and ends the session; other commands wait until it is done.
+    pub(super) async fn run_transfer<F>(
+        &mut self,
+        cancel: CancellationToken,
+        fut: F,
+    ) -> Result<Done, FtpError>
+    where
+        F: Future<Output = Result<u64, StorageError>>,
+    {
+        tokio::pin!(fut);
+        let mut aborted = false;
+        let mut control_open = true;
+        let result = loop {
+            let line = tokio::select! {
+                r = &mut fut => break r,
+                line = self.control.next(), if control_open => line,
+            };
+            match line {
+                Some(Ok(l)) => match Command::parse(&l) {
+                    Ok(Command::Abor) => {
+                        aborted = true;
+                        cancel.cancel();
+                    }
+                    Ok(Command::Noop) => self.reply(Reply::new(200, "Transfer in progress")).await,
+                    _ => self.pending.push_back(l),
+                },
+                _ => {
+                    tracing::info!("control connection lost during transfer; aborting it");
+                    control_open = false;
+                    self.closing = true;
+                    cancel.cancel();
+                }
+            }
+        };
+        if aborted {
+            if let Err(e) = &result {
+                tracing::info!(error = %e, "transfer aborted by ABOR");
+            }
+            self.reply(Reply::new(426, "Connection closed; transfer aborted"))
+                .await;
+            return Ok(Done::Aborted);
+        }
+        Ok(Done::Complete(result?))
+    }
+
+    /// The one exhaustive `match` from command to handler.
+    async fn dispatch(&mut self, cmd: Command) -> Outcome {
+        use Command as C;
+        let before_login = matches!(
+            cmd,
+            C::User(_)
+                | C::Pass(_)
+                | C::Quit
+                | C::Noop
+                | C::Syst
+                | C::Feat
+                | C::Opts(_)
+                | C::Help
+                | C::Unknown(_)
+        );
+        if !before_login {
+            self.account()?;
+        }
+        if !matches!(cmd, C::Rnto(_)) {
+            // RNTO must follow RNFR directly.
+            self.rename_from = None;
+        }
+        match cmd {
+            C::User(name) => self.cmd_user(name),
+            C::Pass(pw) => self.cmd_pass(pw).await,
+            C::Quit => {
+                self.closing = true;
+                Ok(Reply::new(221, "Goodbye"))
+            }
+            C::Noop => Ok(Reply::new(200, "NOOP ok")),
+            C::Syst => Ok(Reply::new(215, "UNIX Type: L8")),
+            C::Feat => Ok(Self::cmd_feat()),
+            C::Opts(arg) => Self::cmd_opts(&arg),
+            C::Help => Ok(Self::cmd_help()),
+            C::Stat(None) => Ok(self.cmd_stat_server()),
+            C::Stat(Some(path)) => self.cmd_stat_path(&path).await,
+            C::Type(t) => {
+                self.ttype = t;
+                Ok(Reply::new(
+                    200,
+                    match t {
+                        TransferType::Ascii => "Switching to ASCII mode",
+                        TransferType::Binary => "Switching to Binary mode",
+                    },
+                ))
+            }
+            C::Mode => Ok(Reply::new(200, "Mode set to S")),
+            C::Stru => Ok(Reply::new(200, "Structure set to F")),
+            C::Allo => Ok(Reply::new(202, "ALLO not needed; storage grows as needed")),
+            C::Pwd => Ok(self.cmd_pwd()),
+            C::Cwd(path) => self.cmd_cwd(&path).await,
+            C::Cdup => self.cmd_cwd("..").await,
+            C::Mkd(path) => self.cmd_mkd(&path).await,
+            C::Rmd(path) => self.cmd_rmd(&path).await,
+            C::Dele(path) => self.cmd_dele(&path).await,
+            C::Rnfr(path) => self.cmd_rnfr(&path).await,
+            C::Rnto(path) => self.cmd_rnto(&path).await,
+            C::Size(path) => self.cmd_size(&path).await,
+            C::Mdtm(path) => self.cmd_mdtm(&path).await,
+            C::Mfmt { time, path } => self.cmd_mfmt(time, &path).await,
+            C::Rest(n) => {
+                self.rest = Some(n);
+                Ok(Reply::new(
+                    350,
+                    format!("Restarting at {n}. Send RETR to continue"),
+                ))
+            }
+            C::Retr(path) => self.cmd_retr(&path).await,
+            C::Stor(path) => self.cmd_stor(&path, false).await,
+            C::Stou(name) => self.cmd_stou(name).await,
+            C::Appe(_) => Err(refuse(502, "APPE is not implemented yet")),
+            C::Abor => Ok(Reply::new(226, "No transfer in progress")),
+            C::List(path) => self.cmd_list(path, super::handlers::ListFormat::Long).await,
+            C::Nlst(path) => {
+                self.cmd_list(path, super::handlers::ListFormat::Names)
+                    .await
+            }
+            C::Mlsd(path) => {
+                self.cmd_list(path, super::handlers::ListFormat::Facts)
+                    .await
+            }
+            C::Mlst(path) => self.cmd_mlst(path).await,
+            C::Pasv => self.cmd_pasv().await,
+            C::Epsv => self.cmd_epsv(),
+            C::Port(addr) | C::Eprt(addr) => self.cmd_port(addr),
+            C::Unknown(verb) => Err(refuse(502, format!("{verb} not implemented"))),
+        }
+    }
+}

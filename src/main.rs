@@ -1,0 +1,176 @@
+//! The `s3ftpd` command: demo mode, `serve`, `check-config`, `hash-password`.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use s3ftpd::config::Config;
+use s3ftpd::{Gateway, auth};
+
+/// How long running transfers may continue after SIGINT/SIGTERM.
+const DRAIN: Duration = Duration::from_secs(30);
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "FTP server whose file system is an S3 bucket.\n\nWithout a subcommand: demo mode (embedded S3 store under ./s3ftpd-data, FTP on 127.0.0.1:2121, user demo / demo)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve FTP as configured.
+    Serve {
+        /// Config file (YAML).
+        #[arg(short, long, default_value = "/etc/s3ftpd/s3ftpd.yaml")]
+        config: PathBuf,
+    },
+    /// Validate a config file and print the effective config (secrets masked).
+    CheckConfig {
+        /// Config file (YAML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Read a password on stdin, print its argon2id PHC string.
+    HashPassword,
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    init_logging(&config);
+    let data_dir = config.s3.data_dir.clone();
+    let bucket = config.s3.bucket.clone();
+    let demo_user = config
+        .users
+        .first()
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
+    let gateway = Gateway::start(config).await?;
+    let addr = gateway.ftp_addr();
+    if demo {
+        println!("s3ftpd demo mode");
+        println!(
+            "  FTP  ftp://{demo_user}:{demo_user}@{addr}/   (user {demo_user}, password {demo_user})"
+        );
+        println!(
+            "       lftp -u {demo_user},{demo_user} {} -p {}",
+            addr.ip(),
+            addr.port()
+        );
+    } else {
+        println!("s3ftpd serving FTP on {addr}");
+    }
+    if let Some(e) = gateway.embedded() {
+        println!(
+            "  S3   endpoint {}  bucket {bucket}  region us-east-1  (path-style)",
+            e.endpoint
+        );
+        println!(
+            "       access key {}  secret key {}",
+            e.access_key, e.secret_key
+        );
+        println!("       objects stored under {}", data_dir.display());
+    }
+    wait_for_signal().await;
+    gateway.shutdown(DRAIN).await;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match &cli.command {
+        None => Config::demo().map(|c| (c, true)),
+        Some(Cmd::Serve { config }) => Config::load(config).map(|c| (c, false)),
+        Some(Cmd::CheckConfig { config }) => {
+            return match Config::load(config) {
+                Ok(c) => {
+                    print!("{}", c.to_masked_yaml());
+                    eprintln!("{}: OK", config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Cmd::HashPassword) => {
+            let mut input = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+                eprintln!("error: cannot read stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+            let password = input
+                .strip_suffix('\n')
+                .map(|s| s.strip_suffix('\r').unwrap_or(s))
+                .unwrap_or(&input);
+            if password.is_empty() {
+                eprintln!("error: empty password on stdin");
+                return ExitCode::FAILURE;
+            }
+            return match auth::hash_password(password) {
+                Ok(h) => {
+                    println!("{h}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
+    let (config, demo) = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config, demo)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

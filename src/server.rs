@@ -1,0 +1,305 @@
+//! The gateway: S3 connection, FTP listener, session limits and graceful shutdown.
+//!
+//! [`Gateway::start`] does everything that can fail before a port is bound
+//! (config, S3 reachable, bucket present), then binds and serves. Shutdown
+//! stops accepting, lets running transfers drain until a deadline, then
+//! cancels what is left (multipart uploads are aborted by their owners).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::auth::Users;
+use crate::config::Config;
+use crate::embedded::EmbeddedS3;
+use crate::ftp::data::{PassivePorts, canonical};
+use crate::ftp::session::{Session, Shared};
+use crate::storage::{Endpoint, Storage, StorageError};
+
+/// Access key of the embedded store when the config gives none.
+pub const EMBEDDED_ACCESS_KEY: &str = "s3ftpd-demo";
+/// Secret key of the embedded store when the config gives none.
+pub const EMBEDDED_SECRET_KEY: &str = "s3ftpd-demo-secret";
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The FTP listener could not be bound.
+    #[error("cannot listen on {addr} (key `listen`): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The embedded store could not start.
+    #[error("cannot start the embedded S3 store in {dir} (key `s3.data_dir`): {source}")]
+    Embedded {
+        /// Its data directory.
+        dir: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bucket is missing or S3 unreachable.
+    #[error("bucket {bucket:?} (key `s3.bucket`) is not usable: {source}")]
+    Bucket {
+        /// The bucket.
+        bucket: String,
+        /// Why.
+        source: StorageError,
+    },
+    /// A home directory could not be mapped.
+    #[error("invalid home directory: {0}")]
+    Home(#[from] crate::ftp::path::PathError),
+}
+
+/// Counts sessions in total and per IP.
+#[derive(Debug)]
+struct Limits {
+    total: AtomicUsize,
+    per_ip: DashMap<IpAddr, usize>,
+    max: usize,
+    max_per_ip: usize,
+}
+
+/// Holds one session's place; gives it back when dropped.
+struct Admission {
+    limits: Arc<Limits>,
+    ip: IpAddr,
+}
+
+impl Limits {
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, &'static str> {
+        if self.total.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.total.fetch_sub(1, Ordering::SeqCst);
+            return Err("Too many users connected; try again later");
+        }
+        let mut n = self.per_ip.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            drop(n);
+            self.total.fetch_sub(1, Ordering::SeqCst);
+            return Err("Too many connections from your address; try again later");
+        }
+        *n += 1;
+        Ok(Admission {
+            limits: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.limits.total.fetch_sub(1, Ordering::SeqCst);
+        self.limits.per_ip.remove_if_mut(&self.ip, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
+    }
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    ftp_addr: SocketAddr,
+    embedded: Option<EmbeddedS3>,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+}
+
+async fn refuse_connection(mut stream: TcpStream, text: &str) {
+    let line = format!("421 {text}\r\n");
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(line.as_bytes())).await;
+}
+
+impl Gateway {
+    /// Connects to S3, checks the bucket, binds the FTP port and starts serving.
+    ///
+    /// # Errors
+    /// A [`StartError`] naming the config key at fault; nothing is left listening.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let mut embedded = None;
+        let endpoint = if config.s3.is_embedded() {
+            let (ak, sk) = match (&config.s3.access_key_id, &config.s3.secret_access_key) {
+                (Some(ak), Some(sk)) => (ak.clone(), sk.expose().to_owned()),
+                _ => (
+                    EMBEDDED_ACCESS_KEY.to_owned(),
+                    EMBEDDED_SECRET_KEY.to_owned(),
+                ),
+            };
+            let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+            let store = EmbeddedS3::start(&config.s3.data_dir, listen, &config.s3.bucket, &ak, &sk)
+                .await
+                .map_err(|source| StartError::Embedded {
+                    dir: config.s3.data_dir.display().to_string(),
+                    source,
+                })?;
+            let ep = Endpoint {
+                url: Some(store.endpoint.clone()),
+                keys: Some((ak, sk)),
+            };
+            embedded = Some(store);
+            ep
+        } else {
+            Endpoint {
+                url: config.s3.endpoint.clone(),
+                keys: config.s3.access_key_id.clone().zip(
+                    config
+                        .s3
+                        .secret_access_key
+                        .as_ref()
+                        .map(|s| s.expose().to_owned()),
+                ),
+            }
+        };
+        let storage = Storage::connect(&config.s3, &endpoint, config.limits.data_timeout.0).await;
+        storage
+            .check_bucket()
+            .await
+            .map_err(|source| StartError::Bucket {
+                bucket: config.s3.bucket.clone(),
+                source,
+            })?;
+        let users = Users::from_config(&config)?;
+        for name in users.plain_text_users() {
+            if !config.s3.is_embedded() || name != "demo" {
+                tracing::warn!(user = %name, "plain-text password in the config; use password_hash (s3ftpd hash-password)");
+            }
+        }
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let ftp_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let limits = Arc::new(Limits {
+            total: AtomicUsize::new(0),
+            per_ip: DashMap::new(),
+            max: config.limits.max_sessions,
+            max_per_ip: config.limits.max_sessions_per_ip,
+        });
+        let shared = Arc::new(Shared {
+            ports: PassivePorts::new(config.passive.ports),
+            config: Arc::new(config),
+            storage,
+            users,
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        });
+        let tracker = TaskTracker::new();
+        tracker.spawn(accept_loop(
+            listener,
+            shared.clone(),
+            limits,
+            tracker.clone(),
+        ));
+        tracing::info!(%ftp_addr, "FTP server listening");
+        Ok(Self {
+            ftp_addr,
+            embedded,
+            shared,
+            tracker,
+        })
+    }
+
+    /// The FTP control address actually bound.
+    #[must_use]
+    pub fn ftp_addr(&self) -> SocketAddr {
+        self.ftp_addr
+    }
+
+    /// The embedded store, when this gateway runs one.
+    #[must_use]
+    pub fn embedded(&self) -> Option<&EmbeddedS3> {
+        self.embedded.as_ref()
+    }
+
+    /// The S3 handle the sessions use.
+    #[must_use]
+    pub fn storage(&self) -> &Storage {
+        &self.shared.storage
+    }
+
+    /// Stops accepting, closes idle sessions, lets transfers run for up to
+    /// `drain`, then aborts the rest and waits for them to clean up.
+    pub async fn shutdown(self, drain: Duration) {
+        tracing::info!(?drain, "shutting down");
+        self.shared.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(drain, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain deadline reached; aborting running transfers");
+            self.shared.abort.cancel();
+            if tokio::time::timeout(Duration::from_secs(30), self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::error!("sessions did not finish after abort");
+            }
+        }
+        if let Some(e) = &self.embedded {
+            e.stop();
+        }
+        tracing::info!("shutdown complete");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limits: Arc<Limits>,
+    tracker: TaskTracker,
+) {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let admission = match limits.admit(canonical(peer.ip())) {
+            Ok(a) => a,
+            Err(text) => {
+                tracing::warn!(%peer, text, "connection refused");
+                tracker.spawn(refuse_connection(stream, text));
+                continue;
+            }
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("session", id, %peer, user = tracing::field::Empty);
+        let shared = shared.clone();
+        tracker.spawn(
+            async move {
+                let _admission = admission;
+                tracing::info!("connected");
+                match Session::new(shared, stream) {
+                    Ok(session) => session.run().await,
+                    Err(e) => tracing::warn!(error = %e, "cannot set up session"),
+                }
+            }
+            .instrument(span),
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The storage layer's one error type, and the one mapping from SDK errors.
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// What can go wrong between the gateway and S3 (or while feeding S3 from a data connection).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// No such key (or bucket).
+    #[error("no such file")]
+    NotFound,
+    /// A range starts past the end of the object.
+    #[error("invalid range")]
+    InvalidRange,
+    /// S3 answered with an error or could not be reached.
+    #[error("S3 {op} failed: {message}")]
+    S3 {
+        /// The S3 operation.
+        op: &'static str,
+        /// S3's error code, when it sent one.
+        code: Option<String>,
+        /// Human-readable detail.
+        message: String,
+    },
+    /// The data connection failed or stalled.
+    #[error("data connection: {0}")]
+    Data(std::io::Error),
+    /// ABOR, a closed control connection or shutdown cancelled the transfer.
+    #[error("transfer aborted")]
+    Aborted,
+}
+
+impl StorageError {
+    /// Maps an SDK error: 404 / `NoSuchKey` → [`StorageError::NotFound`],
+    /// 416 / `InvalidRange` → [`StorageError::InvalidRange`], the rest kept with context.
+    pub fn from_sdk<E, R>(op: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        let status = err.raw_response().map(HasStatus::status);
+        let code = err.code().map(str::to_owned);
+        match (code.as_deref(), status) {
+            (Some("NoSuchKey" | "NotFound" | "NoSuchBucket"), _) | (None, Some(404)) => {
+                return Self::NotFound;
+            }
+            (Some("InvalidRange"), _) | (None, Some(416)) => return Self::InvalidRange,
+            _ => {}
+        }
+        let message = format!("{}", DisplayErrorContext(&err));
+        Self::S3 { op, code, message }
+    }
+
+    /// Whether the client side (data connection, ABOR) caused this.
+    #[must_use]
+    pub fn is_client_side(&self) -> bool {
+        matches!(self, Self::Data(_) | Self::Aborted)
+    }
+}
+
+/// Access to the HTTP status of a raw response.
+pub trait HasStatus {
+    /// The status code.
+    fn status(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}

@@ -1,0 +1,357 @@
+//! The S3 side: every request the gateway makes goes through [`Storage`].
+//!
+//! One code path for every backend (embedded store, Garage, MinIO, AWS):
+//! `aws-sdk-s3` over HTTP. Errors are mapped once, in [`error`], to
+//! [`StorageError`], which the session turns into FTP replies.
+
+mod error;
+mod listing;
+mod schedule;
+mod upload;
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::MetadataDirective;
+use time::OffsetDateTime;
+
+pub use error::StorageError;
+pub use listing::DirPage;
+pub use schedule::part_size_for;
+pub use upload::{UploadOptions, upload};
+
+use crate::config;
+
+/// Metadata key holding a file's modification time (rclone's convention).
+pub const MTIME_META: &str = "mtime";
+
+/// Size and time of one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// `x-amz-meta-mtime` when present, else LastModified.
+    pub modified: OffsetDateTime,
+}
+
+/// Where to reach S3 and with which keys (resolved from config, or the embedded store).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// URL, or `None` for AWS.
+    pub url: Option<String>,
+    /// Static keys, or `None` for the AWS chain.
+    pub keys: Option<(String, String)>,
+}
+
+/// A handle on the bucket, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    client: Client,
+    bucket: String,
+    part_size: u64,
+    concurrency: usize,
+}
+
+/// Parses `x-amz-meta-mtime`: seconds since the epoch with optional fraction
+/// (rclone writes `1577934245.123456789`), or RFC 3339.
+#[must_use]
+pub fn parse_mtime(v: &str) -> Option<OffsetDateTime> {
+    let v = v.trim();
+    if let Ok(t) = OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339) {
+        return Some(t);
+    }
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i64 = secs.parse().ok()?;
+    let mut nanos = 0i64;
+    if !frac.is_empty() {
+        let digits: String = frac.chars().take(9).collect();
+        nanos = format!("{digits:0<9}").parse().ok()?;
+    }
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .map(|t| t + time::Duration::nanoseconds(nanos))
+}
+
+/// Formats a time the way [`parse_mtime`] and rclone read it.
+#[must_use]
+pub fn format_mtime(t: OffsetDateTime) -> String {
+    format!("{}.{:09}", t.unix_timestamp(), t.nanosecond())
+}
+
+fn to_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> OffsetDateTime {
+    t.and_then(|t| {
+        OffsetDateTime::from_unix_timestamp(t.secs())
+            .ok()
+            .map(|o| o + time::Duration::nanoseconds(i64::from(t.subsec_nanos())))
+    })
+    .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+/// Percent-encodes a key for `x-amz-copy-source`.
+fn copy_source(bucket: &str, key: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    format!(
+        "{bucket}/{}",
+        percent_encoding::utf8_percent_encode(key, SET)
+    )
+}
+
+impl Storage {
+    /// Builds the S3 client. `stall` bounds connect and read waits on S3.
+    pub async fn connect(cfg: &config::S3, endpoint: &Endpoint, stall: Duration) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new(cfg.region.clone()));
+        if let Some((ak, sk)) = &endpoint.keys {
+            loader =
+                loader.credentials_provider(Credentials::new(ak, sk, None, None, "s3ftpd-config"));
+        }
+        let sdk = loader.load().await;
+        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(stall.min(Duration::from_secs(10)))
+            .read_timeout(stall)
+            .build();
+        let mut b = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(cfg.path_style)
+            .timeout_config(timeouts)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(url) = &endpoint.url {
+            b = b.endpoint_url(url);
+        }
+        Self {
+            client: Client::from_conf(b.build()),
+            bucket: cfg.bucket.clone(),
+            part_size: cfg.part_size.0,
+            concurrency: cfg.upload_concurrency,
+        }
+    }
+
+    /// The underlying client (tests and tools).
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The bucket name.
+    #[must_use]
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Checks that the bucket exists and is reachable.
+    ///
+    /// # Errors
+    /// When it is not.
+    pub async fn check_bucket(&self) -> Result<(), StorageError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("HeadBucket", e))?;
+        Ok(())
+    }
+
+    /// Size and time of an object; `None` when there is no such key.
+    ///
+    /// # Errors
+    /// On S3 errors other than "not found".
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => {
+                let meta_time = o
+                    .metadata()
+                    .and_then(|m| m.get(MTIME_META))
+                    .and_then(|v| parse_mtime(v));
+                Ok(Some(ObjectInfo {
+                    size: u64::try_from(o.content_length().unwrap_or(0)).unwrap_or(0),
+                    modified: meta_time.unwrap_or_else(|| to_time(o.last_modified())),
+                }))
+            }
+            Err(e) => match StorageError::from_sdk("HeadObject", e) {
+                StorageError::NotFound => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Whether a directory exists: its marker or any key under it. The bucket
+    /// root (`""`) always exists.
+    ///
+    /// # Errors
+    /// On S3 errors.
+    pub async fn dir_exists(&self, prefix: &str) -> Result<bool, StorageError> {
+        if prefix.is_empty() {
+            return Ok(true);
+        }
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
+        Ok(out.key_count().unwrap_or(0) > 0 || !out.contents().is_empty())
+    }
+
+    /// Whether a directory holds nothing but its own marker.
+    ///
+    /// # Errors
+    /// On S3 errors.
+    pub async fn dir_is_empty(&self, prefix: &str) -> Result<bool, StorageError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(2)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
+        Ok(out.contents().iter().all(|o| o.key() == Some(prefix)))
+    }
+
+    /// Starts a GET from byte `offset`; returns the body and its length.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`], [`StorageError::InvalidRange`] or other S3 errors.
+    pub async fn get(&self, key: &str, offset: u64) -> Result<(ByteStream, u64), StorageError> {
+        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+        if offset > 0 {
+            req = req.range(format!("bytes={offset}-"));
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("GetObject", e))?;
+        let len = u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0);
+        Ok((out.body, len))
+    }
+
+    /// Writes a small object in one request.
+    ///
+    /// # Errors
+    /// On S3 errors.
+    pub async fn put_bytes(&self, key: &str, body: bytes::Bytes) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("PutObject", e))?;
+        Ok(())
+    }
+
+    /// Deletes one key (S3 does not fail on a missing key).
+    ///
+    /// # Errors
+    /// On S3 errors.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("DeleteObject", e))?;
+        Ok(())
+    }
+
+    /// Server-side copy of one object (up to S3's 5 GiB CopyObject limit).
+    ///
+    /// # Errors
+    /// On S3 errors.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(copy_source(&self.bucket, from))
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("CopyObject", e))?;
+        Ok(())
+    }
+
+    /// Sets `x-amz-meta-mtime` by copying the object onto itself with its
+    /// metadata replaced (content type and other metadata kept).
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] or other S3 errors.
+    pub async fn set_mtime(&self, key: &str, t: OffsetDateTime) -> Result<(), StorageError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("HeadObject", e))?;
+        let mut meta = head.metadata().cloned().unwrap_or_default();
+        meta.insert(MTIME_META.to_owned(), format_mtime(t));
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .copy_source(copy_source(&self.bucket, key))
+            .metadata_directive(MetadataDirective::Replace)
+            .set_metadata(Some(meta))
+            .set_content_type(head.content_type().map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("CopyObject", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtime_formats() {
+        let t = parse_mtime("1577934245.5").unwrap();
+        assert_eq!(t.unix_timestamp(), 1_577_934_245);
+        assert_eq!(t.nanosecond(), 500_000_000);
+        assert_eq!(parse_mtime(&format_mtime(t)), Some(t));
+        assert_eq!(
+            parse_mtime("2020-01-02T03:04:05Z")
+                .unwrap()
+                .unix_timestamp(),
+            1_577_934_245
+        );
+        assert_eq!(
+            parse_mtime("1577934245").unwrap().unix_timestamp(),
+            1_577_934_245
+        );
+        assert_eq!(parse_mtime("yesterday"), None);
+    }
+
+    #[test]
+    fn copy_sources_are_encoded() {
+        assert_eq!(
+            copy_source("b", "a dir/ü+x.txt"),
+            "b/a%20dir/%C3%BC%2Bx.txt"
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! The multipart part-size schedule: small files use `part_size`, a stream
+//! of unknown length still reaches S3's 5 TiB object limit within 10,000 parts.
+
+/// S3's largest part.
+pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+/// S3's most parts per upload.
+pub const MAX_PARTS: u32 = 10_000;
+/// Parts per doubling step.
+const STEP: u32 = 900;
+
+/// Size of part `n` (1-based): `base` for the first 900 parts, doubling every
+/// 900 parts after that, capped at 5 GiB.
+#[must_use]
+pub fn part_size_for(base: u64, n: u32) -> u64 {
+    let doublings = (n.saturating_sub(1) / STEP).min(20);
+    base.saturating_mul(1 << doublings).min(MAX_PART)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+    const TIB: u64 = 1024 * 1024 * MIB;
+
+    #[test]
+    fn small_files_use_the_configured_size() {
+        assert_eq!(part_size_for(8 * MIB, 1), 8 * MIB);
+        assert_eq!(part_size_for(8 * MIB, 900), 8 * MIB);
+        assert_eq!(part_size_for(8 * MIB, 901), 16 * MIB);
+    }
+
+    #[test]
+    fn reaches_five_tib_within_ten_thousand_parts() {
+        for base in [5 * MIB, 8 * MIB, 16 * MIB, 100 * MIB, 5 * 1024 * MIB] {
+            let total: u64 = (1..=MAX_PARTS).map(|n| part_size_for(base, n)).sum();
+            assert!(total >= 5 * TIB, "base {base}: only {total} bytes");
+            assert!((1..=MAX_PARTS).all(|n| part_size_for(base, n) <= MAX_PART));
+            assert!((1..MAX_PARTS).all(|n| part_size_for(base, n) <= part_size_for(base, n + 1)));
+        }
+    }
+}
