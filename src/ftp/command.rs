@@ -197,7 +197,9 @@ fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
         return Err(bad("EPRT", "expected |af|address|port|"));
     };
     if !matches!(af, "1" | "2") {
-        return Err(ParseError::Unsupported("522 Network protocol not supported, use (1,2)".into()));
+        return Err(ParseError::Unsupported(
+            "522 Network protocol not supported, use (1,2)".into(),
+        ));
     }
     let ip: IpAddr = addr.parse().map_err(|_| bad("EPRT", "bad address"))?;
     match (af, ip) {

@@ -1,0 +1,167 @@
+//! The S3 servers the suite runs against (DESIGN.md "Test S3 servers").
+//!
+//! `S3FTPD_TEST_BACKENDS` is a comma list of `embedded`, `garage`,
+//! `external`; by default `embedded`, plus `garage` when a `garage` binary
+//! is on PATH. A backend that is asked for but cannot run fails the test.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Which S3 server a test talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The in-process store of s3ftpd (started per test).
+    Embedded,
+    /// A Garage server started once per test process.
+    Garage,
+    /// Any endpoint given by `S3FTPD_TEST_ENDPOINT` & co.
+    External,
+}
+
+/// Where a shared (non-embedded) S3 server is.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Garage => "garage",
+            Self::External => "external",
+        }
+    }
+
+    /// Whether this backend is selected for this run.
+    pub fn enabled(self) -> bool {
+        match std::env::var("S3FTPD_TEST_BACKENDS") {
+            Ok(list) => list.split(',').map(str::trim).any(|b| b == self.name()),
+            Err(_) => match self {
+                Self::Embedded => true,
+                Self::Garage => on_path("garage"),
+                Self::External => false,
+            },
+        }
+    }
+
+    /// The shared server of this backend (`None` for embedded).
+    pub fn remote(self) -> Option<Remote> {
+        match self {
+            Self::Embedded => None,
+            Self::Garage => Some(garage().clone()),
+            Self::External => {
+                let var = |k: &str| {
+                    std::env::var(k).unwrap_or_else(|_| panic!("backend external needs {k}"))
+                };
+                Some(Remote {
+                    endpoint: var("S3FTPD_TEST_ENDPOINT"),
+                    region: std::env::var("S3FTPD_TEST_REGION")
+                        .unwrap_or_else(|_| "us-east-1".into()),
+                    bucket: var("S3FTPD_TEST_BUCKET"),
+                    access_key: var("AWS_ACCESS_KEY_ID"),
+                    secret_key: var("AWS_SECRET_ACCESS_KEY"),
+                })
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn hex(n: usize) -> String {
+    (0..n)
+        .map(|_| format!("{:x}", rand::random::<u8>() & 0xF))
+        .collect()
+}
+
+/// Starts Garage once per test process and keeps it for the process's life.
+/// Garage runs under `sh`, which kills it when our end of its stdin closes
+/// (that is, when the test process exits, however it exits).
+fn garage() -> &'static Remote {
+    static GARAGE: OnceLock<(Remote, Child, tempfile::TempDir)> = OnceLock::new();
+    &GARAGE
+        .get_or_init(|| {
+            assert!(on_path("garage"), "backend garage selected but no `garage` binary on PATH (cargo install garage --locked)");
+            let dir = tempfile::tempdir().unwrap();
+            let (rpc, s3) = (free_port(), free_port());
+            let config = format!(
+                "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
+                 rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
+                 [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n",
+                d = dir.path().display(),
+                secret = hex(64)
+            );
+            let config_path = dir.path().join("garage.toml");
+            std::fs::write(&config_path, config).unwrap();
+            let remote = Remote {
+                endpoint: format!("http://127.0.0.1:{s3}"),
+                region: "garage".into(),
+                bucket: "s3ftpd-test".into(),
+                access_key: format!("GK{}", hex(24)),
+                secret_key: hex(64),
+            };
+            let log = std::fs::File::create(dir.path().join("garage.log")).unwrap();
+            let child = Command::new("sh")
+                .arg("-c")
+                .arg("garage -c \"$1\" server --single-node --default-bucket & pid=$!; cat >/dev/null; kill $pid; wait $pid")
+                .arg("sh")
+                .arg(&config_path)
+                .env("GARAGE_DEFAULT_ACCESS_KEY", &remote.access_key)
+                .env("GARAGE_DEFAULT_SECRET_KEY", &remote.secret_key)
+                .env("GARAGE_DEFAULT_BUCKET", &remote.bucket)
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::piped())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start garage");
+            wait_ready(&remote, &dir);
+            (remote, child, dir)
+        })
+        .0
+}
+
+fn wait_ready(remote: &Remote, dir: &tempfile::TempDir) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = crate::harness::s3_client(remote);
+    let start = Instant::now();
+    loop {
+        let ok = rt.block_on(async {
+            client
+                .head_bucket()
+                .bucket(&remote.bucket)
+                .send()
+                .await
+                .is_ok()
+        });
+        if ok {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let log = std::fs::read_to_string(dir.path().join("garage.log")).unwrap_or_default();
+            panic!("garage did not become ready in 30 s:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

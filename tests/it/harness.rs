@@ -1,0 +1,380 @@
+//! Test environment: a gateway on 127.0.0.1:0 in front of a real S3 server,
+//! a fresh key prefix per test, an S3 client to check the bucket side, and
+//! a raw control-connection client for exact reply codes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use s3ftpd::{Config, Gateway};
+use suppaftp::FtpStream;
+
+use crate::backend::{Backend, Remote};
+
+/// Runs `test` on `backend` when that backend is selected; says so when not.
+pub fn run(backend: Backend, test: fn(Backend)) {
+    if backend.enabled() {
+        test(backend);
+    } else {
+        eprintln!(
+            "backend {} not selected (S3FTPD_TEST_BACKENDS); skipped",
+            backend.name()
+        );
+    }
+}
+
+/// One test function per backend: `backend_tests!(a, b)` makes `a::embedded`, `a::garage`, …
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn embedded() { $crate::harness::run($crate::backend::Backend::Embedded, super::$name) }
+            #[test]
+            fn garage() { $crate::harness::run($crate::backend::Backend::Garage, super::$name) }
+            #[test]
+            fn external() { $crate::harness::run($crate::backend::Backend::External, super::$name) }
+        }
+    )*};
+}
+
+/// An S3 client for a remote server.
+pub fn s3_client(r: &Remote) -> Client {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(Region::new(r.region.clone()))
+        .endpoint_url(&r.endpoint)
+        .credentials_provider(Credentials::new(
+            &r.access_key,
+            &r.secret_key,
+            None,
+            None,
+            "test",
+        ))
+        .force_path_style(true)
+        .build();
+    Client::from_conf(conf)
+}
+
+pub fn unique(tag: &str) -> String {
+    format!("{tag}-{:08x}", rand::random::<u32>())
+}
+
+/// The users every test gateway has.
+pub const USERS: &str = "
+users:
+  - { name: u, password: p, home: / }
+  - { name: ro, password: p, home: /, read_only: true }
+  - { name: alice, password: alicepw, home: /alice }
+";
+
+/// A gateway and its S3 server, for one test.
+pub struct TestEnv {
+    pub rt: tokio::runtime::Runtime,
+    gateway: Option<Gateway>,
+    pub addr: SocketAddr,
+    pub s3: Client,
+    pub bucket: String,
+    /// Key prefix of this test (ends with `/`), the root of the FTP tree.
+    pub prefix: String,
+    pub backend: Backend,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// Starts a gateway for `backend`, after `tweak` adjusts the config.
+    pub fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = format!("{}/", unique("t"));
+        let s3_yaml = match backend.remote() {
+            None => format!(
+                "s3: {{ endpoint: embedded, bucket: ftp, data_dir: '{}', prefix: '{prefix}', part_size: 5MiB, upload_concurrency: 2 }}",
+                dir.path().join("data").display()
+            ),
+            Some(r) => format!(
+                "s3: {{ endpoint: '{}', region: '{}', bucket: '{}', access_key_id: '{}', secret_access_key: '{}', prefix: '{prefix}', part_size: 5MiB, upload_concurrency: 2 }}",
+                r.endpoint, r.region, r.bucket, r.access_key, r.secret_key
+            ),
+        };
+        let yaml = format!(
+            "listen: 127.0.0.1:0\npassive: {{ ports: 41000-41999 }}\nlimits: {{ idle_timeout: 60s, data_timeout: 10s }}\n{s3_yaml}\n{USERS}"
+        );
+        let mut config = Config::from_yaml(&yaml, Vec::new()).expect("test config");
+        tweak(&mut config);
+        let gateway = rt
+            .block_on(Gateway::start(config.clone()))
+            .expect("gateway starts");
+        let (s3, bucket) = match backend.remote() {
+            Some(r) => (s3_client(&r), r.bucket),
+            None => {
+                let e = gateway.embedded().expect("embedded store");
+                let r = Remote {
+                    endpoint: e.endpoint.clone(),
+                    region: "us-east-1".into(),
+                    bucket: "ftp".into(),
+                    access_key: e.access_key.clone(),
+                    secret_key: e.secret_key.clone(),
+                };
+                (s3_client(&r), r.bucket)
+            }
+        };
+        Self {
+            addr: gateway.ftp_addr(),
+            gateway: Some(gateway),
+            rt,
+            s3,
+            bucket,
+            prefix,
+            backend,
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// The gateway (e.g. to stop its embedded store).
+    pub fn gateway(&self) -> &Gateway {
+        self.gateway.as_ref().expect("gateway running")
+    }
+
+    /// Shuts the gateway down with the given drain time.
+    pub fn shutdown(&mut self, drain: Duration) {
+        if let Some(g) = self.gateway.take() {
+            self.rt.block_on(g.shutdown(drain));
+        }
+    }
+
+    pub fn key(&self, rel: &str) -> String {
+        format!("{}{}", self.prefix, rel.trim_start_matches('/'))
+    }
+
+    pub fn put(&self, rel: &str, body: &[u8]) {
+        let body = body.to_vec();
+        self.rt.block_on(async {
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(self.key(rel))
+                .body(body.into())
+                .send()
+                .await
+                .expect("put_object");
+        });
+    }
+
+    /// The bytes of an object, or `None` when there is no such key.
+    pub fn get(&self, rel: &str) -> Option<Vec<u8>> {
+        self.rt.block_on(async {
+            match self
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(self.key(rel))
+                .send()
+                .await
+            {
+                Ok(o) => Some(o.body.collect().await.expect("body").to_vec()),
+                Err(e)
+                    if e.as_service_error().is_some_and(
+                        aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                    ) =>
+                {
+                    None
+                }
+                Err(e) => panic!("get_object {rel}: {e:?}"),
+            }
+        })
+    }
+
+    /// Every key under the test prefix, relative to it, in S3 order.
+    pub fn keys(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut out = Vec::new();
+            let mut pages = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&self.prefix)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                for o in page.expect("list").contents() {
+                    out.push(o.key().unwrap()[self.prefix.len()..].to_owned());
+                }
+            }
+            out
+        })
+    }
+
+    /// Multipart uploads in progress under the test prefix.
+    pub fn open_uploads(&self) -> usize {
+        self.rt.block_on(async {
+            let out = self
+                .s3
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(&self.prefix)
+                .send()
+                .await
+                .expect("list uploads");
+            out.uploads().len()
+        })
+    }
+
+    /// A logged-in suppaftp client.
+    pub fn ftp(&self, user: &str, pass: &str) -> FtpStream {
+        let mut f = FtpStream::connect(self.addr).expect("connect");
+        f.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        f.login(user, pass).expect("login");
+        f.transfer_type(suppaftp::types::FileType::Binary).unwrap();
+        f
+    }
+
+    /// A raw control connection (banner read).
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.addr)
+    }
+
+    /// A raw control connection, logged in as `u`.
+    pub fn raw_login(&self) -> Raw {
+        let mut r = self.raw();
+        r.login("u", "p");
+        r
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.shutdown(Duration::from_secs(5));
+    }
+}
+
+/// A control connection spoken by hand, for exact reply codes and bad input.
+pub struct Raw {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let mut r = Self::connect_silent(addr);
+        let (code, text) = r.reply();
+        assert_eq!(code, 220, "banner: {text}");
+        r
+    }
+
+    /// Connects without reading the banner.
+    pub fn connect_silent(addr: SocketAddr) -> Self {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Self {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_bytes(format!("{line}\r\n").as_bytes());
+    }
+
+    pub fn send_bytes(&mut self, b: &[u8]) {
+        let _ = self.writer.write_all(b);
+    }
+
+    /// Reads one reply (all lines of a multi-line one); `(0, "")` at EOF.
+    pub fn reply(&mut self) -> (u16, String) {
+        let mut text = String::new();
+        let mut first = String::new();
+        if self.reader.read_line(&mut first).unwrap_or(0) == 0 {
+            return (0, String::new());
+        }
+        let code: u16 = first
+            .get(..3)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("bad reply line {first:?}"));
+        text.push_str(&first);
+        if first.as_bytes().get(3) == Some(&b'-') {
+            loop {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                text.push_str(&line);
+                if line.starts_with(&format!("{code} ")) {
+                    break;
+                }
+            }
+        }
+        (code, text)
+    }
+
+    pub fn cmd(&mut self, line: &str) -> (u16, String) {
+        self.send(line);
+        self.reply()
+    }
+
+    /// Sends a command and asserts its code.
+    pub fn expect(&mut self, line: &str, code: u16) -> String {
+        let (c, text) = self.cmd(line);
+        assert_eq!(c, code, "{line} → {text}");
+        text
+    }
+
+    pub fn login(&mut self, user: &str, pass: &str) {
+        self.expect(&format!("USER {user}"), 331);
+        self.expect(&format!("PASS {pass}"), 230);
+    }
+
+    /// EPSV, then connects to the announced port.
+    pub fn epsv(&mut self) -> TcpStream {
+        let text = self.expect("EPSV", 229);
+        let port: u16 = text.split('|').nth(3).unwrap().parse().unwrap();
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("data connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    /// Whether the server closed the connection (EOF within the timeout).
+    pub fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 256];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    pub fn into_stream(self) -> TcpStream {
+        self.writer
+    }
+}
+
+/// Reads a data connection to its end.
+pub fn read_all(mut s: TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    s.read_to_end(&mut v).expect("read data connection");
+    v
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! Integration tests: the gateway against real S3 servers, driven by real FTP clients.
+
+mod backend;
+mod harness;
+mod s3_store;
