@@ -5,3 +5,5 @@ mod ftp_session;
 mod ftp_transfer;
 mod harness;
 mod s3_store;
+mod ftp_files;
+mod ftp_listing;
