@@ -42,14 +42,21 @@ fn dele_keeps_the_folder(b: Backend) {
     env.put("dir/only.txt", b"x"); // no marker: the folder exists only through this file
     let mut r = env.raw_login();
     r.expect("DELE dir/only.txt", 250);
-    assert_eq!(env.keys(), ["dir/"], "deleting the last file keeps its folder (marker written)");
+    assert_eq!(
+        env.keys(),
+        ["dir/"],
+        "deleting the last file keeps its folder (marker written)"
+    );
     r.expect("CWD dir", 250);
     r.expect("DELE only.txt", 550);
     r.expect("DELE /dir", 550); // a directory is not a file
     env.put("two/a", b"a");
     env.put("two/b", b"b");
     r.expect("DELE /two/a", 250);
-    assert!(!env.keys().contains(&"two/".to_owned()), "no marker needed while the folder has files");
+    assert!(
+        !env.keys().contains(&"two/".to_owned()),
+        "no marker needed while the folder has files"
+    );
 }
 
 fn rename_a_file(b: Backend) {
@@ -60,7 +67,10 @@ fn rename_a_file(b: Backend) {
     r.expect("RNTO to/b.txt", 250);
     assert_eq!(env.get("to/b.txt").unwrap(), b"payload");
     assert_eq!(env.get("from/a.txt"), None);
-    assert!(env.keys().contains(&"from/".to_owned()), "source folder kept");
+    assert!(
+        env.keys().contains(&"from/".to_owned()),
+        "source folder kept"
+    );
     r.expect("RNFR missing", 550);
     r.expect("RNTO x", 503);
     r.expect("RNFR to/b.txt", 350);
@@ -82,10 +92,16 @@ fn size_mdtm_and_mfmt(b: Backend) {
     env.put("d/x", b"");
     assert!(r.expect("SIZE d", 550).contains("not a plain file"));
     let now_year = time::OffsetDateTime::now_utc().year().to_string();
-    assert!(r.expect("MDTM f.txt", 213).contains(&format!("213 {now_year}")));
+    assert!(
+        r.expect("MDTM f.txt", 213)
+            .contains(&format!("213 {now_year}"))
+    );
     r.expect("MFMT 20200102030405 f.txt", 213);
     assert_eq!(r.expect("MDTM f.txt", 213).trim(), "213 20200102030405");
-    assert!(r.expect("MLST f.txt", 250).contains("modify=20200102030405"));
+    assert!(
+        r.expect("MLST f.txt", 250)
+            .contains("modify=20200102030405")
+    );
     assert_eq!(env.get("f.txt").unwrap(), b"12345", "MFMT keeps the bytes");
     r.expect("MFMT 20200102030405 nope", 550);
     r.expect("MFMT 2020 f.txt", 501);

@@ -30,12 +30,18 @@ fn list_formats(b: Backend) {
         let month = time::OffsetDateTime::now_utc().month().to_string()[..3].to_owned();
         assert!(file.contains(&month), "{file}");
         for dir in ["sub", "marked"] {
-            let l = lines.iter().find(|l| l.ends_with(&format!(" {dir}"))).unwrap();
+            let l = lines
+                .iter()
+                .find(|l| l.ends_with(&format!(" {dir}")))
+                .unwrap();
             assert!(l.starts_with("drwxr-xr-x"), "{l}");
             assert!(!l.contains("1970"), "directories never show 1970: {l}");
         }
         assert!(lines.iter().any(|l| l.ends_with(" Grüße 中文.txt")));
-        assert!(!lines.iter().any(|l| l.contains(&(year - 1).to_string())), "recent entries show a time: {lines:?}");
+        assert!(
+            !lines.iter().any(|l| l.contains(&(year - 1).to_string())),
+            "recent entries show a time: {lines:?}"
+        );
     }
     let mut names = listing(&mut r, "NLST");
     names.sort();
@@ -43,7 +49,10 @@ fn list_formats(b: Backend) {
     let mlsd = listing(&mut r, "MLSD");
     let f = mlsd.iter().find(|l| l.ends_with("; report.pdf")).unwrap();
     assert!(f.starts_with("type=file;size=1234;modify="), "{f}");
-    assert!(mlsd.iter().any(|l| l.starts_with("type=dir;") && l.ends_with("; sub")));
+    assert!(
+        mlsd.iter()
+            .any(|l| l.starts_with("type=dir;") && l.ends_with("; sub"))
+    );
     // The marker of a listed directory is not an entry of it.
     assert!(listing(&mut r, "LIST marked").is_empty());
     assert_eq!(listing(&mut r, "LIST sub").len(), 1);
@@ -52,7 +61,10 @@ fn list_formats(b: Backend) {
     r.expect("LIST nope", 550);
     r.expect("MLSD report.pdf", 501);
     let mlst = r.expect("MLST sub", 250);
-    assert!(mlst.contains("type=dir;") && mlst.contains(" /sub"), "{mlst}");
+    assert!(
+        mlst.contains("type=dir;") && mlst.contains(" /sub"),
+        "{mlst}"
+    );
     let mlst = r.expect("MLST /", 250);
     assert!(mlst.contains("type=dir;"), "the home always exists: {mlst}");
     let stat = r.expect("STAT sub", 213);
@@ -76,8 +88,20 @@ fn large_directories_are_paged(b: Backend) {
     env.rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
         for i in 0..n {
-            let (s3, bucket, key) = (env.s3.clone(), env.bucket.clone(), env.key(&format!("many/f{i:05}")));
-            set.spawn(async move { s3.put_object().bucket(bucket).key(key).body(b"x".to_vec().into()).send().await.unwrap() });
+            let (s3, bucket, key) = (
+                env.s3.clone(),
+                env.bucket.clone(),
+                env.key(&format!("many/f{i:05}")),
+            );
+            set.spawn(async move {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(b"x".to_vec().into())
+                    .send()
+                    .await
+                    .unwrap()
+            });
             if set.len() >= 32 {
                 set.join_next().await;
             }
@@ -97,4 +121,8 @@ fn large_directories_are_paged(b: Backend) {
     assert_eq!(stat.lines().filter(|l| l.starts_with(" -")).count(), n);
 }
 
-backend_tests!(list_formats, empty_home_always_exists, large_directories_are_paged);
+backend_tests!(
+    list_formats,
+    empty_home_always_exists,
+    large_directories_are_paged
+);
