@@ -234,8 +234,9 @@ impl Gateway {
     }
 
     /// Stops accepting, closes idle sessions, lets transfers run for up to
-    /// `drain`, then aborts the rest and waits for them to clean up.
-    pub async fn shutdown(self, drain: Duration) {
+    /// `drain`, then aborts the rest and waits for them to clean up. An
+    /// embedded store keeps serving until the gateway is dropped.
+    pub async fn shutdown(&self, drain: Duration) {
         tracing::info!(?drain, "shutting down");
         self.shared.shutdown.cancel();
         self.tracker.close();
@@ -251,9 +252,6 @@ impl Gateway {
             {
                 tracing::error!("sessions did not finish after abort");
             }
-        }
-        if let Some(e) = &self.embedded {
-            e.stop();
         }
         tracing::info!("shutdown complete");
     }

@@ -340,8 +340,18 @@ impl Config {
             serde_yaml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?
         };
         env::apply(&mut value, vars)?;
-        let config: Self =
-            serde_yaml::from_value(value).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                ConfigError::Parse(inner.to_string())
+            } else {
+                ConfigError::Invalid {
+                    key: path,
+                    msg: inner.to_string(),
+                }
+            }
+        })?;
         config.validate()?;
         Ok(config)
     }

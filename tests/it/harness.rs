@@ -73,7 +73,7 @@ users:
 /// A gateway and its S3 server, for one test.
 pub struct TestEnv {
     pub rt: tokio::runtime::Runtime,
-    gateway: Option<Gateway>,
+    gateway: Option<std::sync::Arc<Gateway>>,
     pub addr: SocketAddr,
     pub s3: Client,
     pub bucket: String,
@@ -128,7 +128,7 @@ impl TestEnv {
         };
         Self {
             addr: gateway.ftp_addr(),
-            gateway: Some(gateway),
+            gateway: Some(std::sync::Arc::new(gateway)),
             rt,
             s3,
             bucket,
@@ -144,11 +144,17 @@ impl TestEnv {
         self.gateway.as_ref().expect("gateway running")
     }
 
-    /// Shuts the gateway down with the given drain time.
+    /// Shuts the gateway down with the given drain time (its S3 store keeps running).
     pub fn shutdown(&mut self, drain: Duration) {
-        if let Some(g) = self.gateway.take() {
+        if let Some(g) = &self.gateway {
             self.rt.block_on(g.shutdown(drain));
         }
+    }
+
+    /// Starts the shutdown in the background; the returned handle ends with it.
+    pub fn shutdown_in_background(&self, drain: Duration) -> tokio::task::JoinHandle<()> {
+        let g = self.gateway.clone().expect("gateway running");
+        self.rt.spawn(async move { g.shutdown(drain).await })
     }
 
     pub fn key(&self, rel: &str) -> String {

@@ -7,4 +7,5 @@ mod ftp_session;
 mod ftp_transfer;
 mod harness;
 mod interop;
+mod lifecycle;
 mod s3_store;

@@ -1,0 +1,206 @@
+//! Graceful shutdown, and the `s3ftpd` binary itself: demo mode, check-config, hash-password.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::backend_tests;
+use crate::harness::{TestEnv, pattern};
+
+const BIN: &str = env!("CARGO_BIN_EXE_s3ftpd");
+
+fn shutdown_drains_running_transfers(b: Backend) {
+    let env = TestEnv::start(b, |_| {});
+    let mut idle = env.raw_login();
+    let mut r = env.raw_login();
+    let mut d = r.epsv();
+    r.expect("STOR drained.bin", 150);
+    d.write_all(b"first half ").unwrap();
+    let done = env.shutdown_in_background(Duration::from_secs(20));
+    assert_eq!(idle.reply().0, 421, "idle sessions are told and closed");
+    // No new sessions once shutdown began.
+    let mut refused = false;
+    for _ in 0..100 {
+        match std::net::TcpStream::connect(env.addr) {
+            Err(_) => {
+                refused = true;
+                break;
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    assert!(refused, "listener still accepting during shutdown");
+    d.write_all(b"second half").unwrap();
+    drop(d);
+    assert_eq!(r.reply().0, 226, "the running transfer finished");
+    assert_eq!(r.reply().0, 421);
+    env.rt.block_on(done).unwrap();
+    assert_eq!(env.get("drained.bin").unwrap(), b"first half second half");
+}
+
+fn shutdown_aborts_transfers_at_the_deadline(b: Backend) {
+    let env = TestEnv::start(b, |_| {});
+    env.put("big.bin", b"previous");
+    let mut r = env.raw_login();
+    let mut d = r.epsv();
+    r.expect("STOR big.bin", 150);
+    d.write_all(&pattern(7 * 1024 * 1024, 1)).unwrap(); // a multipart upload is under way
+    let done = env.shutdown_in_background(Duration::from_millis(300));
+    let (code, text) = r.reply();
+    assert_eq!(code, 426, "{text}");
+    env.rt.block_on(done).unwrap();
+    assert_eq!(env.open_uploads(), 0, "multipart upload aborted");
+    assert_eq!(env.get("big.bin").unwrap(), b"previous");
+}
+
+backend_tests!(
+    shutdown_drains_running_transfers,
+    shutdown_aborts_transfers_at_the_deadline
+);
+
+fn s3ftpd(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn hash_password_prints_argon2id() {
+    let mut child = Command::new(BIN)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let phc = String::from_utf8(out.stdout).unwrap();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    assert!(s3ftpd::auth::verify_hash(phc.trim(), "s3cret"));
+    assert!(!s3ftpd::auth::verify_hash(phc.trim(), "s3cret\n"));
+}
+
+#[test]
+fn check_config_prints_masked_config_or_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "s3: { bucket: b, access_key_id: AKIA, secret_access_key: TOPSECRET }\nusers: [{ name: a, password: PLAINPW }]\n",
+    )
+    .unwrap();
+    let out = s3ftpd(&["check-config", "-c", good.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("bucket: b") && text.contains("part_size"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("TOPSECRET") && !text.contains("PLAINPW"),
+        "{text}"
+    );
+    for (yaml, key) in [
+        ("s3: { bucket: b, part_sise: 8MiB }", "part_sise"),
+        ("s3: { bucket: b, part_size: 1KiB }", "s3.part_size"),
+        ("listen: 0.0.0.0:50010\ns3: { bucket: b }", "passive.ports"),
+        (
+            "s3: { bucket: b }\nlimits: { idle_timeout: never }",
+            "idle_timeout",
+        ),
+    ] {
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, yaml).unwrap();
+        let out = s3ftpd(&["check-config", "-c", bad.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{yaml}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{yaml}: {err}");
+    }
+    let out = s3ftpd(&["check-config", "-c", "/nonexistent.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    // The environment beats the file.
+    let out = Command::new(BIN)
+        .args(["check-config", "-c", good.to_str().unwrap()])
+        .env("S3FTPD_S3_BUCKET", "from-env")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bucket: from-env"));
+}
+
+#[test]
+fn serve_refuses_an_unreachable_bucket_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:{port}\ns3: {{ endpoint: 'http://127.0.0.1:1', bucket: nope, access_key_id: a, secret_access_key: b }}\nusers: [{{ name: a, password: b }}]\nlimits: {{ data_timeout: 2s }}\n"
+        ),
+    )
+    .unwrap();
+    let out = s3ftpd(&["serve", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("s3.bucket"), "{err}");
+}
+
+#[test]
+fn demo_mode_serves_ftp_on_the_embedded_store_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("S3FTPD_LISTEN", "127.0.0.1:0")
+        .env("S3FTPD_PASSIVE_PORTS", "42000-42099")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr = None;
+    let mut s3_line = String::new();
+    for _ in 0..10 {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.trim().strip_prefix("FTP  ftp://demo:demo@") {
+            addr = Some(rest.split('/').next().unwrap().to_owned());
+        }
+        if line.trim().starts_with("S3   endpoint") {
+            s3_line = line;
+            break;
+        }
+    }
+    let addr = addr.expect("demo prints its FTP URL");
+    assert!(
+        s3_line.contains("http://127.0.0.1:"),
+        "demo prints the S3 endpoint: {s3_line}"
+    );
+    let mut ftp = suppaftp::FtpStream::connect(addr.as_str()).unwrap();
+    ftp.login("demo", "demo").unwrap();
+    ftp.put_file("hello.txt", &mut &b"hi from demo"[..])
+        .unwrap();
+    ftp.quit().unwrap();
+    let on_disk = std::fs::read(dir.path().join("s3ftpd-data/ftp/hello.txt")).unwrap();
+    assert_eq!(
+        on_disk, b"hi from demo",
+        "objects are visible under ./s3ftpd-data"
+    );
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM → exit 0, got {status:?}");
+}
