@@ -1,9 +1,12 @@
 //! Data connections: passive listeners from a shared port pool, active connects,
 //! and the RFC 2577 rules (data peers must be the control peer).
 //!
-//! A passive port is leased from [`PassivePorts`] when PASV/EPSV binds it and
-//! returned as soon as the data connection is accepted (or the listener is
-//! dropped), so a small range serves many concurrent sessions.
+//! A passive port is leased from [`PassivePorts`] when PASV/EPSV binds it. A
+//! background task accepts the data connection right away and the port goes
+//! back to the pool as soon as the connection is accepted or `data_timeout`
+//! passes, so a small range (10–20 ports behind a Kubernetes service) serves
+//! many concurrent sessions; a PASV that finds every port leased waits for
+//! one to come back, up to `data_timeout`.
 
 use std::collections::HashSet;
 use std::io;
@@ -12,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Notify, oneshot};
 
 use crate::config::PortRange;
 
@@ -23,6 +27,7 @@ pub type DataStream = TcpStream;
 pub struct PassivePorts {
     range: PortRange,
     leased: Mutex<HashSet<u16>>,
+    released: Notify,
 }
 
 /// A bound passive listener; its port returns to the pool when dropped.
@@ -40,6 +45,7 @@ impl Drop for PassiveListener {
             .lock()
             .expect("port pool poisoned")
             .remove(&self.port);
+        self.pool.released.notify_waiters();
     }
 }
 
@@ -50,7 +56,35 @@ impl PassivePorts {
         Arc::new(Self {
             range,
             leased: Mutex::new(HashSet::new()),
+            released: Notify::new(),
         })
+    }
+
+    /// Binds a listener on `ip`, waiting up to `wait` for a port to come free.
+    ///
+    /// # Errors
+    /// `AddrInUse` when no port came free in time; other bind errors.
+    pub async fn lease(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        wait: Duration,
+    ) -> io::Result<PassiveListener> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            match self.bind(ip) {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
+                other => return other,
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "no free passive port",
+                ));
+            }
+        }
     }
 
     /// Binds a listener on `ip` at a free port of the range, starting at a random one.
@@ -114,11 +148,56 @@ impl PassiveListener {
     }
 }
 
+/// A passive data connection being accepted in the background.
+#[derive(Debug)]
+pub struct PendingPassive {
+    rx: oneshot::Receiver<io::Result<DataStream>>,
+}
+
+impl PendingPassive {
+    /// Accepts on `listener` in the background: the first connection from
+    /// `peer` (others are dropped and logged), or a timeout after `wait`.
+    /// The port is released as soon as that is decided, or when the session
+    /// drops this value.
+    #[must_use]
+    pub fn spawn(listener: PassiveListener, peer: IpAddr, wait: Duration) -> Self {
+        let (mut tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let result = tokio::select! {
+                () = tx.closed() => return,
+                r = accept_from(&listener, peer, wait) => r,
+            };
+            drop(listener);
+            let _ = tx.send(result);
+        });
+        Self { rx }
+    }
+}
+
+async fn accept_from(pl: &PassiveListener, peer: IpAddr, wait: Duration) -> io::Result<DataStream> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let (stream, from) = tokio::time::timeout_at(deadline, pl.listener.accept())
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no data connection within data_timeout",
+                )
+            })??;
+        if canonical(from.ip()) == canonical(peer) {
+            stream.set_nodelay(true)?;
+            return Ok(stream);
+        }
+        tracing::warn!(%from, expected = %peer, "dropped passive data connection from another host");
+    }
+}
+
 /// How the next transfer gets its data connection.
 #[derive(Debug)]
 pub enum DataPlan {
-    /// The client connects to our listener.
-    Passive(PassiveListener),
+    /// The client connects to our listener (accepted in the background).
+    Passive(PendingPassive),
     /// We connect to the client.
     Active(SocketAddr),
 }
@@ -172,32 +251,17 @@ pub fn epsv_text(port: u16) -> String {
     format!("Entering Extended Passive Mode (|||{port}|)")
 }
 
-/// Opens the data connection of `plan`, waiting at most `wait`.
-/// Passive connections from any IP but `peer` are dropped and logged.
+/// Opens the data connection of `plan`: waits for the passive accept, or
+/// connects to the client (at most `wait`).
 ///
 /// # Errors
 /// On timeout or socket errors.
-pub async fn open(
-    plan: DataPlan,
-    peer: IpAddr,
-    local: IpAddr,
-    wait: Duration,
-) -> io::Result<DataStream> {
-    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "data connection timed out");
+pub async fn open(plan: DataPlan, local: IpAddr, wait: Duration) -> io::Result<DataStream> {
     match plan {
-        DataPlan::Passive(pl) => {
-            let deadline = tokio::time::Instant::now() + wait;
-            loop {
-                let (stream, from) = tokio::time::timeout_at(deadline, pl.listener.accept())
-                    .await
-                    .map_err(|_| timed_out())??;
-                if canonical(from.ip()) == canonical(peer) {
-                    stream.set_nodelay(true)?;
-                    return Ok(stream);
-                }
-                tracing::warn!(%from, expected = %peer, "dropped passive data connection from another host");
-            }
-        }
+        DataPlan::Passive(pending) => pending
+            .rx
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("passive listener gone"))),
         DataPlan::Active(target) => {
             let sock = if target.is_ipv4() {
                 TcpSocket::new_v4()?
@@ -209,7 +273,9 @@ pub async fn open(
             }
             let stream = tokio::time::timeout(wait, sock.connect(target))
                 .await
-                .map_err(|_| timed_out())??;
+                .map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "data connection timed out")
+                })??;
             stream.set_nodelay(true)?;
             Ok(stream)
         }
@@ -266,5 +332,19 @@ mod tests {
         assert_eq!(pool.leased(), 1);
         let c = pool.bind(ip).unwrap();
         assert!((42100..=42101).contains(&c.port()));
+        // A lease waits for a port to come back.
+        let waiter = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.lease(ip, Duration::from_secs(5)).await }
+        });
+        tokio::task::yield_now().await;
+        let freed = c.port();
+        drop(c);
+        let held = waiter.await.unwrap().unwrap();
+        assert_eq!(held.port(), freed);
+        assert!(
+            pool.lease(ip, Duration::from_millis(50)).await.is_err(),
+            "times out when nothing is freed"
+        );
     }
 }

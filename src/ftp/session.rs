@@ -340,7 +340,7 @@ impl Session {
             }
             C::Mlst(path) => self.cmd_mlst(path).await,
             C::Pasv => self.cmd_pasv().await,
-            C::Epsv => self.cmd_epsv(),
+            C::Epsv => self.cmd_epsv().await,
             C::Port(addr) | C::Eprt(addr) => self.cmd_port(addr),
             C::Unknown(verb) => Err(refuse(502, format!("{verb} not implemented"))),
         }

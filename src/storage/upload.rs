@@ -102,20 +102,25 @@ impl Storage {
     }
 
     /// Reads the data connection to its end, sending full parts as they fill.
+    /// Cancellation is honoured only while waiting for the client, never in
+    /// the middle of an S3 call, so `st` always knows every upload it started.
     async fn fill<R: AsyncRead + Unpin>(
         &self,
         key: &str,
         reader: &mut R,
         st: &mut State,
         opts: UploadOptions,
+        cancel: &CancellationToken,
     ) -> Result<(), StorageError> {
         let mut ascii = opts.ascii.then(AsciiDecoder::default);
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
-            let n = tokio::time::timeout(opts.stall, reader.read(&mut chunk))
-                .await
-                .map_err(|_| StorageError::Data(std::io::ErrorKind::TimedOut.into()))?
-                .map_err(StorageError::Data)?;
+            let n = tokio::select! {
+                () = cancel.cancelled() => return Err(StorageError::Aborted),
+                r = tokio::time::timeout(opts.stall, reader.read(&mut chunk)) => r
+                    .map_err(|_| StorageError::Data(std::io::ErrorKind::TimedOut.into()))?
+                    .map_err(StorageError::Data)?,
+            };
             if n == 0 {
                 if let Some(dec) = ascii.as_mut() {
                     dec.finish(&mut st.buf);
@@ -222,10 +227,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
     cancel: &CancellationToken,
 ) -> Result<u64, StorageError> {
     let mut st = State::default();
-    let filled = tokio::select! {
-        r = storage.fill(key, reader, &mut st, opts) => r,
-        () = cancel.cancelled() => Err(StorageError::Aborted),
-    };
+    let filled = storage.fill(key, reader, &mut st, opts, cancel).await;
     let result = match filled {
         Ok(()) => storage.commit(key, &mut st).await,
         Err(e) if e.is_client_side() && opts.keep_partial => {

@@ -282,7 +282,50 @@ fn wait_until(cond: impl Fn() -> bool) {
     panic!("condition not reached in 10 s");
 }
 
+fn pasv_announces_public_host(b: Backend) {
+    let env = TestEnv::start(b, |c| c.passive.public_host = Some("localhost".into()));
+    env.put("a.txt", b"via pasv");
+    let mut r = env.raw_login();
+    let text = r.expect("PASV", 227);
+    let nums: Vec<u16> = text[text.find('(').unwrap() + 1..text.find(')').unwrap()]
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(&nums[..4], [127, 0, 0, 1], "{text}");
+    let port = nums[4] * 256 + nums[5];
+    let d = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    r.expect("RETR a.txt", 150);
+    assert_eq!(read_all(d), b"via pasv");
+    assert_eq!(r.reply().0, 226);
+    let env = TestEnv::start(b, |c| c.passive.public_host = Some("203.0.113.7".into()));
+    let mut r = env.raw_login();
+    assert!(
+        r.expect("PASV", 227).contains("(203,0,113,7,"),
+        "NAT address announced"
+    );
+}
+
+fn two_passive_ports_serve_many_sessions(b: Backend) {
+    let env = TestEnv::start(b, |c| c.passive.ports = "41990-41991".parse().unwrap());
+    env.put("a.txt", b"shared ports");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mut f = env.ftp("u", "p");
+                for _ in 0..10 {
+                    assert_eq!(
+                        f.retr_as_buffer("a.txt").unwrap().into_inner(),
+                        b"shared ports"
+                    );
+                }
+            });
+        }
+    });
+}
+
 backend_tests!(
+    pasv_announces_public_host,
+    two_passive_ports_serve_many_sessions,
     store_and_retrieve_small_and_multipart,
     rest_retr_is_a_ranged_get,
     ascii_mode_converts_line_endings,

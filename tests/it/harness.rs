@@ -79,8 +79,6 @@ pub struct TestEnv {
     pub bucket: String,
     /// Key prefix of this test (ends with `/`), the root of the FTP tree.
     pub prefix: String,
-    pub backend: Backend,
-    pub config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -133,8 +131,6 @@ impl TestEnv {
             s3,
             bucket,
             prefix,
-            backend,
-            config,
             _dir: dir,
         }
     }

@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::ftp::data::{ActiveRefusal, DataPlan, canonical, check_active, epsv_text, pasv_text};
+use crate::ftp::data::{
+    ActiveRefusal, DataPlan, PendingPassive, canonical, check_active, epsv_text, pasv_text,
+};
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::Reply;
 use crate::ftp::session::{Outcome, Session};
@@ -22,15 +24,21 @@ impl Session {
         ))
     }
 
-    fn bind_passive(&mut self) -> Result<u16, FtpError> {
+    async fn bind_passive(&mut self) -> Result<u16, FtpError> {
         self.data = None; // a new PASV replaces (and releases) the previous listener
+        let wait = self.shared.config.limits.data_timeout.0;
         let listener = self
             .shared
             .ports
-            .bind(self.local.ip())
+            .lease(self.local.ip(), wait)
+            .await
             .map_err(|e| refuse(425, format!("Cannot open passive connection: {e}")))?;
         let port = listener.port();
-        self.data = Some(DataPlan::Passive(listener));
+        self.data = Some(DataPlan::Passive(PendingPassive::spawn(
+            listener,
+            self.peer.ip(),
+            wait,
+        )));
         Ok(port)
     }
 
@@ -57,12 +65,12 @@ impl Session {
         let IpAddr::V4(v4) = ip else {
             return Err(refuse(425, "PASV needs IPv4; use EPSV"));
         };
-        let port = self.bind_passive()?;
+        let port = self.bind_passive().await?;
         Ok(Reply::new(227, pasv_text(v4, port)))
     }
 
-    pub(in crate::ftp) fn cmd_epsv(&mut self) -> Outcome {
-        let port = self.bind_passive()?;
+    pub(in crate::ftp) async fn cmd_epsv(&mut self) -> Outcome {
+        let port = self.bind_passive().await?;
         Ok(Reply::new(229, epsv_text(port)))
     }
 

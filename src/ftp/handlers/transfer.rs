@@ -77,7 +77,7 @@ impl Session {
             .take()
             .ok_or_else(|| refuse(425, "Use PASV, EPSV, PORT or EPRT first"))?;
         let wait = self.shared.config.limits.data_timeout.0;
-        data::open(plan, self.peer.ip(), self.local.ip(), wait)
+        data::open(plan, self.local.ip(), wait)
             .await
             .map_err(|e| refuse(425, format!("Cannot open data connection: {e}")))
     }
