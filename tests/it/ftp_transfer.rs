@@ -175,6 +175,43 @@ fn client_vanishing_mid_upload_changes_nothing(b: Backend) {
     }
 }
 
+fn keep_partial_commits_what_arrived(b: Backend) {
+    let env = TestEnv::start(b, |c| c.uploads.keep_partial = true);
+    for size in [1000, 7 * MIB] {
+        let sent = pattern(size, 11);
+        let mut r = env.raw_login();
+        let mut d = r.epsv();
+        r.expect("STOR partial.bin", 150);
+        d.write_all(&sent).unwrap();
+        d.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        r.into_stream().shutdown(Shutdown::Both).unwrap();
+        wait_until(|| {
+            env.get("partial.bin").is_some_and(|got| !got.is_empty()) && env.open_uploads() == 0
+        });
+        let got = env.get("partial.bin").unwrap();
+        assert!(
+            got.len() <= sent.len() && got == sent[..got.len()],
+            "size {size}: kept bytes are a prefix of what was sent"
+        );
+        assert_eq!(
+            got.len(),
+            sent.len(),
+            "size {size}: everything the server had received was kept"
+        );
+        drop(d);
+        env.rt.block_on(async {
+            env.s3
+                .delete_object()
+                .bucket(&env.bucket)
+                .key(env.key("partial.bin"))
+                .send()
+                .await
+                .unwrap()
+        });
+    }
+}
+
 fn data_connection_reset_mid_upload_gives_426(b: Backend) {
     let env = TestEnv::start(b, |_| {});
     env.put("keep.bin", b"previous version");
@@ -271,6 +308,32 @@ fn s3_going_away_gives_451_and_session_survives(b: Backend) {
     r.expect("NOOP", 200);
 }
 
+fn s3_going_away_mid_download(b: Backend) {
+    if b != Backend::Embedded {
+        return; // only the in-process store can be stopped by the test
+    }
+    let env = TestEnv::start(b, |_| {});
+    env.put("big.bin", &pattern(40 * MIB, 8));
+    let mut r = env.raw_login();
+    let mut d = r.epsv();
+    r.expect("RETR big.bin", 150);
+    let mut buf = vec![0u8; 1024 * 1024];
+    d.read_exact(&mut buf).unwrap();
+    env.gateway().embedded().unwrap().stop();
+    let reader = std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = d.read_to_end(&mut sink);
+        sink.len()
+    });
+    let (code, text) = r.reply();
+    assert!(code == 451 || code == 426, "{code} {text}");
+    assert!(
+        reader.join().unwrap() < 39 * MIB,
+        "the client did not get a silently truncated 'complete' file"
+    );
+    r.expect("NOOP", 200);
+}
+
 /// Polls a condition (S3 cleanup happens just after the reply) for up to 10 s.
 fn wait_until(cond: impl Fn() -> bool) {
     for _ in 0..200 {
@@ -337,4 +400,6 @@ backend_tests!(
     abor_during_download_and_upload,
     stou_makes_unique_names,
     s3_going_away_gives_451_and_session_survives,
+    s3_going_away_mid_download,
+    keep_partial_commits_what_arrived,
 );
