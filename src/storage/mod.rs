@@ -191,25 +191,31 @@ impl Storage {
         }
     }
 
+    /// The first `n` keys under `prefix`.
+    async fn first_keys(&self, prefix: &str, n: i32) -> Result<Vec<String>, StorageError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(n)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
+        Ok(out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect())
+    }
+
     /// Whether a directory exists: its marker or any key under it. The bucket
     /// root (`""`) always exists.
     ///
     /// # Errors
     /// On S3 errors.
     pub async fn dir_exists(&self, prefix: &str) -> Result<bool, StorageError> {
-        if prefix.is_empty() {
-            return Ok(true);
-        }
-        let out = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .max_keys(1)
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
-        Ok(out.key_count().unwrap_or(0) > 0 || !out.contents().is_empty())
+        Ok(prefix.is_empty() || !self.first_keys(prefix, 1).await?.is_empty())
     }
 
     /// Whether a directory holds nothing but its own marker.
@@ -217,16 +223,11 @@ impl Storage {
     /// # Errors
     /// On S3 errors.
     pub async fn dir_is_empty(&self, prefix: &str) -> Result<bool, StorageError> {
-        let out = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .max_keys(2)
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
-        Ok(out.contents().iter().all(|o| o.key() == Some(prefix)))
+        Ok(self
+            .first_keys(prefix, 2)
+            .await?
+            .iter()
+            .all(|k| k == prefix))
     }
 
     /// Starts a GET from byte `offset`; returns the body and its length.

@@ -25,6 +25,28 @@ fn store_and_retrieve_small_and_multipart(b: Backend) {
     assert_eq!(f.retr_as_buffer("small.bin").unwrap().into_inner(), small);
     assert_eq!(f.size("dir/big.bin").unwrap(), big.len());
     assert_eq!(env.open_uploads(), 0);
+    // Below one part: one PutObject (plain MD5 ETag); above: multipart, 5 MiB parts (ETag "-3").
+    let etag = |k: &str| {
+        env.rt
+            .block_on(
+                env.s3
+                    .head_object()
+                    .bucket(&env.bucket)
+                    .key(env.key(k))
+                    .send(),
+            )
+            .unwrap()
+            .e_tag()
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    };
+    assert!(!etag("small.bin").contains('-'), "{}", etag("small.bin"));
+    assert!(
+        etag("dir/big.bin").ends_with("-3"),
+        "{}",
+        etag("dir/big.bin")
+    );
     // Overwrite replaces.
     f.put_file("small.bin", &mut &b"new"[..]).unwrap();
     assert_eq!(env.get("small.bin").unwrap(), b"new");
