@@ -17,6 +17,7 @@
 //!   error.rs      the one error → reply mapping
 //! storage/    the only S3 I/O: aws-sdk-s3 calls, listing pages, streaming uploads
 //! embedded/   an S3 server in-process (s3s + our flat on-disk store) for demo and tests
+//! tls.rs      FTPS: rustls config from PEM, session resumption, reload
 //! server.rs   accept loop, session limits, graceful shutdown
 //! ```
 
@@ -26,6 +27,7 @@ pub mod embedded;
 pub mod ftp;
 pub mod server;
 pub mod storage;
+pub mod tls;
 
 pub use config::Config;
 pub use server::Gateway;

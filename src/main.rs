@@ -77,8 +77,23 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .first()
         .map(|u| u.name.clone())
         .unwrap_or_default();
-    let gateway = Gateway::start(config).await?;
+    let gateway = std::sync::Arc::new(Gateway::start(config).await?);
     let addr = gateway.ftp_addr();
+    #[cfg(unix)]
+    {
+        let g = gateway.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match g.reload_tls() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the old certificate")
+                    }
+                }
+            }
+        });
+    }
     if demo {
         println!("s3ftpd demo mode");
         println!(
@@ -91,6 +106,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         );
     } else {
         println!("s3ftpd serving FTP on {addr}");
+    }
+    if let Some(ftps) = gateway.ftps_addr() {
+        println!("  implicit FTPS on {ftps}");
     }
     if let Some(e) = gateway.embedded() {
         println!(

@@ -59,6 +59,9 @@ pub enum StartError {
     /// A home directory could not be mapped.
     #[error("invalid home directory: {0}")]
     Home(#[from] crate::ftp::path::PathError),
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Counts sessions in total and per IP.
@@ -110,6 +113,7 @@ impl Drop for Admission {
 #[derive(Debug)]
 pub struct Gateway {
     ftp_addr: SocketAddr,
+    ftps_addr: Option<SocketAddr>,
     embedded: Option<EmbeddedS3>,
     shared: Arc<Shared>,
     tracker: TaskTracker,
@@ -169,6 +173,7 @@ impl Gateway {
                 source,
             })?;
         let users = Users::from_config(&config)?;
+        let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
         for name in users.plain_text_users() {
             if !config.s3.is_embedded() || name != "demo" {
                 tracing::warn!(user = %name, "plain-text password in the config; use password_hash (s3ftpd hash-password)");
@@ -185,6 +190,15 @@ impl Gateway {
             addr: config.listen,
             source,
         })?;
+        let implicit = match config.tls.as_ref().and_then(|t| t.implicit_listen) {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let ftps_addr = implicit.as_ref().and_then(|l| l.local_addr().ok());
         let limits = Arc::new(Limits {
             total: AtomicUsize::new(0),
             per_ip: DashMap::new(),
@@ -198,10 +212,22 @@ impl Gateway {
             users,
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
+            tls,
         });
         let tracker = TaskTracker::new();
+        if let Some(l) = implicit {
+            tracker.spawn(accept_loop(
+                l,
+                true,
+                shared.clone(),
+                limits.clone(),
+                tracker.clone(),
+            ));
+            tracing::info!(?ftps_addr, "implicit FTPS listening");
+        }
         tracker.spawn(accept_loop(
             listener,
+            false,
             shared.clone(),
             limits,
             tracker.clone(),
@@ -209,6 +235,7 @@ impl Gateway {
         tracing::info!(%ftp_addr, "FTP server listening");
         Ok(Self {
             ftp_addr,
+            ftps_addr,
             embedded,
             shared,
             tracker,
@@ -219,6 +246,23 @@ impl Gateway {
     #[must_use]
     pub fn ftp_addr(&self) -> SocketAddr {
         self.ftp_addr
+    }
+
+    /// The implicit FTPS address actually bound, when configured.
+    #[must_use]
+    pub fn ftps_addr(&self) -> Option<SocketAddr> {
+        self.ftps_addr
+    }
+
+    /// Re-reads the TLS certificate and key (SIGHUP); sessions stay up.
+    ///
+    /// # Errors
+    /// When the new files cannot be used; the old certificate stays in use.
+    pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
+        match &self.shared.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
     }
 
     /// The embedded store, when this gateway runs one.
@@ -259,6 +303,7 @@ impl Gateway {
 
 async fn accept_loop(
     listener: TcpListener,
+    implicit_tls: bool,
     shared: Arc<Shared>,
     limits: Arc<Limits>,
     tracker: TaskTracker,
@@ -292,10 +337,26 @@ async fn accept_loop(
             async move {
                 let _admission = admission;
                 tracing::info!("connected");
-                match Session::new(shared, stream) {
-                    Ok(session) => session.run().await,
-                    Err(e) => tracing::warn!(error = %e, "cannot set up session"),
-                }
+                let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+                    return;
+                };
+                let _ = stream.set_nodelay(true);
+                let control = if implicit_tls {
+                    let Some(tls) = shared.tls.clone() else {
+                        return;
+                    };
+                    let wait = shared.config.limits.data_timeout.0;
+                    match tokio::time::timeout(wait, tls.acceptor().accept(stream)).await {
+                        Ok(Ok(s)) => tokio_util::either::Either::Right(s),
+                        Ok(Err(e)) => {
+                            return tracing::warn!(error = %e, "implicit FTPS handshake failed");
+                        }
+                        Err(_) => return tracing::warn!("implicit FTPS handshake timed out"),
+                    }
+                } else {
+                    tokio_util::either::Either::Left(stream)
+                };
+                Session::new(shared, control, peer, local).run().await;
             }
             .instrument(span),
         );

@@ -27,6 +27,8 @@ const SECTIONS: &[&str] = &[
 const TYPED: &[&str] = &[
     "active.enabled",
     "tls.required",
+    "tls.required_data",
+    "tls.require_session_reuse",
     "s3.path_style",
     "s3.upload_concurrency",
     "anonymous.enabled",

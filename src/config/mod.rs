@@ -101,6 +101,24 @@ pub struct Tls {
     /// Refuse USER/PASS before AUTH TLS.
     #[serde(default)]
     pub required: bool,
+    /// Refuse data transfers under `PROT C` (default: same as `required`).
+    #[serde(default)]
+    pub required_data: Option<bool>,
+    /// Refuse TLS data connections that do not resume the control connection's session.
+    #[serde(default = "yes")]
+    pub require_session_reuse: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Tls {
+    /// Whether data connections must be encrypted.
+    #[must_use]
+    pub fn data_required(&self) -> bool {
+        self.required_data.unwrap_or(self.required)
+    }
 }
 
 /// `s3:` section.

@@ -39,10 +39,14 @@ impl Config {
                 format!("{h:?} is not a host name or IP"),
             ));
         }
-        if self.tls.is_some() {
+        if let Some(tls) = &self.tls
+            && tls
+                .implicit_listen
+                .is_some_and(|a| a == self.listen || ports.contains(a.port()))
+        {
             return Err(bad(
-                "tls",
-                "FTPS is not available in this release; remove the section",
+                "tls.implicit_listen",
+                "overlaps `listen` or `passive.ports`",
             ));
         }
         if self.metrics.listen.is_some() {
@@ -218,7 +222,10 @@ mod tests {
             ),
             ("s3: { bucket: b }\nlog: { format: xml }", "log.format"),
             ("s3: { bucket: b, endpoint: 'ftp://x' }", "s3.endpoint"),
-            ("s3: { bucket: b }\ntls: { cert: a, key: b }", "tls"),
+            (
+                "s3: { bucket: b }\ntls: { cert: a, key: b, implicit_listen: '0.0.0.0:2121' }",
+                "tls.implicit_listen",
+            ),
             ("unknown_top: 1\ns3: { bucket: b }", "unknown_top"),
         ];
         for (yaml, needle) in cases {

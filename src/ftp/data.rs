@@ -19,8 +19,9 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::config::PortRange;
 
-/// The stream a transfer reads or writes (plain TCP until FTPS arrives).
-pub type DataStream = TcpStream;
+/// The stream a transfer reads or writes: plain TCP, or TLS under `PROT P`.
+pub type DataStream =
+    tokio_util::either::Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
 
 /// The passive port range and which ports are leased.
 #[derive(Debug)]
@@ -151,7 +152,7 @@ impl PassiveListener {
 /// A passive data connection being accepted in the background.
 #[derive(Debug)]
 pub struct PendingPassive {
-    rx: oneshot::Receiver<io::Result<DataStream>>,
+    rx: oneshot::Receiver<io::Result<TcpStream>>,
 }
 
 impl PendingPassive {
@@ -174,7 +175,7 @@ impl PendingPassive {
     }
 }
 
-async fn accept_from(pl: &PassiveListener, peer: IpAddr, wait: Duration) -> io::Result<DataStream> {
+async fn accept_from(pl: &PassiveListener, peer: IpAddr, wait: Duration) -> io::Result<TcpStream> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let (stream, from) = tokio::time::timeout_at(deadline, pl.listener.accept())
@@ -256,7 +257,7 @@ pub fn epsv_text(port: u16) -> String {
 ///
 /// # Errors
 /// On timeout or socket errors.
-pub async fn open(plan: DataPlan, local: IpAddr, wait: Duration) -> io::Result<DataStream> {
+pub async fn open(plan: DataPlan, local: IpAddr, wait: Duration) -> io::Result<TcpStream> {
     match plan {
         DataPlan::Passive(pending) => pending
             .rx

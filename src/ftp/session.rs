@@ -22,6 +22,10 @@ use crate::auth::{Account, Users};
 use crate::config::Config;
 use crate::storage::{Storage, StorageError};
 
+/// The control connection: plain TCP, or TLS after `AUTH TLS` / on the implicit FTPS port.
+pub type ControlStream =
+    tokio_util::either::Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
+
 /// Longest control line accepted (RFC 959 has no limit; clients stay far below).
 pub const MAX_LINE: usize = 8192;
 
@@ -40,6 +44,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Fired at the drain deadline: running transfers are aborted.
     pub abort: CancellationToken,
+    /// FTPS, when configured.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// Login state; each state carries its data.
@@ -72,7 +78,7 @@ pub type Outcome = Result<Reply, FtpError>;
 #[derive(Debug)]
 pub struct Session {
     pub(super) shared: Arc<Shared>,
-    control: Framed<TcpStream, ControlCodec>,
+    control: Framed<ControlStream, ControlCodec>,
     pub(super) peer: SocketAddr,
     pub(super) local: SocketAddr,
     pub(super) login: Login,
@@ -84,18 +90,25 @@ pub struct Session {
     pub(super) data: Option<DataPlan>,
     pending: VecDeque<Bytes>,
     pub(super) closing: bool,
+    /// The control connection is TLS.
+    pub(super) secure: bool,
+    /// Data connections are TLS (`PROT P`).
+    pub(super) prot_private: bool,
+    /// `AUTH TLS` was accepted: upgrade once the 234 reply is out.
+    pub(super) upgrade: bool,
 }
 
 impl Session {
-    /// Wraps an accepted control connection.
-    ///
-    /// # Errors
-    /// When the socket's addresses cannot be read.
-    pub fn new(shared: Arc<Shared>, stream: TcpStream) -> std::io::Result<Self> {
-        let peer = stream.peer_addr()?;
-        let local = stream.local_addr()?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
+    /// Wraps an accepted control connection (already TLS on the implicit FTPS port).
+    #[must_use]
+    pub fn new(
+        shared: Arc<Shared>,
+        stream: ControlStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Self {
+        let secure = matches!(stream, tokio_util::either::Either::Right(_));
+        Self {
             shared,
             control: Framed::new(stream, ControlCodec::new(MAX_LINE)),
             peer,
@@ -109,7 +122,10 @@ impl Session {
             data: None,
             pending: VecDeque::new(),
             closing: false,
-        })
+            secure,
+            prot_private: secure,
+            upgrade: false,
+        }
     }
 
     /// Serves the connection until QUIT, an error, a timeout or shutdown.
@@ -125,6 +141,23 @@ impl Session {
                 },
             };
             self.handle_line(&line).await;
+            if std::mem::take(&mut self.upgrade) {
+                let wait = self.shared.config.limits.data_timeout.0;
+                let Some(tls) = self.shared.tls.clone() else {
+                    break;
+                };
+                match start_tls(self.control, &tls, wait).await {
+                    Ok(control) => {
+                        self.control = control;
+                        self.secure = true;
+                        tracing::info!("control connection is now TLS");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TLS handshake on the control connection failed");
+                        return;
+                    }
+                }
+            }
         }
         tracing::info!("session closed");
     }
@@ -270,10 +303,23 @@ impl Session {
                 | C::Feat
                 | C::Opts(_)
                 | C::Help
+                | C::Auth(_)
+                | C::Pbsz(_)
+                | C::Prot(_)
+                | C::Ccc
                 | C::Unknown(_)
         );
         if !before_login {
             self.account()?;
+        }
+        if matches!(cmd, C::User(_) | C::Pass(_))
+            && !self.secure
+            && self.shared.config.tls.as_ref().is_some_and(|t| t.required)
+        {
+            return Err(refuse(
+                530,
+                "This server requires encryption: send AUTH TLS before USER and PASS",
+            ));
         }
         if !matches!(cmd, C::Rnto(_)) {
             // RNTO must follow RNFR directly.
@@ -288,7 +334,7 @@ impl Session {
             }
             C::Noop => Ok(Reply::new(200, "NOOP ok")),
             C::Syst => Ok(Reply::new(215, "UNIX Type: L8")),
-            C::Feat => Ok(Self::cmd_feat()),
+            C::Feat => Ok(self.cmd_feat()),
             C::Opts(arg) => Self::cmd_opts(&arg),
             C::Help => Ok(Self::cmd_help()),
             C::Stat(None) => Ok(self.cmd_stat_server()),
@@ -342,7 +388,37 @@ impl Session {
             C::Pasv => self.cmd_pasv().await,
             C::Epsv => self.cmd_epsv().await,
             C::Port(addr) | C::Eprt(addr) => self.cmd_port(addr),
+            C::Auth(mech) => self.cmd_auth(&mech),
+            C::Pbsz(size) => self.cmd_pbsz(&size),
+            C::Prot(level) => self.cmd_prot(&level),
+            C::Ccc => self.cmd_ccc(),
             C::Unknown(verb) => Err(refuse(502, format!("{verb} not implemented"))),
         }
     }
+}
+
+/// Turns the control connection into TLS after `234` was sent.
+async fn start_tls(
+    control: Framed<ControlStream, ControlCodec>,
+    tls: &crate::tls::Tls,
+    wait: std::time::Duration,
+) -> std::io::Result<Framed<ControlStream, ControlCodec>> {
+    let parts = control.into_parts();
+    if !parts.read_buf.is_empty() {
+        return Err(std::io::Error::other(
+            "the client sent data after AUTH TLS before the handshake",
+        ));
+    }
+    let tokio_util::either::Either::Left(tcp) = parts.io else {
+        return Err(std::io::Error::other("already TLS"));
+    };
+    let stream = tokio::time::timeout(wait, tls.acceptor().accept(tcp))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+        })??;
+    Ok(Framed::new(
+        tokio_util::either::Either::Right(stream),
+        ControlCodec::new(MAX_LINE),
+    ))
 }

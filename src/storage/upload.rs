@@ -117,9 +117,13 @@ impl Storage {
         loop {
             let n = tokio::select! {
                 () = cancel.cancelled() => return Err(StorageError::Aborted),
-                r = tokio::time::timeout(opts.stall, reader.read(&mut chunk)) => r
-                    .map_err(|_| StorageError::Data(std::io::ErrorKind::TimedOut.into()))?
-                    .map_err(StorageError::Data)?,
+                r = tokio::time::timeout(opts.stall, reader.read(&mut chunk)) => match r {
+                    Err(_) => return Err(StorageError::Data(std::io::ErrorKind::TimedOut.into())),
+                    // A TLS peer that closes without close_notify: end of file, as with
+                    // plain FTP (vsftpd's default, strict_ssl_read_eof=NO).
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                    Ok(r) => r.map_err(StorageError::Data)?,
+                },
             };
             if n == 0 {
                 if let Some(dec) = ascii.as_mut() {

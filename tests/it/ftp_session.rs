@@ -37,6 +37,11 @@ fn login_and_reply_codes(b: Backend) {
     r.expect("ABOR", 226);
     r.expect("QUIT", 221);
     assert!(r.closed());
+    // An argon2id password_hash (from `s3ftpd hash-password`) logs in; a wrong password does not.
+    let mut h = env.raw();
+    h.expect("USER hashed", 331);
+    h.expect("PASS hashed-pwx", 530);
+    h.login("hashed", "hashed-pw");
 }
 
 fn feat_lists_exactly_what_works(b: Backend) {

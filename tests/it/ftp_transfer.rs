@@ -234,6 +234,24 @@ fn keep_partial_commits_what_arrived(b: Backend) {
     }
 }
 
+fn stalled_data_connection_times_out(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.limits.data_timeout = s3ftpd::config::Dur(Duration::from_secs(1))
+    });
+    env.put("keep.bin", b"previous version");
+    let mut r = env.raw_login();
+    let mut d = r.epsv();
+    r.expect("STOR keep.bin", 150);
+    d.write_all(&pattern(6 * MIB, 12)).unwrap(); // a multipart upload starts, then the client stalls
+    let (code, text) = r.reply();
+    assert_eq!(code, 426, "{text}");
+    assert!(text.contains("timed out"), "{text}");
+    wait_until(|| env.open_uploads() == 0);
+    assert_eq!(env.get("keep.bin").unwrap(), b"previous version");
+    r.expect("NOOP", 200);
+    drop(d);
+}
+
 fn data_connection_reset_mid_upload_gives_426(b: Backend) {
     let env = TestEnv::start(b, |_| {});
     env.put("keep.bin", b"previous version");
@@ -424,4 +442,5 @@ backend_tests!(
     s3_going_away_gives_451_and_session_survives,
     s3_going_away_mid_download,
     keep_partial_commits_what_arrived,
+    stalled_data_connection_times_out,
 );

@@ -68,6 +68,7 @@ users:
   - { name: u, password: p, home: / }
   - { name: ro, password: p, home: /, read_only: true }
   - { name: alice, password: alicepw, home: /alice }
+  - { name: hashed, password_hash: '$argon2id$v=19$m=19456,t=2,p=1$x+8MeP5uNAi9EytP6bu8Zg$s6UObByhK1bRi2T8Tq3uhWH5vRF8FKuzDcrxnR7oZ8E', home: / }
 ";
 
 /// A gateway and its S3 server, for one test.

@@ -5,6 +5,7 @@ mod ftp_files;
 mod ftp_listing;
 mod ftp_session;
 mod ftp_transfer;
+mod ftps;
 mod harness;
 mod interop;
 mod lifecycle;

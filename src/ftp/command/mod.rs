@@ -97,6 +97,14 @@ pub enum Command {
     Port(SocketAddr),
     /// `EPRT |af|addr|port|`
     Eprt(SocketAddr),
+    /// `AUTH TLS` / `AUTH SSL` (RFC 4217)
+    Auth(String),
+    /// `PBSZ 0`
+    Pbsz(String),
+    /// `PROT C|P` (other levels parse too and are refused by the handler)
+    Prot(String),
+    /// `CCC` (always refused)
+    Ccc,
     /// A verb the server does not implement.
     Unknown(String),
 }
@@ -360,6 +368,10 @@ impl Command {
             },
             "PORT" => Self::Port(parse_port(&need("PORT", arg)?)?),
             "EPRT" => Self::Eprt(parse_eprt(&need("EPRT", arg)?)?),
+            "AUTH" => Self::Auth(need("AUTH", arg)?.trim().to_ascii_uppercase()),
+            "PBSZ" => Self::Pbsz(need("PBSZ", arg)?.trim().to_owned()),
+            "PROT" => Self::Prot(need("PROT", arg)?.trim().to_ascii_uppercase()),
+            "CCC" => Self::Ccc,
             _ => Self::Unknown(verb),
         })
     }

@@ -18,6 +18,9 @@ pub const FEATURES: &[&str] = &[
     "UTF8",
 ];
 
+/// FEAT lines added when FTPS is configured (RFC 4217).
+pub const TLS_FEATURES: &[&str] = &["AUTH SSL", "AUTH TLS", "PBSZ", "PROT"];
+
 /// Quotes a path for a 257 reply (RFC 959: embedded `"` doubled).
 #[must_use]
 pub fn quote_path(p: &str) -> String {
@@ -25,9 +28,14 @@ pub fn quote_path(p: &str) -> String {
 }
 
 impl Session {
-    pub(in crate::ftp) fn cmd_feat() -> Reply {
+    pub(in crate::ftp) fn cmd_feat(&self) -> Reply {
+        let mut features: Vec<&str> = FEATURES.to_vec();
+        if self.shared.tls.is_some() {
+            features.extend(TLS_FEATURES);
+            features.sort_unstable();
+        }
         let mut lines = vec!["Features:".to_owned()];
-        lines.extend(FEATURES.iter().map(|f| format!(" {f}")));
+        lines.extend(features.iter().map(|f| format!(" {f}")));
         lines.push("End".into());
         Reply::multi(211, lines)
     }

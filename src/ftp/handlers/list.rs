@@ -111,9 +111,9 @@ impl Session {
                 format!("{path}: not a directory (use MLST for files)"),
             ));
         }
-        let mut stream = self.open_data().await?;
-        self.reply(Reply::new(150, "Here comes the directory listing"))
-            .await;
+        let mut stream = self
+            .open_data(Reply::new(150, "Here comes the directory listing"))
+            .await?;
         let cancel = self.shared.abort.child_token();
         let stall = self.shared.config.limits.data_timeout.0;
         let read_only = account.read_only;

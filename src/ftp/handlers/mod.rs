@@ -5,6 +5,7 @@ mod files;
 mod info;
 mod list;
 mod nav;
+mod tls;
 mod transfer;
 
 pub use list::ListFormat;

@@ -70,16 +70,21 @@ fn mode_name(t: TransferType) -> &'static str {
 }
 
 impl Session {
-    /// Opens the data connection prepared by PASV/EPSV/PORT/EPRT.
-    pub(super) async fn open_data(&mut self) -> Result<DataStream, FtpError> {
+    /// Opens the data connection prepared by PASV/EPSV/PORT/EPRT, sends the
+    /// preliminary reply (150), then secures it under `PROT P`. The TLS
+    /// handshake comes after 150: clients may wait for it before starting.
+    pub(super) async fn open_data(&mut self, preliminary: Reply) -> Result<DataStream, FtpError> {
         let plan = self
             .data
             .take()
             .ok_or_else(|| refuse(425, "Use PASV, EPSV, PORT or EPRT first"))?;
+        self.check_data_protection()?;
         let wait = self.shared.config.limits.data_timeout.0;
-        data::open(plan, self.local.ip(), wait)
+        let tcp = data::open(plan, self.local.ip(), wait)
             .await
-            .map_err(|e| refuse(425, format!("Cannot open data connection: {e}")))
+            .map_err(|e| refuse(425, format!("Cannot open data connection: {e}")))?;
+        self.reply(preliminary).await;
+        self.secure_data(tcp).await
     }
 
     pub(in crate::ftp) async fn cmd_retr(&mut self, arg: &str) -> Outcome {
@@ -107,16 +112,12 @@ impl Session {
             }
             Err(e) => return Err(e.into()),
         };
-        let out = self.open_data().await?;
         let mode = mode_name(self.ttype);
-        self.reply(Reply::new(
-            150,
-            format!(
-                "Opening {mode} mode data connection for {} ({len} bytes)",
-                path.name()
-            ),
-        ))
-        .await;
+        let text = format!(
+            "Opening {mode} mode data connection for {} ({len} bytes)",
+            path.name()
+        );
+        let out = self.open_data(Reply::new(150, text)).await?;
         let cancel = self.shared.abort.child_token();
         let stall = self.shared.config.limits.data_timeout.0;
         let fut = send_body(
@@ -154,13 +155,12 @@ impl Session {
                 format!("{path}: a directory with that name exists"),
             ));
         }
-        let mut input = self.open_data().await?;
         let text = if unique {
             format!("FILE: {}", path.name())
         } else {
             "Ok to send data".to_owned()
         };
-        self.reply(Reply::new(150, text)).await;
+        let mut input = self.open_data(Reply::new(150, text)).await?;
         let cancel = self.shared.abort.child_token();
         let opts = UploadOptions {
             keep_partial: self.shared.config.uploads.keep_partial,
@@ -168,7 +168,13 @@ impl Session {
             stall: self.shared.config.limits.data_timeout.0,
         };
         let token = cancel.clone();
-        let fut = async move { upload(&storage, &key, &mut input, opts, &token).await };
+        let fut = async move {
+            let result = upload(&storage, &key, &mut input, opts, &token).await;
+            // Under TLS this answers the client's close_notify (clients such as
+            // Python's ftplib wait for it before reading 226).
+            let _ = tokio::time::timeout(opts.stall, input.shutdown()).await;
+            result
+        };
         match self.run_transfer(cancel, fut).await? {
             Done::Complete(n) => {
                 tracing::info!(path = %path, bytes = n, "upload complete");

@@ -1,0 +1,187 @@
+//! Throughput and memory of the gateway against talking to S3 directly.
+//!
+//! `cargo bench --bench transfer` (`BENCH_SIZE_MIB` sets the file size,
+//! default 256); the S3 server is the embedded store on loopback. First
+//! stream an upload of 4 × that size from a generator and report the growth
+//! of the process's peak RSS, which should stay near
+//! `part_size × (upload_concurrency + 1)` (measured first, before the
+//! benchmark holds any data). Then, for each run: upload and download the same bytes once through
+//! FTP (suppaftp → s3ftpd → S3) and once with `aws-sdk-s3` straight to the
+//! same S3 server, in the same process, and report the ratio.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{Credentials, Region};
+use s3ftpd::{Config, Gateway};
+
+const MIB: usize = 1024 * 1024;
+
+/// A reader producing `left` pseudo-random bytes without holding them.
+struct Generator {
+    left: usize,
+    x: u64,
+}
+
+impl Read for Generator {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.left);
+        for b in &mut buf[..n] {
+            self.x ^= self.x << 13;
+            self.x ^= self.x >> 7;
+            self.x ^= self.x << 17;
+            *b = (self.x >> 24) as u8;
+        }
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn mbps(bytes: usize, d: Duration) -> f64 {
+    bytes as f64 / MIB as f64 / d.as_secs_f64()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let size: usize = std::env::var("BENCH_SIZE_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256)
+        * MIB;
+    let runs = 3;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\npassive: {{ ports: 43000-43099 }}\ns3: {{ endpoint: embedded, bucket: bench, data_dir: '{}' }}\nusers: [{{ name: b, password: b }}]\n",
+        dir.path().join("data").display()
+    );
+    let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
+    let (part_size, concurrency) = (config.s3.part_size.0, config.s3.upload_concurrency);
+    let gateway = rt.block_on(Gateway::start(config)).unwrap();
+    let e = gateway.embedded().unwrap();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&e.endpoint)
+            .credentials_provider(Credentials::new(
+                &e.access_key,
+                &e.secret_key,
+                None,
+                None,
+                "bench",
+            ))
+            .force_path_style(true)
+            .build(),
+    );
+    let mut ftp = suppaftp::FtpStream::connect(gateway.ftp_addr()).unwrap();
+    ftp.login("b", "b").unwrap();
+    ftp.transfer_type(suppaftp::types::FileType::Binary)
+        .unwrap();
+    // Memory: a streamed upload several times larger than the bound.
+    let stream_size = 4 * size;
+    let before = peak_rss_kib();
+    ftp.put_file(
+        "stream.bin",
+        &mut Generator {
+            left: stream_size,
+            x: 3,
+        },
+    )
+    .unwrap();
+    let growth_mib = (peak_rss_kib().saturating_sub(before)) as f64 / 1024.0;
+    let bound = (part_size as usize * (concurrency + 1)) as f64 / MIB as f64;
+    println!(
+        "memory: streamed STOR of {} MiB: peak RSS grew {growth_mib:.0} MiB (bound part_size × (upload_concurrency + 1) = {bound:.0} MiB)",
+        stream_size / MIB
+    );
+    let data = bytes::Bytes::from({
+        let mut v = vec![0u8; size];
+        Generator { left: size, x: 7 }.read_exact(&mut v).unwrap();
+        v
+    });
+
+    let (mut ftp_up, mut ftp_down, mut sdk_up, mut sdk_down) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..runs {
+        let t = Instant::now();
+        rt.block_on(
+            s3.put_object()
+                .bucket("bench")
+                .key("direct.bin")
+                .body(data.clone().into())
+                .send(),
+        )
+        .unwrap();
+        sdk_up.push(t.elapsed());
+        let t = Instant::now();
+        let got = rt.block_on(async {
+            s3.get_object()
+                .bucket("bench")
+                .key("direct.bin")
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+        });
+        assert_eq!(got.into_bytes().len(), size);
+        sdk_down.push(t.elapsed());
+
+        let t = Instant::now();
+        ftp.put_file("ftp.bin", &mut &data[..]).unwrap();
+        ftp_up.push(t.elapsed());
+        let t = Instant::now();
+        let n = ftp
+            .retr("ftp.bin", |r| {
+                Ok(std::io::copy(r, &mut std::io::sink()).unwrap())
+            })
+            .unwrap();
+        assert_eq!(n as usize, size);
+        ftp_down.push(t.elapsed());
+    }
+    let (fu, fd, su, sd) = (
+        median(ftp_up),
+        median(ftp_down),
+        median(sdk_up),
+        median(sdk_down),
+    );
+    println!(
+        "transfer of {} MiB, median of {runs} runs, embedded S3 store on loopback",
+        size / MIB
+    );
+    println!(
+        "  upload    aws-sdk-s3 PutObject {:>8.1} MiB/s | FTP STOR via s3ftpd {:>8.1} MiB/s | ratio {:.2}",
+        mbps(size, su),
+        mbps(size, fu),
+        su.as_secs_f64() / fu.as_secs_f64()
+    );
+    println!(
+        "  download  aws-sdk-s3 GetObject {:>8.1} MiB/s | FTP RETR via s3ftpd {:>8.1} MiB/s | ratio {:.2}",
+        mbps(size, sd),
+        mbps(size, fd),
+        sd.as_secs_f64() / fd.as_secs_f64()
+    );
+
+    ftp.quit().unwrap();
+    rt.block_on(gateway.shutdown(Duration::from_secs(5)));
+}

@@ -1,0 +1,133 @@
+//! AUTH, PBSZ, PROT, CCC (RFC 4217), and securing data connections.
+
+use rustls::HandshakeKind;
+
+use crate::ftp::data::DataStream;
+use crate::ftp::error::{FtpError, refuse};
+use crate::ftp::reply::Reply;
+use crate::ftp::session::{Outcome, Session};
+
+impl Session {
+    fn tls_configured(&self) -> Result<(), FtpError> {
+        if self.shared.tls.is_none() {
+            return Err(refuse(502, "FTPS is not configured on this server"));
+        }
+        Ok(())
+    }
+
+    pub(in crate::ftp) fn cmd_auth(&mut self, mechanism: &str) -> Outcome {
+        self.tls_configured()?;
+        if self.secure {
+            return Err(refuse(534, "The control connection is already TLS"));
+        }
+        if !matches!(mechanism, "TLS" | "TLS-C" | "SSL" | "TLS-P") {
+            return Err(refuse(
+                504,
+                format!("AUTH {mechanism} not supported; use AUTH TLS"),
+            ));
+        }
+        self.upgrade = true;
+        Ok(Reply::new(
+            234,
+            format!("AUTH {mechanism} ok; start the TLS handshake"),
+        ))
+    }
+
+    pub(in crate::ftp) fn cmd_pbsz(&self, size: &str) -> Outcome {
+        self.tls_configured()?;
+        if !self.secure {
+            return Err(refuse(503, "PBSZ needs AUTH TLS first"));
+        }
+        if size.parse::<u64>().is_err() {
+            return Err(refuse(501, "PBSZ takes a number (use PBSZ 0)"));
+        }
+        Ok(Reply::new(200, "PBSZ=0"))
+    }
+
+    pub(in crate::ftp) fn cmd_prot(&mut self, level: &str) -> Outcome {
+        self.tls_configured()?;
+        // RFC 4217 puts PBSZ before PROT; like vsftpd we only insist on AUTH
+        // (Python's ftplib sends `PROT C` without PBSZ).
+        if !self.secure {
+            return Err(refuse(503, "PROT needs AUTH TLS first"));
+        }
+        match level {
+            "P" => {
+                self.prot_private = true;
+                Ok(Reply::new(200, "Protection level set to Private"))
+            }
+            "C" => {
+                self.prot_private = false;
+                Ok(Reply::new(200, "Protection level set to Clear"))
+            }
+            "S" | "E" => Err(refuse(
+                536,
+                format!("PROT {level} not supported; use P or C"),
+            )),
+            _ => Err(refuse(504, format!("Unknown protection level {level:?}"))),
+        }
+    }
+
+    pub(in crate::ftp) fn cmd_ccc(&mut self) -> Outcome {
+        self.tls_configured()?;
+        Err(refuse(
+            534,
+            "CCC refused: the control connection stays encrypted",
+        ))
+    }
+
+    /// Refuses a clear data connection when `tls.required_data` says so (521).
+    pub(super) fn check_data_protection(&self) -> Result<(), FtpError> {
+        let required = self
+            .shared
+            .config
+            .tls
+            .as_ref()
+            .is_some_and(crate::config::Tls::data_required);
+        if required && !self.prot_private {
+            return Err(refuse(
+                521,
+                "Data connections must be encrypted: send PBSZ 0 and PROT P",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Under `PROT P`, runs the TLS handshake on an accepted data connection and,
+    /// with `tls.require_session_reuse`, insists it resumed a session (522 otherwise).
+    pub(super) async fn secure_data(
+        &self,
+        tcp: tokio::net::TcpStream,
+    ) -> Result<DataStream, FtpError> {
+        let tls = match (&self.shared.tls, self.prot_private) {
+            (Some(tls), true) => tls,
+            _ => return Ok(DataStream::Left(tcp)),
+        };
+        let wait = self.shared.config.limits.data_timeout.0;
+        let stream = tokio::time::timeout(wait, tls.acceptor().accept(tcp))
+            .await
+            .map_err(|_| refuse(425, "TLS handshake on the data connection timed out"))?
+            .map_err(|e| {
+                refuse(
+                    425,
+                    format!("TLS handshake on the data connection failed: {e}"),
+                )
+            })?;
+        let reuse_required = self
+            .shared
+            .config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.require_session_reuse);
+        if reuse_required && stream.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed) {
+            tracing::warn!(
+                "TLS data connection did not resume the control connection's session; refused"
+            );
+            return Err(refuse(
+                522,
+                "TLS data connections must reuse the control connection's TLS session",
+            ));
+        }
+        Ok(DataStream::Right(stream))
+    }
+}

@@ -1,0 +1,145 @@
+//! FTPS: the rustls server configuration, loaded from PEM files and reloadable.
+//!
+//! TLS 1.2 and 1.3 only. Sessions can be resumed (a session cache for TLS 1.2
+//! session IDs and stateful TLS 1.3 tickets, plus stateless tickets), which
+//! is what lets a data connection prove it belongs to the control
+//! connection's TLS session (RFC 4217 §10.2, vsftpd's `require_ssl_reuse`).
+//! The certificate is held by a resolver that [`Tls::reload`] swaps in
+//! place, so SIGHUP renews it without dropping sessions or the session cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rustls::ServerConfig;
+use rustls::crypto::aws_lc_rs;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
+use rustls::sign::CertifiedKey;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config;
+
+/// Why the certificate or key cannot be used; names the config key.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file is missing, unreadable or holds no certificate.
+    #[error("cannot use certificate {path} (key `tls.cert`): {why}")]
+    Cert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The key file is missing, unreadable, unsupported or does not match the certificate.
+    #[error("cannot use private key {path} (key `tls.key`): {why}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Serves the current certificate; swapped by [`Tls::reload`].
+#[derive(Debug)]
+struct Resolver(RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().expect("cert lock poisoned").clone())
+    }
+}
+
+/// The FTPS configuration of a running server.
+#[derive(Clone)]
+pub struct Tls {
+    acceptor: TlsAcceptor,
+    resolver: Arc<Resolver>,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+    let cert_err = |why: String| TlsError::Cert {
+        path: cert.to_owned(),
+        why,
+    };
+    let key_err = |why: String| TlsError::Key {
+        path: key.to_owned(),
+        why,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| cert_err(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| cert_err(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_err("no PEM certificate in the file".into()));
+    }
+    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| key_err(e.to_string()))?;
+    let provider = aws_lc_rs::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| key_err(e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing);
+    certified
+        .keys_match()
+        .map_err(|e| key_err(format!("does not match the certificate: {e}")))?;
+    Ok(Arc::new(certified))
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tls {
+    /// Loads the certificate and key and builds the server configuration.
+    ///
+    /// # Errors
+    /// A [`TlsError`] naming the file and config key at fault.
+    pub fn load(cfg: &config::Tls) -> Result<Self, TlsError> {
+        let resolver = Arc::new(Resolver(RwLock::new(load(&cfg.cert, &cfg.key)?)));
+        let provider = Arc::new(aws_lc_rs::default_provider());
+        let mut server = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+            .map_err(|e| TlsError::Cert {
+                path: cfg.cert.clone(),
+                why: e.to_string(),
+            })?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver.clone());
+        server.session_storage = ServerSessionMemoryCache::new(4096);
+        server.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Cert {
+            path: cfg.cert.clone(),
+            why: e.to_string(),
+        })?;
+        Ok(Self {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            resolver,
+            cert: cfg.cert.clone(),
+            key: cfg.key.clone(),
+        })
+    }
+
+    /// Re-reads the certificate and key; on error the old ones stay in use.
+    ///
+    /// # Errors
+    /// A [`TlsError`] naming the file at fault.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = load(&self.cert, &self.key)?;
+        *self.resolver.0.write().expect("cert lock poisoned") = fresh;
+        Ok(())
+    }
+
+    /// The acceptor for control and data connections.
+    #[must_use]
+    pub fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+}

@@ -1,0 +1,347 @@
+//! FTPS (RFC 4217): explicit and implicit TLS with the clients users run,
+//! session reuse on data connections, `tls.required`, start-up errors, reload.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use s3ftpd::config::Tls;
+
+use crate::backend::Backend;
+use crate::backend_tests;
+use crate::harness::{TestEnv, pattern};
+
+/// A self-signed certificate made at test time (never committed).
+pub struct TestCert {
+    pub dir: tempfile::TempDir,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn test_cert() -> TestCert {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = write_cert(&dir, "cert");
+    TestCert { dir, cert, key }
+}
+
+fn write_cert(dir: &tempfile::TempDir, name: &str) -> (PathBuf, PathBuf) {
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert = dir.path().join(format!("{name}.pem"));
+    let key = dir.path().join(format!("{name}.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+fn tls(c: &TestCert, required: bool) -> Tls {
+    Tls {
+        cert: c.cert.clone(),
+        key: c.key.clone(),
+        implicit_listen: Some("127.0.0.1:0".parse().unwrap()),
+        required,
+        required_data: None,
+        require_session_reuse: true,
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run client");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn have(program: &str) -> bool {
+    let found = Command::new(program).arg("--version").output().is_ok();
+    assert!(
+        found || std::env::var("S3FTPD_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "{program} required but not installed"
+    );
+    found
+}
+
+fn curl_explicit_and_implicit(b: Backend) {
+    if !have("curl") {
+        return;
+    }
+    let c = test_cert();
+    let env = TestEnv::start(b, |cfg| cfg.tls = Some(tls(&c, true)));
+    let body = pattern(6 * 1024 * 1024 + 1, 21);
+    let src = c.dir.path().join("src.bin");
+    std::fs::write(&src, &body).unwrap();
+    let base = format!("ftp://u:p@127.0.0.1:{}", env.addr.port());
+    run(Command::new("curl")
+        .args(["-sS", "--ssl-reqd", "-k", "-T"])
+        .arg(&src)
+        .arg(format!("{base}/tls/up.bin"))
+        .arg("--ftp-create-dirs"));
+    assert_eq!(env.get("tls/up.bin").unwrap(), body);
+    let list = run(Command::new("curl").args(["-sS", "--ssl-reqd", "-k", &format!("{base}/tls/")]));
+    assert!(list.contains("up.bin"), "{list}");
+    let out = c.dir.path().join("out.bin");
+    run(Command::new("curl")
+        .args(["-sS", "--ssl-reqd", "-k", "-o"])
+        .arg(&out)
+        .arg(format!("{base}/tls/up.bin")));
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    // Implicit FTPS: TLS from the first byte.
+    let ftps = env.gateway().ftps_addr().unwrap();
+    run(Command::new("curl")
+        .args(["-sS", "-k", "-o"])
+        .arg(&out)
+        .arg(format!("ftps://u:p@127.0.0.1:{}/tls/up.bin", ftps.port())));
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    // Plain FTP is refused when TLS is required.
+    let plain = Command::new("curl")
+        .args(["-sS", &format!("{base}/tls/")])
+        .output()
+        .unwrap();
+    assert!(
+        !plain.status.success(),
+        "plain login accepted with tls.required"
+    );
+}
+
+fn lftp_over_tls(b: Backend) {
+    if !have("lftp") {
+        return;
+    }
+    let c = test_cert();
+    let env = TestEnv::start(b, |cfg| cfg.tls = Some(tls(&c, true)));
+    let up = c.dir.path().join("tree");
+    std::fs::create_dir_all(up.join("sub")).unwrap();
+    std::fs::write(up.join("a.txt"), b"alpha").unwrap();
+    std::fs::write(up.join("sub/b.bin"), pattern(300_000, 5)).unwrap();
+    let script = format!(
+        "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no; set net:max-retries 1; set cmd:fail-exit yes; \
+         mirror -R {} tree; cls -l tree; mirror tree {}; bye",
+        up.display(),
+        c.dir.path().join("back").display()
+    );
+    let out = run(Command::new("lftp").args([
+        "-u",
+        "u,p",
+        "-p",
+        &env.addr.port().to_string(),
+        "127.0.0.1",
+        "-e",
+        &script,
+    ]));
+    assert!(out.contains("a.txt"), "{out}");
+    assert_eq!(
+        std::fs::read(c.dir.path().join("back/sub/b.bin")).unwrap(),
+        pattern(300_000, 5)
+    );
+    assert_eq!(env.get("tree/a.txt").unwrap(), b"alpha");
+}
+
+const PY_TLS: &str = r#"
+import ftplib, io, socket, ssl, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """Stock FTP_TLS opens data connections with a new TLS session; servers that
+    require session reuse (vsftpd's require_ssl_reuse, s3ftpd by default) need this."""
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+
+ctx = ssl._create_unverified_context()
+f = (ftplib.FTP_TLS if mode in ("stock", "stock-refused") else ReusingFTP_TLS)(context=ctx)
+f.connect("127.0.0.1", port, timeout=30)
+if mode == "plain-user":
+    try:
+        f.sendcmd("USER u")
+        raise SystemExit("USER accepted before AUTH TLS")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("530"), e
+    print("ok"); sys.exit(0)
+f.login("u", "p")
+if mode == "prot-c":
+    f.prot_c()
+    try:
+        f.nlst()
+        raise SystemExit("clear data connection accepted")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("521"), e
+    print("ok"); sys.exit(0)
+f.prot_p()
+if mode == "stock-refused":
+    try:
+        f.nlst()
+        raise SystemExit("stock ftplib data connection (no session reuse) accepted")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("522"), e
+    except (ssl.SSLError, OSError):
+        # The server dropped the data connection; its 522 waits on the control connection.
+        try:
+            f.getresp()
+            raise SystemExit("no refusal after the dropped data connection")
+        except ftplib.error_perm as e:
+            assert str(e).startswith("522"), e
+    print("ok"); sys.exit(0)
+if mode == "no-reuse":
+    # A data connection with a fresh TLS session (no resumption) is refused.
+    host, dport = f.makepasv()
+    raw = socket.create_connection((host, dport), timeout=30)
+    f.putcmd("NLST")
+    assert f.getresp().startswith("150")
+    other = ssl._create_unverified_context()
+    try:
+        s = other.wrap_socket(raw, server_hostname="127.0.0.1")
+        s.recv(100)
+    except (ssl.SSLError, OSError):
+        pass
+    try:
+        f.voidresp()
+        raise SystemExit("data connection without session reuse accepted")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("522"), e
+    print("ok"); sys.exit(0)
+data = bytes(range(256)) * 3000
+f.storbinary("STOR py_tls.bin", io.BytesIO(data))
+out = io.BytesIO()
+f.retrbinary("RETR py_tls.bin", out.write)
+assert out.getvalue() == data
+assert "py_tls.bin" in f.nlst()
+f.quit()
+print("ok")
+"#;
+
+fn python_ftp_tls(b: Backend) {
+    if !have("python3") {
+        return;
+    }
+    let c = test_cert();
+    let env = TestEnv::start(b, |cfg| cfg.tls = Some(tls(&c, true)));
+    let port = env.addr.port().to_string();
+    for mode in [
+        "transfer",
+        "no-reuse",
+        "stock-refused",
+        "prot-c",
+        "plain-user",
+    ] {
+        let out = run(Command::new("python3").args(["-c", PY_TLS, &port, mode]));
+        assert_eq!(out.trim(), "ok", "{mode}");
+    }
+    assert_eq!(env.get("py_tls.bin").unwrap().len(), 256 * 3000);
+    // With tls.require_session_reuse off, stock ftplib works as it is.
+    let relaxed = TestEnv::start(b, |cfg| {
+        let mut t = tls(&c, true);
+        t.require_session_reuse = false;
+        cfg.tls = Some(t);
+    });
+    let out = run(Command::new("python3").args([
+        "-c",
+        PY_TLS,
+        &relaxed.addr.port().to_string(),
+        "stock",
+    ]));
+    assert_eq!(out.trim(), "ok");
+}
+
+fn tls_commands_and_feat(b: Backend) {
+    let c = test_cert();
+    let env = TestEnv::start(b, |cfg| cfg.tls = Some(tls(&c, false)));
+    let mut r = env.raw();
+    let feat = r.expect("FEAT", 211);
+    for f in ["AUTH TLS", "PBSZ", "PROT"] {
+        assert!(feat.contains(&format!(" {f}\r\n")), "{feat}");
+    }
+    r.expect("PBSZ 0", 503);
+    r.expect("PROT P", 503);
+    r.expect("AUTH KERBEROS", 504);
+    // tls.required is off: plain FTP still works, with clear data.
+    r.login("u", "p");
+    r.expect("CCC", 534);
+    r.expect("NLST", 425);
+}
+
+backend_tests!(
+    curl_explicit_and_implicit,
+    lftp_over_tls,
+    python_ftp_tls,
+    tls_commands_and_feat
+);
+
+#[test]
+fn bad_certificates_stop_the_start_naming_the_key() {
+    let c = test_cert();
+    let other = test_cert();
+    let base = "listen: 127.0.0.1:0\npassive: { ports: 41000-41999 }\ns3: { endpoint: embedded, bucket: ftp, data_dir: DATA }\n";
+    let cases = [
+        (
+            PathBuf::from("/nonexistent/cert.pem"),
+            c.key.clone(),
+            "tls.cert",
+        ),
+        (
+            c.cert.clone(),
+            PathBuf::from("/nonexistent/key.pem"),
+            "tls.key",
+        ),
+        (c.cert.clone(), other.key.clone(), "tls.key"),
+        (c.key.clone(), c.key.clone(), "tls.cert"),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (cert, key, want) in cases {
+        let yaml = base.replace("DATA", &c.dir.path().join("data").display().to_string());
+        let mut config = s3ftpd::Config::from_yaml(&yaml, Vec::new()).unwrap();
+        config.tls = Some(Tls {
+            cert,
+            key,
+            implicit_listen: None,
+            required: false,
+            required_data: None,
+            require_session_reuse: true,
+        });
+        let err = rt
+            .block_on(s3ftpd::Gateway::start(config))
+            .expect_err("bad TLS files accepted")
+            .to_string();
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}
+
+#[test]
+fn sighup_reload_swaps_the_certificate_without_dropping_sessions() {
+    let c = test_cert();
+    let env = TestEnv::start(Backend::Embedded, |cfg| cfg.tls = Some(tls(&c, false)));
+    let fingerprint = || {
+        let script = "import ssl,socket,sys,hashlib\nctx=ssl._create_unverified_context()\ns=ctx.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1]))))\nprint(hashlib.sha256(s.getpeercert(True)).hexdigest())";
+        run(Command::new("python3").args([
+            "-c",
+            script,
+            &env.gateway().ftps_addr().unwrap().port().to_string(),
+        ]))
+        .trim()
+        .to_owned()
+    };
+    let mut session = env.raw_login();
+    let before = fingerprint();
+    let (cert, key) = write_cert(&c.dir, "renewed");
+    std::fs::rename(cert, &c.cert).unwrap();
+    std::fs::rename(key, &c.key).unwrap();
+    env.gateway().reload_tls().unwrap();
+    assert_ne!(
+        fingerprint(),
+        before,
+        "new connections get the new certificate"
+    );
+    session.expect("NOOP", 200);
+    // A broken file on reload keeps the old certificate.
+    std::fs::write(&c.cert, "garbage").unwrap();
+    assert!(env.gateway().reload_tls().is_err());
+    assert!(!fingerprint().is_empty());
+}
