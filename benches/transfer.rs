@@ -13,6 +13,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use s3ftpd::{Config, Gateway};
 
 const MIB: usize = 1024 * 1024;
@@ -55,6 +56,68 @@ fn mbps(bytes: usize, d: Duration) -> f64 {
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
+}
+
+/// The same multipart upload the gateway makes (same part size, same parts in
+/// flight), straight from memory with aws-sdk-s3: the like-for-like baseline.
+async fn sdk_multipart(
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    data: &bytes::Bytes,
+    part: usize,
+    concurrency: usize,
+) {
+    let id = s3
+        .create_multipart_upload()
+        .bucket("bench")
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let mut set = tokio::task::JoinSet::new();
+    let mut done = Vec::new();
+    for (i, chunk) in data.chunks(part).enumerate() {
+        if set.len() >= concurrency {
+            done.push(set.join_next().await.unwrap().unwrap());
+        }
+        let (s3, id, body) = (s3.clone(), id.clone(), data.slice_ref(chunk));
+        let key = key.to_owned();
+        set.spawn(async move {
+            let n = i32::try_from(i + 1).unwrap();
+            let out = s3
+                .upload_part()
+                .bucket("bench")
+                .key(key)
+                .upload_id(id)
+                .part_number(n)
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build()
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        done.push(r.unwrap());
+    }
+    done.sort_by_key(|p| p.part_number());
+    let parts = CompletedMultipartUpload::builder()
+        .set_parts(Some(done))
+        .build();
+    s3.complete_multipart_upload()
+        .bucket("bench")
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .unwrap();
 }
 
 fn main() {
@@ -119,7 +182,8 @@ fn main() {
         v
     });
 
-    let (mut ftp_up, mut ftp_down, mut sdk_up, mut sdk_down) = (vec![], vec![], vec![], vec![]);
+    let (mut ftp_up, mut ftp_down, mut sdk_up, mut sdk_down, mut sdk_mp) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..runs {
         let t = Instant::now();
         rt.block_on(
@@ -131,6 +195,15 @@ fn main() {
         )
         .unwrap();
         sdk_up.push(t.elapsed());
+        let t = Instant::now();
+        rt.block_on(sdk_multipart(
+            &s3,
+            "direct-mp.bin",
+            &data,
+            part_size as usize,
+            concurrency,
+        ));
+        sdk_mp.push(t.elapsed());
         let t = Instant::now();
         let got = rt.block_on(async {
             s3.get_object()
@@ -159,6 +232,7 @@ fn main() {
         assert_eq!(n as usize, size);
         ftp_down.push(t.elapsed());
     }
+    let sm = median(sdk_mp);
     let (fu, fd, su, sd) = (
         median(ftp_up),
         median(ftp_down),
@@ -168,6 +242,13 @@ fn main() {
     println!(
         "transfer of {} MiB, median of {runs} runs, embedded S3 store on loopback",
         size / MIB
+    );
+    println!(
+        "  upload    aws-sdk-s3 multipart ({} MiB parts, {concurrency} in flight) {:>8.1} MiB/s | FTP STOR via s3ftpd {:>8.1} MiB/s | ratio {:.2}",
+        part_size as usize / MIB,
+        mbps(size, sm),
+        mbps(size, fu),
+        sm.as_secs_f64() / fu.as_secs_f64()
     );
     println!(
         "  upload    aws-sdk-s3 PutObject {:>8.1} MiB/s | FTP STOR via s3ftpd {:>8.1} MiB/s | ratio {:.2}",

@@ -143,15 +143,17 @@ pub fn verify_hash(phc: &str, password: &str) -> bool {
     })
 }
 
-/// Hashes a password as an argon2id PHC string (`s3ftpd hash-password`).
+/// Hashes a password as an argon2id PHC string (`s3ftpd hash-password`), with
+/// OWASP's recommended argon2id parameters (19 MiB, 2 iterations, 1 lane);
+/// verification reads the parameters from the PHC string.
 ///
 /// # Errors
 /// When hashing fails (it does not with the default parameters).
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let params = argon2::Params::new(19 * 1024, 2, 1, None)?;
+    let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
+    Ok(argon.hash_password(password.as_bytes(), &salt)?.to_string())
 }
 
 #[cfg(test)]
@@ -161,7 +163,7 @@ mod tests {
     #[test]
     fn hashes_verify_and_are_argon2id() {
         let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(verify_hash(&h, "correct horse"));
         assert!(!verify_hash(&h, "wrong"));
         assert!(!verify_hash("garbage", "x"));

@@ -130,10 +130,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let loaded = match &cli.command {
         None => Config::demo().map(|c| (c, true)),
-        Some(Cmd::Serve { config }) => Config::load(config).map(|c| (c, false)),
+        Some(Cmd::Serve { config }) => {
+            if let Some(w) = Config::permission_warning(config) {
+                eprintln!("warning: {w}");
+            }
+            Config::load(config).map(|c| (c, false))
+        }
         Some(Cmd::CheckConfig { config }) => {
             return match Config::load(config) {
                 Ok(c) => {
+                    if let Some(w) = Config::permission_warning(config) {
+                        eprintln!("warning: {w}");
+                    }
                     print!("{}", c.to_masked_yaml());
                     eprintln!("{}: OK", config.display());
                     ExitCode::SUCCESS

@@ -205,6 +205,7 @@ impl Gateway {
             max: config.limits.max_sessions,
             max_per_ip: config.limits.max_sessions_per_ip,
         });
+        let config_limits = config.limits.clone();
         let shared = Arc::new(Shared {
             ports: PassivePorts::new(config.passive.ports),
             config: Arc::new(config),
@@ -213,6 +214,11 @@ impl Gateway {
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
             tls,
+            bans: crate::ftp::bans::Bans::new(
+                config_limits.ban_after_failures,
+                config_limits.ban_window.0,
+                config_limits.ban_duration.0,
+            ),
         });
         let tracker = TaskTracker::new();
         if let Some(l) = implicit {
@@ -322,6 +328,16 @@ async fn accept_loop(
                 }
             },
         };
+        if shared
+            .bans
+            .is_banned(canonical(peer.ip()), std::time::Instant::now())
+        {
+            tracker.spawn(refuse_connection(
+                stream,
+                "Too many failed logins from your address; try again later",
+            ));
+            continue;
+        }
         let admission = match limits.admit(canonical(peer.ip())) {
             Ok(a) => a,
             Err(text) => {

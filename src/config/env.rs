@@ -36,6 +36,9 @@ const TYPED: &[&str] = &[
     "limits.max_sessions",
     "limits.max_sessions_per_ip",
     "limits.max_login_failures",
+    "limits.max_commands_per_second",
+    "limits.ban_after_failures",
+    "passive.peer_check",
     "uploads.keep_partial",
 ];
 

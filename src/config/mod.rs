@@ -77,6 +77,9 @@ pub struct Passive {
     pub ports: PortRange,
     /// IP or DNS name announced in the 227 reply.
     pub public_host: Option<String>,
+    /// Accept passive data connections only from the control connection's IP
+    /// (RFC 2577). Turn off only behind NATs that change the client's address.
+    pub peer_check: bool,
 }
 
 /// `active:` section.
@@ -208,6 +211,14 @@ pub struct Limits {
     pub data_timeout: Dur,
     /// Close the session after this many failed logins.
     pub max_login_failures: u32,
+    /// Commands handled per second per session; more wait for the next second.
+    pub max_commands_per_second: u32,
+    /// Failed logins from one IP within `ban_window` that ban it.
+    pub ban_after_failures: u32,
+    /// The window in which failures add up.
+    pub ban_window: Dur,
+    /// How long a banned IP is refused (421 on connect).
+    pub ban_duration: Dur,
 }
 
 /// `uploads:` section.
@@ -267,6 +278,7 @@ impl Default for Passive {
                 last: 50100,
             },
             public_host: None,
+            peer_check: true,
         }
     }
 }
@@ -312,6 +324,10 @@ impl Default for Limits {
             idle_timeout: Dur(std::time::Duration::from_secs(300)),
             data_timeout: Dur(std::time::Duration::from_secs(60)),
             max_login_failures: 3,
+            max_commands_per_second: 200,
+            ban_after_failures: 10,
+            ban_window: Dur(std::time::Duration::from_secs(600)),
+            ban_duration: Dur(std::time::Duration::from_secs(900)),
         }
     }
 }
@@ -384,6 +400,28 @@ impl Config {
             source,
         })?;
         Self::from_yaml(&text, std::env::vars())
+    }
+
+    /// A warning when the config file can be read by other users (it may hold secrets).
+    #[must_use]
+    pub fn permission_warning(path: &Path) -> Option<String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).ok()?.permissions().mode();
+            (mode & 0o004 != 0).then(|| {
+                format!(
+                    "config file {} is readable by other users (mode {:o}); it may hold secrets: chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                )
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
     }
 
     /// The demo configuration, with the process environment applied.

@@ -70,12 +70,20 @@ impl Config {
         if l.max_sessions_per_ip == 0 {
             return Err(bad("limits.max_sessions_per_ip", "must be at least 1"));
         }
+        if l.max_commands_per_second == 0 {
+            return Err(bad("limits.max_commands_per_second", "must be at least 1"));
+        }
+        if l.ban_after_failures == 0 {
+            return Err(bad("limits.ban_after_failures", "must be at least 1"));
+        }
         if l.max_login_failures == 0 {
             return Err(bad("limits.max_login_failures", "must be at least 1"));
         }
         for (key, d) in [
             ("limits.idle_timeout", l.idle_timeout),
             ("limits.data_timeout", l.data_timeout),
+            ("limits.ban_window", l.ban_window),
+            ("limits.ban_duration", l.ban_duration),
         ] {
             if d.0.is_zero() {
                 return Err(bad(key, "must be longer than 0s"));

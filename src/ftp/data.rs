@@ -157,11 +157,12 @@ pub struct PendingPassive {
 
 impl PendingPassive {
     /// Accepts on `listener` in the background: the first connection from
-    /// `peer` (others are dropped and logged), or a timeout after `wait`.
+    /// `peer` (others are dropped and logged; `None` accepts any address —
+    /// `passive.peer_check: false`), or a timeout after `wait`.
     /// The port is released as soon as that is decided, or when the session
     /// drops this value.
     #[must_use]
-    pub fn spawn(listener: PassiveListener, peer: IpAddr, wait: Duration) -> Self {
+    pub fn spawn(listener: PassiveListener, peer: Option<IpAddr>, wait: Duration) -> Self {
         let (mut tx, rx) = oneshot::channel();
         tokio::spawn(async move {
             let result = tokio::select! {
@@ -175,7 +176,11 @@ impl PendingPassive {
     }
 }
 
-async fn accept_from(pl: &PassiveListener, peer: IpAddr, wait: Duration) -> io::Result<TcpStream> {
+async fn accept_from(
+    pl: &PassiveListener,
+    peer: Option<IpAddr>,
+    wait: Duration,
+) -> io::Result<TcpStream> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let (stream, from) = tokio::time::timeout_at(deadline, pl.listener.accept())
@@ -186,11 +191,11 @@ async fn accept_from(pl: &PassiveListener, peer: IpAddr, wait: Duration) -> io::
                     "no data connection within data_timeout",
                 )
             })??;
-        if canonical(from.ip()) == canonical(peer) {
+        if peer.is_none_or(|p| canonical(from.ip()) == canonical(p)) {
             stream.set_nodelay(true)?;
             return Ok(stream);
         }
-        tracing::warn!(%from, expected = %peer, "dropped passive data connection from another host");
+        tracing::warn!(%from, expected = ?peer, "dropped passive data connection from another host");
     }
 }
 
@@ -347,5 +352,49 @@ mod tests {
             pool.lease(ip, Duration::from_millis(50)).await.is_err(),
             "times out when nothing is freed"
         );
+    }
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dropping_a_pending_passive_closes_its_port() {
+        let pool = PassivePorts::new("42300-42310".parse().unwrap());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let l = pool.bind(ip).unwrap();
+        let port = l.port();
+        let pending = PendingPassive::spawn(l, Some(ip), Duration::from_secs(30));
+        tokio::task::yield_now().await;
+        drop(pending);
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.leased(), 0, "lease returned");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+            "listener closed"
+        );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn pasv_and_epsv_texts_round_trip(ip in any::<[u8; 4]>(), port in any::<u16>()) {
+            let text = pasv_text(Ipv4Addr::from(ip), port);
+            let inner = &text[text.find('(').unwrap() + 1..text.find(')').unwrap()];
+            let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
+            prop_assert_eq!(&n[..4], &ip.map(u16::from)[..]);
+            prop_assert_eq!(n[4] * 256 + n[5], port);
+            let text = epsv_text(port);
+            prop_assert_eq!(text.split('|').nth(3).unwrap().parse::<u16>().unwrap(), port);
+        }
     }
 }

@@ -41,6 +41,18 @@ pub fn mdtm_time(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "19700101000000".into())
 }
 
+/// The name as a listing line can carry it: S3 keys may hold CR, LF or NUL,
+/// which would split or corrupt the line, so they are shown as `?` (such a
+/// name cannot be used through FTP anyway: paths with them get 553).
+#[must_use]
+pub fn display_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains(['\r', '\n', '\0']) {
+        std::borrow::Cow::Owned(name.replace(['\r', '\n', '\0'], "?"))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
 /// One `ls -l` line (no CRLF): time of day for the last six months, the year otherwise.
 #[must_use]
 pub fn list_line(e: &Entry, now: OffsetDateTime, read_only: bool) -> String {
@@ -55,7 +67,11 @@ pub fn list_line(e: &Entry, now: OffsetDateTime, read_only: bool) -> String {
     let when = t
         .format(if recent { RECENT } else { OLD })
         .unwrap_or_else(|_| "Jan  1  1970".into());
-    format!("{perms} 1 ftp ftp {:>12} {when} {}", e.size, e.name)
+    format!(
+        "{perms} 1 ftp ftp {:>12} {when} {}",
+        e.size,
+        display_name(&e.name)
+    )
 }
 
 /// RFC 3659 facts followed by a space and the name (MLSD line / MLST body).
@@ -67,12 +83,16 @@ pub fn mlsx_line(e: &Entry, read_only: bool) -> String {
             let perm = if read_only { "r" } else { "adfrw" };
             format!(
                 "type=file;size={};modify={modify};perm={perm}; {}",
-                e.size, e.name
+                e.size,
+                display_name(&e.name)
             )
         }
         Kind::Dir => {
             let perm = if read_only { "el" } else { "cdeflmp" };
-            format!("type=dir;modify={modify};perm={perm}; {}", e.name)
+            format!(
+                "type=dir;modify={modify};perm={perm}; {}",
+                display_name(&e.name)
+            )
         }
     }
 }
@@ -114,6 +134,14 @@ mod tests {
         };
         assert!(list_line(&dir, now, false).starts_with("drwxr-xr-x 1 ftp ftp"));
         assert!(list_line(&dir, now, true).starts_with("dr-xr-xr-x"));
+    }
+
+    #[test]
+    fn names_with_line_breaks_stay_on_one_line() {
+        let now = datetime!(2026-11-24 12:00 UTC);
+        let e = file("evil\r\n226 done\0", 1, now);
+        assert!(list_line(&e, now, false).ends_with(" evil??226 done?"));
+        assert!(mlsx_line(&e, false).ends_with("; evil??226 done?"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The FTP side: control-channel framing, commands, replies, sessions and data connections.
 
 pub mod ascii;
+pub mod bans;
 pub mod codec;
 pub mod command;
 pub mod data;
@@ -10,3 +11,4 @@ pub mod listing;
 pub mod path;
 pub mod reply;
 pub mod session;
+pub mod throttle;

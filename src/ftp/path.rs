@@ -269,3 +269,52 @@ mod tests {
         assert!(a.starts_with(&VPath::root()));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Paths made of `..`, `.`, empty and ordinary (unicode, spaces) segments.
+    fn ftp_path() -> impl Strategy<Value = String> {
+        let seg = prop_oneof![
+            Just("..".to_owned()),
+            Just(".".to_owned()),
+            Just(String::new()),
+            "[a-zé中 ~.]{1,4}"
+        ];
+        (any::<bool>(), prop::collection::vec(seg, 0..12))
+            .prop_map(|(abs, segs)| format!("{}{}", if abs { "/" } else { "" }, segs.join("/")))
+    }
+
+    proptest! {
+        #[test]
+        fn never_escapes_and_is_idempotent(cwd in ftp_path(), arg in ftp_path(), prefix in ftp_path(), home in ftp_path()) {
+            let cwd = VPath::root().resolve(&cwd).unwrap();
+            let p = cwd.resolve(&arg).unwrap();
+            prop_assert!(p.as_str().starts_with('/'));
+            prop_assert!(p.is_root() || !p.as_str().ends_with('/'));
+            prop_assert!(!p.as_str().contains("//"));
+            prop_assert!(!p.as_str().split('/').any(|s| s == "." || s == ".."));
+            prop_assert_eq!(&VPath::root().resolve(p.as_str()).unwrap(), &p, "idempotent");
+            prop_assert_eq!(&cwd.resolve(p.as_str()).unwrap(), &p, "absolute wins over cwd");
+            let bucket_prefix = Root::new(&prefix, "/").unwrap();
+            let root = Root::new(&prefix, &home).unwrap();
+            prop_assert!(root.base().starts_with(bucket_prefix.base()), "home stays under s3.prefix");
+            if let Ok(key) = root.file_key(&p) {
+                prop_assert!(key.starts_with(root.base()), "key {} outside {}", key, root.base());
+            }
+            prop_assert!(root.dir_prefix(&p).map_or(true, |k| k.starts_with(root.base())));
+        }
+
+        #[test]
+        fn no_nul_cr_or_lf_survives(arg in ftp_path(), bad in prop::sample::select(vec!['\0', '\r', '\n']), at in any::<prop::sample::Index>()) {
+            let mut chars: Vec<char> = arg.chars().collect();
+            chars.insert(at.index(chars.len() + 1), bad);
+            let arg: String = chars.into_iter().collect();
+            prop_assert_eq!(VPath::root().resolve(&arg), Err(PathError::BadChar));
+            prop_assert!(Root::new(&arg, "/").is_err() && Root::new("", &arg).is_err());
+        }
+    }
+}

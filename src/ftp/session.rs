@@ -46,6 +46,8 @@ pub struct Shared {
     pub abort: CancellationToken,
     /// FTPS, when configured.
     pub tls: Option<crate::tls::Tls>,
+    /// Failed logins per IP and temporary bans.
+    pub bans: super::bans::Bans,
 }
 
 /// Login state; each state carries its data.
@@ -96,6 +98,7 @@ pub struct Session {
     pub(super) prot_private: bool,
     /// `AUTH TLS` was accepted: upgrade once the 234 reply is out.
     pub(super) upgrade: bool,
+    throttle: super::throttle::Throttle,
 }
 
 impl Session {
@@ -109,7 +112,6 @@ impl Session {
     ) -> Self {
         let secure = matches!(stream, tokio_util::either::Either::Right(_));
         Self {
-            shared,
             control: Framed::new(stream, ControlCodec::new(MAX_LINE)),
             peer,
             local,
@@ -125,6 +127,11 @@ impl Session {
             secure,
             prot_private: secure,
             upgrade: false,
+            throttle: super::throttle::Throttle::new(
+                shared.config.limits.max_commands_per_second,
+                std::time::Instant::now(),
+            ),
+            shared,
         }
     }
 
@@ -189,6 +196,10 @@ impl Session {
     }
 
     async fn handle_line(&mut self, line: &[u8]) {
+        if let Some(wait) = self.throttle.admit(std::time::Instant::now()) {
+            tracing::debug!(?wait, "command rate limit (limits.max_commands_per_second)");
+            tokio::time::sleep(wait).await;
+        }
         let result = match Command::parse(line) {
             Ok(cmd) => {
                 tracing::debug!(command = ?cmd, "command");

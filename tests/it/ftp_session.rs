@@ -194,7 +194,7 @@ fn bad_names_get_553_and_write_nothing(b: Backend) {
 }
 
 fn long_lines_and_garbage_close_only_that_session(b: Backend) {
-    let env = TestEnv::start(b, |_| {});
+    let env = TestEnv::start(b, |c| c.limits.max_commands_per_second = 100_000);
     let mut other = env.raw_login();
     let mut r = env.raw();
     r.send_bytes(&vec![b'A'; 100 * 1024]);
@@ -204,10 +204,10 @@ fn long_lines_and_garbage_close_only_that_session(b: Backend) {
     let mut g = env.raw();
     g.send_bytes(b"\x00\x01\x02\xff\r\n");
     assert_eq!(g.reply().0, 500);
-    for _ in 0..200 {
+    for _ in 0..1000 {
         g.send("FOOBAR x");
     }
-    for _ in 0..200 {
+    for _ in 0..1000 {
         assert_eq!(g.reply().0, 502);
     }
     g.expect("NOOP", 200);
@@ -254,7 +254,60 @@ fn max_sessions_total(b: Backend) {
     assert!(ok, "session slot not released");
 }
 
+fn failed_logins_ban_the_address_for_a_while(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.limits.max_login_failures = 10;
+        c.limits.ban_after_failures = 2;
+        c.limits.ban_duration = s3ftpd::config::Dur(Duration::from_secs(2));
+    });
+    let mut r = env.raw();
+    r.expect("USER u", 331);
+    r.expect("PASS bad", 530);
+    r.expect("USER u", 331);
+    let (code, text) = r.cmd("PASS bad");
+    assert_eq!(code, 421, "{text}");
+    assert!(r.closed());
+    // While banned, new connections are refused at once — even with the right password.
+    let mut refused = Raw::connect_silent(env.addr);
+    let (code, text) = refused.reply();
+    assert_eq!(code, 421, "{text}");
+    assert!(text.contains("failed logins"), "{text}");
+    // The ban expires.
+    let mut ok = false;
+    for _ in 0..100 {
+        let mut again = Raw::connect_silent(env.addr);
+        if again.reply().0 == 220 {
+            again.login("u", "p");
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ok, "ban did not expire");
+}
+
+fn command_floods_are_throttled(b: Backend) {
+    let env = TestEnv::start(b, |c| c.limits.max_commands_per_second = 20);
+    let mut r = env.raw();
+    let start = std::time::Instant::now();
+    for _ in 0..60 {
+        r.send("NOOP");
+    }
+    for _ in 0..60 {
+        assert_eq!(r.reply().0, 200);
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "60 commands at 20/s took {:?}",
+        start.elapsed()
+    );
+    let mut other = env.raw();
+    other.expect("NOOP", 200);
+}
+
 backend_tests!(
+    failed_logins_ban_the_address_for_a_while,
+    command_floods_are_throttled,
     login_and_reply_codes,
     feat_lists_exactly_what_works,
     login_failures_close_the_session,

@@ -160,6 +160,55 @@ fn passive_connections_from_other_hosts_are_dropped(b: Backend) {
         "hijacker got data: {line}"
     );
     let _ = child.wait();
+    // passive.peer_check: false (clients behind address-changing NAT) accepts any address.
+    let env = TestEnv::start(b, |c| c.passive.peer_check = false);
+    env.put("a.txt", b"nat");
+    let mut r = env.raw_login();
+    let text = r.expect("EPSV", 229);
+    let port: u16 = text.split('|').nth(3).unwrap().parse().unwrap();
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", "import socket,sys\ns=socket.socket(); s.bind(('127.0.0.2',0)); s.connect(('127.0.0.1',int(sys.argv[1])))\nprint('got', s.makefile('rb').read().decode(), flush=True)", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    r.expect("RETR a.txt", 150);
+    assert_eq!(r.reply().0, 226);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(out.trim(), "got nat");
+    let _ = child.wait();
+}
+
+fn passive_ports_are_random_and_one_per_session(b: Backend) {
+    let env = TestEnv::start(b, |c| c.passive.ports = "42200-42299".parse().unwrap());
+    let mut r = env.raw_login();
+    let mut ports = Vec::new();
+    for _ in 0..12 {
+        let text = r.expect("EPSV", 229);
+        ports.push(text.split('|').nth(3).unwrap().parse::<u16>().unwrap());
+    }
+    let sequential = ports
+        .windows(2)
+        .filter(|w| w[1] == w[0] + 1 || w[1] == w[0])
+        .count();
+    assert!(sequential < 6, "ports look sequential: {ports:?}");
+    // A new EPSV releases the previous listener: one data connection per session.
+    let last = *ports.last().unwrap();
+    let stale = ports[ports.len() - 2];
+    // The old listener closes asynchronously, just after the reply; wait for it.
+    let mut closed = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", stale)).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(closed, "old passive port {stale} still listening");
+    let d = std::net::TcpStream::connect(("127.0.0.1", last)).unwrap();
+    env.put("x", b"y");
+    r.expect("RETR x", 150);
+    assert_eq!(read_all(d), b"y");
 }
 
 fn passive_accept_times_out(b: Backend) {
@@ -427,6 +476,7 @@ fn two_passive_ports_serve_many_sessions(b: Backend) {
 }
 
 backend_tests!(
+    passive_ports_are_random_and_one_per_session,
     pasv_announces_public_host,
     two_passive_ports_serve_many_sessions,
     store_and_retrieve_small_and_multipart,

@@ -95,6 +95,14 @@ fn check_config_prints_masked_config_or_names_the_bad_key() {
     .unwrap();
     let out = s3ftpd(&["check-config", "-c", good.to_str().unwrap()]);
     assert!(out.status.success());
+    // A config others can read (it may hold secrets) is reported; a private one is not.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warned = s3ftpd(&["check-config", "-c", good.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&warned.stderr).contains("readable by other users"));
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let quiet = s3ftpd(&["check-config", "-c", good.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("readable by other users"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("bucket: b") && text.contains("part_size"),

@@ -145,3 +145,33 @@ fn mdtm_times() {
     assert!(parse_mdtm_time("2026112410030").is_err());
     assert!(parse_mdtm_time("20260230000000").is_err());
 }
+
+mod properties {
+    use std::net::{IpAddr, SocketAddr};
+
+    use proptest::prelude::*;
+
+    use super::super::Command;
+
+    proptest! {
+        #[test]
+        fn port_round_trips(ip in any::<[u8; 4]>(), port in any::<u16>()) {
+            let [a, b, c, d] = ip;
+            let line = format!("PORT {a},{b},{c},{d},{},{}", port >> 8, port & 0xFF);
+            prop_assert_eq!(Command::parse(line.as_bytes()), Ok(Command::Port(SocketAddr::new(IpAddr::from(ip), port))));
+        }
+
+        #[test]
+        fn eprt_round_trips(v4 in any::<[u8; 4]>(), v6 in any::<[u8; 16]>(), six in any::<bool>(), port in any::<u16>(), delim in prop::sample::select(vec!['|', '!', '#'])) {
+            let ip = if six { IpAddr::from(v6) } else { IpAddr::from(v4) };
+            let af = if six { 2 } else { 1 };
+            let line = format!("EPRT {delim}{af}{delim}{ip}{delim}{port}{delim}");
+            prop_assert_eq!(Command::parse(line.as_bytes()), Ok(Command::Eprt(SocketAddr::new(ip, port))));
+        }
+
+        #[test]
+        fn parse_never_panics(line in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Command::parse(&line);
+        }
+    }
+}

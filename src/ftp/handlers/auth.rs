@@ -45,7 +45,23 @@ impl Session {
         }
         self.failures += 1;
         tracing::warn!(user = %user, failures = self.failures, "login failed");
+        let ip = crate::ftp::data::canonical(self.peer.ip());
+        if self
+            .shared
+            .bans
+            .record_failure(ip, std::time::Instant::now())
+        {
+            let l = &self.shared.config.limits;
+            tracing::warn!(%ip, failures = l.ban_after_failures, ban = ?l.ban_duration.0, "address banned after repeated login failures");
+        }
         tokio::time::sleep(FAILURE_DELAY).await;
+        if self.shared.bans.is_banned(ip, std::time::Instant::now()) {
+            self.closing = true;
+            return Err(refuse(
+                421,
+                "Too many failed logins from your address; try again later",
+            ));
+        }
         if self.failures >= self.shared.config.limits.max_login_failures {
             self.closing = true;
             return Err(refuse(

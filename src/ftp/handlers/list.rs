@@ -12,7 +12,7 @@ use super::transfer::write_data;
 use crate::auth::Account;
 use crate::ftp::data::DataStream;
 use crate::ftp::error::{FtpError, refuse};
-use crate::ftp::listing::{Entry, Kind, list_line, mlsx_line};
+use crate::ftp::listing::{Entry, Kind, display_name, list_line, mlsx_line};
 use crate::ftp::path::VPath;
 use crate::ftp::reply::Reply;
 use crate::ftp::session::{Done, Outcome, Session};
@@ -40,7 +40,7 @@ enum Target {
 fn format_entry(e: &Entry, fmt: ListFormat, now: OffsetDateTime, read_only: bool) -> String {
     match fmt {
         ListFormat::Long => list_line(e, now, read_only),
-        ListFormat::Names => e.name.clone(),
+        ListFormat::Names => display_name(&e.name).into_owned(),
         ListFormat::Facts => mlsx_line(e, read_only),
     }
 }

@@ -36,7 +36,11 @@ impl Session {
         let port = listener.port();
         self.data = Some(DataPlan::Passive(PendingPassive::spawn(
             listener,
-            self.peer.ip(),
+            self.shared
+                .config
+                .passive
+                .peer_check
+                .then_some(self.peer.ip()),
             wait,
         )));
         Ok(port)
