@@ -42,7 +42,7 @@ impl Config {
         if let Some(tls) = &self.tls
             && tls
                 .implicit_listen
-                .is_some_and(|a| a == self.listen || ports.contains(a.port()))
+                .is_some_and(|a| a.port() != 0 && (a == self.listen || ports.contains(a.port())))
         {
             return Err(bad(
                 "tls.implicit_listen",
@@ -200,6 +200,8 @@ mod tests {
         let c = parse(OK).unwrap();
         assert_eq!(c.s3.part_size, Size(8 << 20));
         assert_eq!(c.limits.idle_timeout.0.as_secs(), 300);
+        // Port 0 (any free port) never overlaps.
+        parse("listen: 127.0.0.1:0\ns3: { bucket: b }\ntls: { cert: a, key: b, implicit_listen: '127.0.0.1:0' }").unwrap();
         let d = parse(DEMO_YAML).unwrap();
         assert!(d.s3.is_embedded());
     }

@@ -345,3 +345,71 @@ fn sighup_reload_swaps_the_certificate_without_dropping_sessions() {
     assert!(env.gateway().reload_tls().is_err());
     assert!(!fingerprint().is_empty());
 }
+
+#[test]
+fn sighup_to_the_binary_reloads_the_certificate() {
+    use std::io::BufRead;
+    if !have("python3") {
+        return;
+    }
+    let c = test_cert();
+    let cfg = c.dir.path().join("s3ftpd.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:0\npassive: {{ ports: 42400-42499 }}\n\
+             s3: {{ endpoint: embedded, bucket: ftp, data_dir: '{}' }}\n\
+             users: [{{ name: u, password: p }}]\n\
+             tls: {{ cert: '{}', key: '{}', implicit_listen: '127.0.0.1:0' }}\n",
+            c.dir.path().join("data").display(),
+            c.cert.display(),
+            c.key.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_s3ftpd"))
+        .args(["serve", "-c", cfg.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next().expect("serve output").unwrap();
+        if let Some(addr) = line.trim().strip_prefix("implicit FTPS on ") {
+            break addr.rsplit(':').next().unwrap().to_owned();
+        }
+    };
+    let fingerprint = || {
+        let script = "import ssl,socket,sys,hashlib\nctx=ssl._create_unverified_context()\ns=ctx.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1]))))\nprint(hashlib.sha256(s.getpeercert(True)).hexdigest())";
+        run(Command::new("python3").args(["-c", script, &port]))
+            .trim()
+            .to_owned()
+    };
+    let before = fingerprint();
+    let (cert, key) = write_cert(&c.dir, "renewed");
+    std::fs::rename(cert, &c.cert).unwrap();
+    std::fs::rename(key, &c.key).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut changed = false;
+    for _ in 0..100 {
+        if fingerprint() != before {
+            changed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(changed, "SIGHUP did not reload the certificate");
+    assert!(status.success(), "{status:?}");
+}
