@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -113,11 +113,23 @@ impl Storage {
         cancel: &CancellationToken,
     ) -> Result<(), StorageError> {
         let mut ascii = opts.ascii.then(AsciiDecoder::default);
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = vec![0u8; if ascii.is_some() { 64 * 1024 } else { 0 }];
         loop {
+            let size = usize::try_from(part_size_for(self.part_size, st.next_part + 1)).unwrap_or(usize::MAX);
+            let read = async {
+                if ascii.is_some() {
+                    return reader.read(&mut chunk).await;
+                }
+                // Binary: read straight into the part buffer, never past the part boundary.
+                if st.buf.capacity() < size {
+                    st.buf.reserve(size - st.buf.len());
+                }
+                let room = size - st.buf.len();
+                reader.read_buf(&mut (&mut st.buf).limit(room)).await
+            };
             let n = tokio::select! {
                 () = cancel.cancelled() => return Err(StorageError::Aborted),
-                r = tokio::time::timeout(opts.stall, reader.read(&mut chunk)) => match r {
+                r = tokio::time::timeout(opts.stall, read) => match r {
                     Err(_) => return Err(StorageError::Data(std::io::ErrorKind::TimedOut.into())),
                     // A TLS peer that closes without close_notify: end of file, as with
                     // plain FTP (vsftpd's default, strict_ssl_read_eof=NO).
@@ -132,9 +144,8 @@ impl Storage {
                 return Ok(());
             }
             st.received += n as u64;
-            match ascii.as_mut() {
-                Some(dec) => dec.decode(&chunk[..n], &mut st.buf),
-                None => st.buf.extend_from_slice(&chunk[..n]),
+            if let Some(dec) = ascii.as_mut() {
+                dec.decode(&chunk[..n], &mut st.buf);
             }
             loop {
                 let size = usize::try_from(part_size_for(self.part_size, st.next_part + 1))
