@@ -115,7 +115,8 @@ impl Storage {
         let mut ascii = opts.ascii.then(AsciiDecoder::default);
         let mut chunk = vec![0u8; if ascii.is_some() { 64 * 1024 } else { 0 }];
         loop {
-            let size = usize::try_from(part_size_for(self.part_size, st.next_part + 1)).unwrap_or(usize::MAX);
+            let size = usize::try_from(part_size_for(self.part_size, st.next_part + 1))
+                .unwrap_or(usize::MAX);
             let read = async {
                 if ascii.is_some() {
                     return reader.read(&mut chunk).await;

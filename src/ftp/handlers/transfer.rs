@@ -30,6 +30,10 @@ pub(super) async fn write_data(
     }
 }
 
+/// Bytes gathered before one write to the data connection: S3 bodies arrive
+/// in small frames, and one syscall per frame costs more than one copy.
+const WRITE_BATCH: usize = 256 * 1024;
+
 /// Copies an S3 body to the data connection (CRLF line ends in ASCII mode).
 async fn send_body(
     mut body: ByteStream,
@@ -39,7 +43,7 @@ async fn send_body(
     cancel: CancellationToken,
 ) -> Result<u64, StorageError> {
     let mut encoder = ascii.then(AsciiEncoder::default);
-    let mut converted = Vec::new();
+    let mut pending = Vec::with_capacity(WRITE_BATCH);
     let mut sent = 0u64;
     loop {
         let chunk = tokio::select! {
@@ -47,17 +51,17 @@ async fn send_body(
             c = body.try_next() => c.map_err(|e| StorageError::S3 { op: "GetObject", code: None, message: e.to_string() })?,
         };
         let Some(chunk) = chunk else { break };
-        let bytes: &[u8] = match encoder.as_mut() {
-            Some(enc) => {
-                converted.clear();
-                enc.encode(&chunk, &mut converted);
-                &converted
-            }
-            None => &chunk,
-        };
-        write_data(&mut out, bytes, stall, &cancel).await?;
+        match encoder.as_mut() {
+            Some(enc) => enc.encode(&chunk, &mut pending),
+            None => pending.extend_from_slice(&chunk),
+        }
         sent += chunk.len() as u64;
+        if pending.len() >= WRITE_BATCH {
+            write_data(&mut out, &pending, stall, &cancel).await?;
+            pending.clear();
+        }
     }
+    write_data(&mut out, &pending, stall, &cancel).await?;
     out.shutdown().await.map_err(StorageError::Data)?;
     Ok(sent)
 }
