@@ -55,6 +55,7 @@ impl ResolvesServerCert for Resolver {
 #[derive(Clone)]
 pub struct Tls {
     acceptor: TlsAcceptor,
+    data_acceptor: TlsAcceptor,
     resolver: Arc<Resolver>,
     cert: PathBuf,
     key: PathBuf,
@@ -119,8 +120,15 @@ impl Tls {
             path: cfg.cert.clone(),
             why: e.to_string(),
         })?;
+        // Data connections resume the control connection's session and need no
+        // tickets of their own. Sending them hurts: an uploading client never
+        // reads them, so its close turns into a TCP reset that can arrive before
+        // the server has read the last bytes (seen with lftp/GnuTLS and TLS 1.3).
+        let mut data = server.clone();
+        data.send_tls13_tickets = 0;
         Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(server)),
+            data_acceptor: TlsAcceptor::from(Arc::new(data)),
             resolver,
             cert: cfg.cert.clone(),
             key: cfg.key.clone(),
@@ -137,9 +145,16 @@ impl Tls {
         Ok(())
     }
 
-    /// The acceptor for control and data connections.
+    /// The acceptor for control connections.
     #[must_use]
     pub fn acceptor(&self) -> &TlsAcceptor {
         &self.acceptor
+    }
+
+    /// The acceptor for data connections: same certificate, session cache and
+    /// ticket keys, but it issues no new session tickets.
+    #[must_use]
+    pub fn data_acceptor(&self) -> &TlsAcceptor {
+        &self.data_acceptor
     }
 }

@@ -8,7 +8,7 @@ use s3ftpd::config::Tls;
 
 use crate::backend::Backend;
 use crate::backend_tests;
-use crate::harness::{TestEnv, pattern};
+use crate::harness::{TestEnv, available, pattern, run};
 
 /// A self-signed certificate made at test time (never committed).
 pub struct TestCert {
@@ -45,28 +45,8 @@ fn tls(c: &TestCert, required: bool) -> Tls {
     }
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run client");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn have(program: &str) -> bool {
-    let found = Command::new(program).arg("--version").output().is_ok();
-    assert!(
-        found || std::env::var("S3FTPD_REQUIRE_INTEROP").as_deref() != Ok("1"),
-        "{program} required but not installed"
-    );
-    found
-}
-
 fn curl_explicit_and_implicit(b: Backend) {
-    if !have("curl") {
+    if !available("curl") {
         return;
     }
     let c = test_cert();
@@ -108,7 +88,7 @@ fn curl_explicit_and_implicit(b: Backend) {
 }
 
 fn lftp_over_tls(b: Backend) {
-    if !have("lftp") {
+    if !available("lftp") {
         return;
     }
     let c = test_cert();
@@ -216,7 +196,7 @@ print("ok")
 "#;
 
 fn python_ftp_tls(b: Backend) {
-    if !have("python3") {
+    if !available("python3") {
         return;
     }
     let c = test_cert();
@@ -349,7 +329,7 @@ fn sighup_reload_swaps_the_certificate_without_dropping_sessions() {
 #[test]
 fn sighup_to_the_binary_reloads_the_certificate() {
     use std::io::BufRead;
-    if !have("python3") {
+    if !available("python3") {
         return;
     }
     let c = test_cert();

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
@@ -14,7 +15,7 @@ use suppaftp::FtpStream;
 use crate::backend::{Backend, Remote};
 
 /// Runs `test` on `backend` when that backend is selected; says so when not.
-pub fn run(backend: Backend, test: fn(Backend)) {
+pub fn on_backend(backend: Backend, test: fn(Backend)) {
     if backend.enabled() {
         test(backend);
     } else {
@@ -31,11 +32,11 @@ macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[test]
-            fn embedded() { $crate::harness::run($crate::backend::Backend::Embedded, super::$name) }
+            fn embedded() { $crate::harness::on_backend($crate::backend::Backend::Embedded, super::$name) }
             #[test]
-            fn garage() { $crate::harness::run($crate::backend::Backend::Garage, super::$name) }
+            fn garage() { $crate::harness::on_backend($crate::backend::Backend::Garage, super::$name) }
             #[test]
-            fn external() { $crate::harness::run($crate::backend::Backend::External, super::$name) }
+            fn external() { $crate::harness::on_backend($crate::backend::Backend::External, super::$name) }
         }
     )*};
 }
@@ -380,4 +381,31 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+/// Whether `program` can run; panics when it is required but missing.
+pub fn available(program: &str) -> bool {
+    let found = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success() || !o.stdout.is_empty());
+    if !found {
+        assert!(
+            std::env::var("S3FTPD_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "{program} is required (S3FTPD_REQUIRE_INTEROP=1) but not installed"
+        );
+        eprintln!("{program} not installed; interop test skipped");
+    }
+    found
+}
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run client");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }

@@ -7,34 +7,7 @@ use std::process::Command;
 
 use crate::backend::Backend;
 use crate::backend_tests;
-use crate::harness::{TestEnv, pattern};
-
-/// Whether `program` can run; panics when it is required but missing.
-fn available(program: &str) -> bool {
-    let found = Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success() || !o.stdout.is_empty());
-    if !found {
-        assert!(
-            std::env::var("S3FTPD_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "{program} is required (S3FTPD_REQUIRE_INTEROP=1) but not installed"
-        );
-        eprintln!("{program} not installed; interop test skipped");
-    }
-    found
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run client");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+use crate::harness::{TestEnv, available, pattern, run};
 
 /// A tree with nested folders, unicode names, an empty file and a multipart-sized file.
 fn make_tree(root: &Path, files: usize) -> Vec<(String, Vec<u8>)> {

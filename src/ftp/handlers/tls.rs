@@ -104,7 +104,7 @@ impl Session {
             _ => return Ok(DataStream::Left(tcp)),
         };
         let wait = self.shared.config.limits.data_timeout.0;
-        let stream = tokio::time::timeout(wait, tls.acceptor().accept(tcp))
+        let stream = tokio::time::timeout(wait, tls.data_acceptor().accept(tcp))
             .await
             .map_err(|_| refuse(425, "TLS handshake on the data connection timed out"))?
             .map_err(|e| {
