@@ -185,6 +185,15 @@ if mode == "no-reuse":
     except ftplib.error_perm as e:
         assert str(e).startswith("522"), e
     print("ok"); sys.exit(0)
+if mode == "upload-then-close":
+    # Write only, never read, close without TLS shutdown: any unread bytes the
+    # server sent on this connection (e.g. TLS 1.3 session tickets) would turn
+    # the close into a reset and lose the upload.
+    conn = f.transfercmd("STOR closed.bin")
+    conn.sendall(b"x" * 100000)
+    conn.close()
+    f.voidresp()
+    print("ok"); sys.exit(0)
 data = bytes(range(256)) * 3000
 f.storbinary("STOR py_tls.bin", io.BytesIO(data))
 out = io.BytesIO()
@@ -204,6 +213,7 @@ fn python_ftp_tls(b: Backend) {
     let port = env.addr.port().to_string();
     for mode in [
         "transfer",
+        "upload-then-close",
         "no-reuse",
         "stock-refused",
         "prot-c",
@@ -213,6 +223,7 @@ fn python_ftp_tls(b: Backend) {
         assert_eq!(out.trim(), "ok", "{mode}");
     }
     assert_eq!(env.get("py_tls.bin").unwrap().len(), 256 * 3000);
+    assert_eq!(env.get("closed.bin").unwrap().len(), 100_000);
     // With tls.require_session_reuse off, stock ftplib works as it is.
     let relaxed = TestEnv::start(b, |cfg| {
         let mut t = tls(&c, true);
