@@ -34,6 +34,16 @@ fn write_cert(dir: &tempfile::TempDir, name: &str) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// SHA-256 of the certificate an implicit FTPS port serves.
+fn served_cert_sha256(port: String) -> String {
+    let script = "import ssl,socket,sys,hashlib\nctx=ssl._create_unverified_context()\n\
+                  s=ctx.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1]))))\n\
+                  print(hashlib.sha256(s.getpeercert(True)).hexdigest())";
+    run(Command::new("python3").args(["-c", script, &port]))
+        .trim()
+        .to_owned()
+}
+
 fn tls(c: &TestCert, required: bool) -> Tls {
     Tls {
         cert: c.cert.clone(),
@@ -309,16 +319,8 @@ fn bad_certificates_stop_the_start_naming_the_key() {
 fn sighup_reload_swaps_the_certificate_without_dropping_sessions() {
     let c = test_cert();
     let env = TestEnv::start(Backend::Embedded, |cfg| cfg.tls = Some(tls(&c, false)));
-    let fingerprint = || {
-        let script = "import ssl,socket,sys,hashlib\nctx=ssl._create_unverified_context()\ns=ctx.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1]))))\nprint(hashlib.sha256(s.getpeercert(True)).hexdigest())";
-        run(Command::new("python3").args([
-            "-c",
-            script,
-            &env.gateway().ftps_addr().unwrap().port().to_string(),
-        ]))
-        .trim()
-        .to_owned()
-    };
+    let port = env.gateway().ftps_addr().unwrap().port().to_string();
+    let fingerprint = || served_cert_sha256(port.clone());
     let mut session = env.raw_login();
     let before = fingerprint();
     let (cert, key) = write_cert(&c.dir, "renewed");
@@ -372,12 +374,7 @@ fn sighup_to_the_binary_reloads_the_certificate() {
             break addr.rsplit(':').next().unwrap().to_owned();
         }
     };
-    let fingerprint = || {
-        let script = "import ssl,socket,sys,hashlib\nctx=ssl._create_unverified_context()\ns=ctx.wrap_socket(socket.create_connection(('127.0.0.1',int(sys.argv[1]))))\nprint(hashlib.sha256(s.getpeercert(True)).hexdigest())";
-        run(Command::new("python3").args(["-c", script, &port]))
-            .trim()
-            .to_owned()
-    };
+    let fingerprint = || served_cert_sha256(port.clone());
     let before = fingerprint();
     let (cert, key) = write_cert(&c.dir, "renewed");
     std::fs::rename(cert, &c.cert).unwrap();
