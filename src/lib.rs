@@ -18,6 +18,7 @@
 //! storage/    the only S3 I/O: aws-sdk-s3 calls, listing pages, streaming uploads
 //! embedded/   an S3 server in-process (s3s + our flat on-disk store) for demo and tests
 //! tls.rs      FTPS: rustls config from PEM, session resumption, reload
+//! xferlog.rs  the classic transfer log
 //! server.rs   accept loop, session limits, graceful shutdown
 //! ```
 
@@ -28,6 +29,7 @@ pub mod ftp;
 pub mod server;
 pub mod storage;
 pub mod tls;
+pub mod xferlog;
 
 pub use config::Config;
 pub use server::Gateway;

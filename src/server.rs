@@ -62,6 +62,14 @@ pub enum StartError {
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The transfer log cannot be opened.
+    #[error("cannot open the transfer log {path} (key `log.transfer_log`): {source}")]
+    TransferLog {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Counts sessions in total and per IP.
@@ -174,6 +182,15 @@ impl Gateway {
             })?;
         let users = Users::from_config(&config)?;
         let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
+        let transfer_log = match &config.log.transfer_log {
+            Some(path) => Some(crate::xferlog::TransferLog::open(path).map_err(|source| {
+                StartError::TransferLog {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?),
+            None => None,
+        };
         for name in users.plain_text_users() {
             if !config.s3.is_embedded() || name != "demo" {
                 tracing::warn!(user = %name, "plain-text password in the config; use password_hash (s3ftpd hash-password)");
@@ -214,6 +231,7 @@ impl Gateway {
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
             tls,
+            transfer_log,
             bans: crate::ftp::bans::Bans::new(
                 config_limits.ban_after_failures,
                 config_limits.ban_window.0,

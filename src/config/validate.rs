@@ -55,12 +55,6 @@ impl Config {
                 "the metrics endpoint is not available in this release",
             ));
         }
-        if self.log.transfer_log.is_some() {
-            return Err(bad(
-                "log.transfer_log",
-                "the transfer log is not available in this release",
-            ));
-        }
         self.validate_s3()?;
         self.validate_users()?;
         let l = &self.limits;

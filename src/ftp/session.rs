@@ -48,6 +48,8 @@ pub struct Shared {
     pub tls: Option<crate::tls::Tls>,
     /// Failed logins per IP and temporary bans.
     pub bans: super::bans::Bans,
+    /// The xferlog file, when `log.transfer_log` is set.
+    pub transfer_log: Option<crate::xferlog::TransferLog>,
 }
 
 /// Login state; each state carries its data.

@@ -212,3 +212,103 @@ fn demo_mode_serves_ftp_on_the_embedded_store_and_exits_cleanly() {
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM → exit 0, got {status:?}");
 }
+
+fn transfer_log_writes_xferlog_lines(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("xferlog");
+    let path = log.clone();
+    let env = TestEnv::start(b, move |c| c.log.transfer_log = Some(path));
+    env.put("down.bin", &pattern(5000, 1));
+    let mut f = env.ftp("u", "p");
+    f.retr_as_buffer("down.bin").unwrap();
+    f.put_file("up load.bin", &mut &pattern(777, 2)[..])
+        .unwrap();
+    // An aborted upload is logged as incomplete.
+    let mut r = env.raw_login();
+    let mut d = r.epsv();
+    r.expect("STOR gone.bin", 150);
+    d.write_all(b"partial").unwrap();
+    r.send("ABOR");
+    assert_eq!(r.reply().0, 426);
+    assert_eq!(r.reply().0, 226);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for l in &lines {
+        assert_eq!(l.len(), 18, "{l:?}");
+        assert_eq!(
+            (l[6], l[9], l[10], l[12], l[13], l[14]),
+            ("127.0.0.1", "b", "_", "r", "u", "ftp"),
+            "{l:?}"
+        );
+    }
+    assert_eq!(
+        (lines[0][7], lines[0][8], lines[0][11], lines[0][17]),
+        ("5000", "/down.bin", "o", "c")
+    );
+    assert_eq!(
+        (lines[1][7], lines[1][8], lines[1][11], lines[1][17]),
+        ("777", "/up_load.bin", "i", "c")
+    );
+    assert_eq!(
+        (lines[2][8], lines[2][11], lines[2][17]),
+        ("/gone.bin", "i", "i")
+    );
+}
+
+backend_tests!(transfer_log_writes_xferlog_lines);
+
+#[test]
+fn json_log_lines_parse_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("S3FTPD_LISTEN", "127.0.0.1:0")
+        .env("S3FTPD_PASSIVE_PORTS", "42700-42799")
+        .env("S3FTPD_LOG_FORMAT", "json")
+        .env("S3FTPD_LOG_LEVEL", "debug")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.trim().strip_prefix("FTP  ftp://demo:demo@") {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    let mut ftp = suppaftp::FtpStream::connect(addr.as_str()).unwrap();
+    ftp.login("demo", "demo").unwrap();
+    ftp.put_file("j.txt", &mut &b"json"[..]).unwrap();
+    ftp.quit().unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let mut n = 0;
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+        assert!(
+            v.get("level").is_some() && v.get("fields").is_some(),
+            "{line}"
+        );
+        n += 1;
+    }
+    assert!(n >= 5, "expected log lines, got {n}:\n{stderr}");
+    assert!(stderr.contains("upload complete"), "{stderr}");
+    assert!(
+        !stderr.contains("\"demo\"}") || !stderr.contains("PASS demo"),
+        "password in logs"
+    );
+}

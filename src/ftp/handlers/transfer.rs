@@ -6,13 +6,16 @@ use aws_sdk_s3::primitives::ByteStream;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Account;
 use crate::ftp::ascii::AsciiEncoder;
 use crate::ftp::command::TransferType;
 use crate::ftp::data::{self, DataStream};
 use crate::ftp::error::{FtpError, refuse};
+use crate::ftp::path::VPath;
 use crate::ftp::reply::Reply;
 use crate::ftp::session::{Done, Outcome, Session};
 use crate::storage::{StorageError, UploadOptions, upload};
+use crate::xferlog::{Direction, Transfer};
 
 /// Writes to the data connection, failing if the client stalls past `stall` or the transfer is cancelled.
 pub(super) async fn write_data(
@@ -74,6 +77,36 @@ fn mode_name(t: TransferType) -> &'static str {
 }
 
 impl Session {
+    /// Appends the transfer to `log.transfer_log` (xferlog), when configured.
+    fn log_transfer(
+        &self,
+        account: &Account,
+        path: &VPath,
+        direction: Direction,
+        started: std::time::Instant,
+        outcome: &Result<Done, FtpError>,
+    ) {
+        let Some(log) = &self.shared.transfer_log else {
+            return;
+        };
+        let (bytes, complete) = match outcome {
+            Ok(Done::Complete(n)) => (*n, true),
+            _ => (0, false),
+        };
+        log.record(&Transfer {
+            end: time::OffsetDateTime::now_utc(),
+            elapsed: started.elapsed(),
+            remote: self.peer.ip(),
+            bytes,
+            path: path.as_str(),
+            ascii: self.ttype == TransferType::Ascii,
+            direction,
+            anonymous: crate::auth::is_anonymous_name(&account.name),
+            user: &account.name,
+            complete,
+        });
+    }
+
     /// Opens the data connection prepared by PASV/EPSV/PORT/EPRT, sends the
     /// preliminary reply (150), then secures it under `PROT P`. The TLS
     /// handshake comes after 150: clients may wait for it before starting.
@@ -131,7 +164,10 @@ impl Session {
             stall,
             cancel.clone(),
         );
-        match self.run_transfer(cancel, fut).await? {
+        let started = std::time::Instant::now();
+        let outcome = self.run_transfer(cancel, fut).await;
+        self.log_transfer(&account, &path, Direction::Outgoing, started, &outcome);
+        match outcome? {
             Done::Complete(n) => {
                 tracing::info!(path = %path, key, bytes = n, offset, "download complete");
                 Ok(Reply::new(226, "Transfer complete"))
@@ -179,7 +215,10 @@ impl Session {
             let _ = tokio::time::timeout(opts.stall, input.shutdown()).await;
             result
         };
-        match self.run_transfer(cancel, fut).await? {
+        let started = std::time::Instant::now();
+        let outcome = self.run_transfer(cancel, fut).await;
+        self.log_transfer(&account, &path, Direction::Incoming, started, &outcome);
+        match outcome? {
             Done::Complete(n) => {
                 tracing::info!(path = %path, bytes = n, "upload complete");
                 Ok(Reply::new(
