@@ -312,3 +312,59 @@ fn json_log_lines_parse_as_json() {
         "password in logs"
     );
 }
+
+#[test]
+fn deploy_examples_are_valid() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let mut configs = 0;
+    for entry in std::fs::read_dir(&deploy).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let out = s3ftpd(&["check-config", "-c", path.to_str().unwrap()]);
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            configs += 1;
+        }
+    }
+    assert!(configs >= 3, "AWS, MinIO and Garage/Ceph examples");
+    let rule: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy.join("s3-lifecycle-abort-multipart.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        rule["Rules"][0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"],
+        1
+    );
+    assert_eq!(rule["Rules"][0]["Status"], "Enabled");
+    // The systemd unit, checked by systemd itself when it is installed (warnings fail).
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = std::fs::read_to_string(deploy.join("s3ftpd.service"))
+            .unwrap()
+            .replace("/usr/local/bin/s3ftpd", BIN);
+        let copy = dir.path().join("s3ftpd.service");
+        std::fs::write(&copy, unit).unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&copy)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && all.trim().is_empty(),
+            "systemd-analyze verify: {all}"
+        );
+    }
+}
