@@ -68,8 +68,11 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+async fn serve(config: Config, demo: bool, warning: Option<String>) -> anyhow::Result<()> {
     init_logging(&config);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
     let data_dir = config.s3.data_dir.clone();
     let bucket = config.s3.bucket.clone();
     let demo_user = config
@@ -130,12 +133,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let loaded = match &cli.command {
         None => Config::demo().map(|c| (c, true)),
-        Some(Cmd::Serve { config }) => {
-            if let Some(w) = Config::permission_warning(config) {
-                eprintln!("warning: {w}");
-            }
-            Config::load(config).map(|c| (c, false))
-        }
+        Some(Cmd::Serve { config }) => Config::load(config).map(|c| (c, false)),
         Some(Cmd::CheckConfig { config }) => {
             return match Config::load(config) {
                 Ok(c) => {
@@ -192,7 +190,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, demo)) {
+    let warning = match &cli.command {
+        Some(Cmd::Serve { config }) => Config::permission_warning(config),
+        _ => None,
+    };
+    match runtime.block_on(serve(config, demo, warning)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -262,14 +262,22 @@ fn transfer_log_writes_xferlog_lines(b: Backend) {
 backend_tests!(transfer_log_writes_xferlog_lines);
 
 #[test]
-fn json_log_lines_parse_as_json() {
+fn json_log_lines_parse_as_json_carry_the_session_span_and_no_password() {
     let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:0\npassive: {{ ports: 42700-42799 }}\n\
+             s3: {{ endpoint: embedded, bucket: ftp, data_dir: '{}' }}\n\
+             users: [{{ name: logger, password: 'Zq8-SECRET-pw' }}]\n\
+             log: {{ format: json, level: debug }}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
     let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .env("S3FTPD_LISTEN", "127.0.0.1:0")
-        .env("S3FTPD_PASSIVE_PORTS", "42700-42799")
-        .env("S3FTPD_LOG_FORMAT", "json")
-        .env("S3FTPD_LOG_LEVEL", "debug")
+        .args(["serve", "-c", cfg.to_str().unwrap()])
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -278,12 +286,14 @@ fn json_log_lines_parse_as_json() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.trim().strip_prefix("FTP  ftp://demo:demo@") {
-            break rest.split('/').next().unwrap().to_owned();
+        if let Some(rest) = line.trim().strip_prefix("s3ftpd serving FTP on ") {
+            break rest.to_owned();
         }
     };
     let mut ftp = suppaftp::FtpStream::connect(addr.as_str()).unwrap();
-    ftp.login("demo", "demo").unwrap();
+    assert!(ftp.login("logger", "wrong-pw-XYZ").is_err());
+    let mut ftp = suppaftp::FtpStream::connect(addr.as_str()).unwrap();
+    ftp.login("logger", "Zq8-SECRET-pw").unwrap();
     ftp.put_file("j.txt", &mut &b"json"[..]).unwrap();
     ftp.quit().unwrap();
     assert!(
@@ -296,6 +306,7 @@ fn json_log_lines_parse_as_json() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     let mut n = 0;
+    let mut spans_with_user = 0;
     for line in stderr.lines() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
@@ -303,13 +314,23 @@ fn json_log_lines_parse_as_json() {
             v.get("level").is_some() && v.get("fields").is_some(),
             "{line}"
         );
+        if v["span"]["name"] == "session"
+            && v["span"]["user"] == "logger"
+            && v["span"].get("peer").is_some()
+        {
+            spans_with_user += 1;
+        }
         n += 1;
     }
     assert!(n >= 5, "expected log lines, got {n}:\n{stderr}");
+    assert!(
+        spans_with_user > 0,
+        "no line in a session span with peer and user:\n{stderr}"
+    );
     assert!(stderr.contains("upload complete"), "{stderr}");
     assert!(
-        !stderr.contains("\"demo\"}") || !stderr.contains("PASS demo"),
-        "password in logs"
+        !stderr.contains("Zq8-SECRET-pw") && !stderr.contains("wrong-pw-XYZ"),
+        "a password reached the logs"
     );
 }
 
