@@ -295,12 +295,6 @@ impl Gateway {
         self.embedded.as_ref()
     }
 
-    /// The S3 handle the sessions use.
-    #[must_use]
-    pub fn storage(&self) -> &Storage {
-        &self.shared.storage
-    }
-
     /// Stops accepting, closes idle sessions, lets transfers run for up to
     /// `drain`, then aborts the rest and waits for them to clean up. An
     /// embedded store keeps serving until the gateway is dropped.

@@ -123,23 +123,6 @@ impl EmbeddedStore {
             (None, Some(s)) => s.as_str().max(prefix.as_str()).to_owned(),
             (None, None) => prefix.clone(),
         };
-        let page = {
-            let index = bucket.index.read().expect("index poisoned");
-            let keys = index.range(floor..).map(|(k, m)| (k.clone(), m));
-            let page = list_page(keys, &params, resume.as_ref());
-            super::list::Page {
-                entries: page
-                    .entries
-                    .into_iter()
-                    .map(|e| match e {
-                        Entry::Key(k, m) => Entry::Key(k, m.clone()),
-                        Entry::Prefix(p) => Entry::Prefix(p),
-                    })
-                    .collect::<Vec<_>>(),
-                next_token: page.next_token,
-            }
-        };
-        let (entries, next_token) = (page.entries, page.next_token);
         let url = input
             .encoding_type
             .as_ref()
@@ -152,22 +135,30 @@ impl EmbeddedStore {
                 s
             }
         };
+        // Under the read lock: scan from the floor, and turn the page into
+        // S3's DTOs directly (no metadata is cloned for skipped keys).
         let mut contents = Vec::new();
         let mut prefixes = Vec::new();
-        for e in entries {
-            match e {
-                Entry::Key(k, m) => contents.push(Object {
-                    key: Some(enc(k)),
-                    size: Some(i64::try_from(m.size).unwrap_or(i64::MAX)),
-                    e_tag: Some(ETag::Strong(m.etag.clone())),
-                    last_modified: Some(ts(&m)),
-                    ..Default::default()
-                }),
-                Entry::Prefix(p) => prefixes.push(CommonPrefix {
-                    prefix: Some(enc(p)),
-                }),
+        let next_token = {
+            let index = bucket.index.read().expect("index poisoned");
+            let keys = index.range(floor..).map(|(k, m)| (k.clone(), m));
+            let page = list_page(keys, &params, resume.as_ref());
+            for e in page.entries {
+                match e {
+                    Entry::Key(k, m) => contents.push(Object {
+                        key: Some(enc(k)),
+                        size: Some(i64::try_from(m.size).unwrap_or(i64::MAX)),
+                        e_tag: Some(ETag::Strong(m.etag.clone())),
+                        last_modified: Some(ts(m)),
+                        ..Default::default()
+                    }),
+                    Entry::Prefix(p) => prefixes.push(CommonPrefix {
+                        prefix: Some(enc(p)),
+                    }),
+                }
             }
-        }
+            page.next_token
+        };
         let key_count = i32::try_from(contents.len() + prefixes.len()).unwrap_or(i32::MAX);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),

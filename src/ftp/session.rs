@@ -94,8 +94,6 @@ pub struct Session {
     pub(super) data: Option<DataPlan>,
     pending: VecDeque<Bytes>,
     pub(super) closing: bool,
-    /// The control connection is TLS.
-    pub(super) secure: bool,
     /// Data connections are TLS (`PROT P`).
     pub(super) prot_private: bool,
     /// `AUTH TLS` was accepted: upgrade once the 234 reply is out.
@@ -126,7 +124,6 @@ impl Session {
             data: None,
             pending: VecDeque::new(),
             closing: false,
-            secure,
             prot_private: secure,
             upgrade: false,
             throttle: super::throttle::Throttle::new(
@@ -158,7 +155,6 @@ impl Session {
                 match start_tls(self.control, &tls, wait).await {
                     Ok(control) => {
                         self.control = control;
-                        self.secure = true;
                         tracing::info!("control connection is now TLS");
                     }
                     Err(e) => {
@@ -237,6 +233,11 @@ impl Session {
         {
             self.closing = true;
         }
+    }
+
+    /// Whether the control connection is TLS (after AUTH TLS, or implicit FTPS).
+    pub(super) fn is_secure(&self) -> bool {
+        matches!(self.control.get_ref(), tokio_util::either::Either::Right(_))
     }
 
     /// The logged-in account.
@@ -326,7 +327,7 @@ impl Session {
             self.account()?;
         }
         if matches!(cmd, C::User(_) | C::Pass(_))
-            && !self.secure
+            && !self.is_secure()
             && self.shared.config.tls.as_ref().is_some_and(|t| t.required)
         {
             return Err(refuse(

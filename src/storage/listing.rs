@@ -12,6 +12,9 @@ pub struct DirPage {
     pub entries: Vec<Entry>,
     /// Continuation token, when there is more.
     pub next: Option<String>,
+    /// Whether S3 returned anything at all (the directory's marker counts,
+    /// although it is not an entry): the directory exists.
+    pub exists: bool,
 }
 
 /// Turns one ListObjectsV2 page into entries: common prefixes are
@@ -77,9 +80,11 @@ impl Storage {
             .unwrap_or(false)
             .then(|| out.next_continuation_token().map(str::to_owned))
             .flatten();
+        let exists = !out.contents().is_empty() || !out.common_prefixes().is_empty();
         Ok(DirPage {
             entries: to_entries(prefix, &out, OffsetDateTime::now_utc()),
             next,
+            exists,
         })
     }
 

@@ -135,18 +135,6 @@ impl Storage {
         }
     }
 
-    /// The underlying client (tests and tools).
-    #[must_use]
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// The bucket name.
-    #[must_use]
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     /// Checks that the bucket exists and is reachable.
     ///
     /// # Errors

@@ -8,7 +8,7 @@ use s3ftpd::config::Tls;
 
 use crate::backend::Backend;
 use crate::backend_tests;
-use crate::harness::{TestEnv, available, pattern, run};
+use crate::harness::{TestEnv, available, lftp, pattern, run};
 
 /// A self-signed certificate made at test time (never committed).
 pub struct TestCert {
@@ -107,21 +107,15 @@ fn lftp_over_tls(b: Backend) {
     std::fs::create_dir_all(up.join("sub")).unwrap();
     std::fs::write(up.join("a.txt"), b"alpha").unwrap();
     std::fs::write(up.join("sub/b.bin"), pattern(300_000, 5)).unwrap();
-    let script = format!(
-        "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no; set net:max-retries 1; set cmd:fail-exit yes; \
-         mirror -R {} tree; cls -l tree; mirror tree {}; bye",
-        up.display(),
-        c.dir.path().join("back").display()
+    let out = lftp(
+        env.addr,
+        "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no",
+        &format!(
+            "mirror -R {} tree; cls -l tree; mirror tree {}",
+            up.display(),
+            c.dir.path().join("back").display()
+        ),
     );
-    let out = run(Command::new("lftp").args([
-        "-u",
-        "u,p",
-        "-p",
-        &env.addr.port().to_string(),
-        "127.0.0.1",
-        "-e",
-        &script,
-    ]));
     assert!(out.contains("a.txt"), "{out}");
     assert_eq!(
         std::fs::read(c.dir.path().join("back/sub/b.bin")).unwrap(),

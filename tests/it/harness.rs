@@ -409,3 +409,20 @@ pub fn run(cmd: &mut Command) -> String {
     );
     stdout
 }
+
+/// Runs lftp against `addr` as user `u`: `settings` then `commands`, failing on
+/// the first error (no retries, 20 s network timeout). Returns its stdout.
+pub fn lftp(addr: SocketAddr, settings: &str, commands: &str) -> String {
+    let script = format!(
+        "set net:max-retries 1; set net:timeout 20; set cmd:fail-exit yes; {settings}; {commands}; bye"
+    );
+    run(Command::new("lftp").args([
+        "-u",
+        "u,p",
+        "-p",
+        &addr.port().to_string(),
+        "127.0.0.1",
+        "-e",
+        &script,
+    ]))
+}

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::backend::Backend;
 use crate::backend_tests;
-use crate::harness::{TestEnv, available, pattern, run};
+use crate::harness::{TestEnv, available, lftp, pattern, run};
 
 /// A tree with nested folders, unicode names, an empty file and a multipart-sized file.
 fn make_tree(root: &Path, files: usize) -> Vec<(String, Vec<u8>)> {
@@ -55,21 +55,15 @@ fn lftp_mirror_round_trip(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let up = dir.path().join("up");
     let files = make_tree(&up, 40);
-    let script = format!(
-        "set ftp:ssl-allow no; set net:max-retries 1; set net:timeout 20; set cmd:fail-exit yes; \
-         mirror -R {up} tree; cls -l tree; mirror tree {back}; bye",
-        up = up.display(),
-        back = dir.path().join("back").display()
+    let out = lftp(
+        env.addr,
+        "set ftp:ssl-allow no",
+        &format!(
+            "mirror -R {} tree; cls -l tree; mirror tree {}",
+            up.display(),
+            dir.path().join("back").display()
+        ),
     );
-    let out = run(Command::new("lftp").args([
-        "-u",
-        "u,p",
-        "-p",
-        &env.addr.port().to_string(),
-        "127.0.0.1",
-        "-e",
-        &script,
-    ]));
     assert!(
         out.contains("a/") && out.contains("file0.txt"),
         "cls output: {out}"

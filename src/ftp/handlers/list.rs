@@ -16,7 +16,7 @@ use crate::ftp::listing::{Entry, Kind, display_name, list_line, mlsx_line};
 use crate::ftp::path::VPath;
 use crate::ftp::reply::Reply;
 use crate::ftp::session::{Done, Outcome, Session};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{DirPage, Storage, StorageError};
 
 /// The three data-connection listing formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,9 @@ pub enum ListFormat {
 
 /// What a listing argument names.
 enum Target {
-    /// A directory, by key prefix.
-    Dir(String),
+    /// A directory, by key prefix, with its first page when the existence
+    /// check already fetched it (never for the home, which always exists).
+    Dir(String, Option<DirPage>),
     /// A single file.
     File(Entry),
 }
@@ -45,46 +46,63 @@ fn format_entry(e: &Entry, fmt: ListFormat, now: OffsetDateTime, read_only: bool
     }
 }
 
-/// Streams a directory, page by page, as `fmt` lines.
-async fn stream_dir(
+/// A directory listing about to be written to a data connection.
+struct DirListing {
     storage: Storage,
     prefix: String,
+    /// The first page, when the existence check already fetched it.
+    first: Option<DirPage>,
     fmt: ListFormat,
     read_only: bool,
-    mut out: DataStream,
-    stall: std::time::Duration,
-    cancel: CancellationToken,
-) -> Result<u64, StorageError> {
-    let mut token = None;
-    let mut count = 0u64;
-    loop {
-        let page = tokio::select! {
-            () = cancel.cancelled() => return Err(StorageError::Aborted),
-            p = storage.list_dir_page(&prefix, token) => p?,
-        };
-        let now = OffsetDateTime::now_utc();
-        let mut text = String::with_capacity(page.entries.len() * 64);
-        for e in &page.entries {
-            text.push_str(&format_entry(e, fmt, now, read_only));
-            text.push_str("\r\n");
+}
+
+impl DirListing {
+    /// Streams the directory, page by page, as `fmt` lines.
+    async fn stream(
+        mut self,
+        mut out: DataStream,
+        stall: std::time::Duration,
+        cancel: CancellationToken,
+    ) -> Result<u64, StorageError> {
+        let mut token = None;
+        let mut count = 0u64;
+        loop {
+            let page = match self.first.take() {
+                Some(page) => page,
+                None => tokio::select! {
+                    () = cancel.cancelled() => return Err(StorageError::Aborted),
+                    p = self.storage.list_dir_page(&self.prefix, token) => p?,
+                },
+            };
+            let now = OffsetDateTime::now_utc();
+            let mut text = String::with_capacity(page.entries.len() * 64);
+            for e in &page.entries {
+                text.push_str(&format_entry(e, self.fmt, now, self.read_only));
+                text.push_str("\r\n");
+            }
+            count += page.entries.len() as u64;
+            write_data(&mut out, text.as_bytes(), stall, &cancel).await?;
+            match page.next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
         }
-        count += page.entries.len() as u64;
-        write_data(&mut out, text.as_bytes(), stall, &cancel).await?;
-        match page.next {
-            Some(t) => token = Some(t),
-            None => break,
-        }
+        out.shutdown().await.map_err(StorageError::Data)?;
+        Ok(count)
     }
-    out.shutdown().await.map_err(StorageError::Data)?;
-    Ok(count)
 }
 
 impl Session {
     async fn list_target(&self, account: &Account, path: &VPath) -> Result<Target, FtpError> {
         let storage = &self.shared.storage;
         let prefix = account.root.dir_prefix(path)?;
-        if path.is_root() || storage.dir_exists(&prefix).await? {
-            return Ok(Target::Dir(prefix));
+        if path.is_root() {
+            return Ok(Target::Dir(prefix, None));
+        }
+        // The first page both proves the directory exists and starts the listing.
+        let first = storage.list_dir_page(&prefix, None).await?;
+        if first.exists {
+            return Ok(Target::Dir(prefix, Some(first)));
         }
         match storage.head(&account.root.file_key(path)?).await? {
             Some(info) => Ok(Target::File(Entry {
@@ -118,16 +136,15 @@ impl Session {
         let stall = self.shared.config.limits.data_timeout.0;
         let read_only = account.read_only;
         let done = match target {
-            Target::Dir(prefix) => {
-                let fut = stream_dir(
-                    self.shared.storage.clone(),
+            Target::Dir(prefix, first) => {
+                let listing = DirListing {
+                    storage: self.shared.storage.clone(),
                     prefix,
+                    first,
                     fmt,
                     read_only,
-                    stream,
-                    stall,
-                    cancel.clone(),
-                );
+                };
+                let fut = listing.stream(stream, stall, cancel.clone());
                 self.run_transfer(cancel, fut).await?
             }
             Target::File(entry) => {
@@ -155,7 +172,7 @@ impl Session {
         let path = self.cwd.resolve(arg.as_deref().unwrap_or(""))?;
         let entry = match self.list_target(&account, &path).await? {
             Target::File(e) => e,
-            Target::Dir(prefix) => {
+            Target::Dir(prefix, _) => {
                 let marker_time = if prefix.is_empty() {
                     None
                 } else {
@@ -189,7 +206,7 @@ impl Session {
                 .trim_start_matches("-l")
                 .trim(),
         )?;
-        let prefix = match self.list_target(&account, &path).await? {
+        let (prefix, mut first) = match self.list_target(&account, &path).await? {
             Target::File(e) => {
                 let line = list_line(&e, OffsetDateTime::now_utc(), account.read_only);
                 return Ok(Reply::multi(
@@ -197,12 +214,15 @@ impl Session {
                     vec![format!("Status of {path}:"), line, "End of status".into()],
                 ));
             }
-            Target::Dir(prefix) => prefix,
+            Target::Dir(prefix, first) => (prefix, first),
         };
         self.send_raw(&format!("213-Status of {path}:\r\n")).await;
         let mut token = None;
         loop {
-            let page = self.shared.storage.list_dir_page(&prefix, token).await?;
+            let page = match first.take() {
+                Some(page) => page,
+                None => self.shared.storage.list_dir_page(&prefix, token).await?,
+            };
             let now = OffsetDateTime::now_utc();
             let mut text = String::new();
             for e in &page.entries {

@@ -17,7 +17,7 @@ impl Session {
 
     pub(in crate::ftp) fn cmd_auth(&mut self, mechanism: &str) -> Outcome {
         self.tls_configured()?;
-        if self.secure {
+        if self.is_secure() {
             return Err(refuse(534, "The control connection is already TLS"));
         }
         if !matches!(mechanism, "TLS" | "TLS-C" | "SSL" | "TLS-P") {
@@ -35,7 +35,7 @@ impl Session {
 
     pub(in crate::ftp) fn cmd_pbsz(&self, size: &str) -> Outcome {
         self.tls_configured()?;
-        if !self.secure {
+        if !self.is_secure() {
             return Err(refuse(503, "PBSZ needs AUTH TLS first"));
         }
         if size.parse::<u64>().is_err() {
@@ -48,7 +48,7 @@ impl Session {
         self.tls_configured()?;
         // RFC 4217 puts PBSZ before PROT; like vsftpd we only insist on AUTH
         // (Python's ftplib sends `PROT C` without PBSZ).
-        if !self.secure {
+        if !self.is_secure() {
             return Err(refuse(503, "PROT needs AUTH TLS first"));
         }
         match level {
