@@ -88,6 +88,7 @@ pub struct EmbeddedS3 {
     /// Secret key the server accepts.
     pub secret_key: String,
     shutdown: CancellationToken,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl EmbeddedS3 {
@@ -116,7 +117,9 @@ impl EmbeddedS3 {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
-        tokio::spawn(async move {
+        let tasks = tokio_util::task::TaskTracker::new();
+        let conns = tasks.clone();
+        tasks.spawn(async move {
             loop {
                 let stream = tokio::select! {
                     () = token.cancelled() => break,
@@ -131,7 +134,7 @@ impl EmbeddedS3 {
                 };
                 let service = service.clone();
                 let token = token.clone();
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     let conn = ConnBuilder::new(TokioExecutor::new());
                     let fut = conn.serve_connection(TokioIo::new(stream), service);
                     tokio::select! {
@@ -146,12 +149,20 @@ impl EmbeddedS3 {
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
             shutdown,
+            tasks,
         })
     }
 
     /// Stops serving: new requests are refused, open connections dropped.
     pub fn stop(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Stops serving and waits until the listener and every open connection are gone.
+    pub async fn shutdown(&self) {
+        self.stop();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 

@@ -388,7 +388,8 @@ fn s3_going_away_gives_451_and_session_survives(b: Backend) {
     let env = TestEnv::start(b, |_| {});
     env.put("a.txt", b"x");
     let mut r = env.raw_login();
-    env.gateway().embedded().unwrap().stop();
+    env.rt
+        .block_on(env.gateway().embedded().unwrap().shutdown());
     let (code, text) = r.cmd("SIZE a.txt");
     assert_eq!(code, 451, "{text}");
     let _d = r.epsv();
@@ -408,7 +409,8 @@ fn s3_going_away_mid_download(b: Backend) {
     r.expect("RETR big.bin", 150);
     let mut buf = vec![0u8; 1024 * 1024];
     d.read_exact(&mut buf).unwrap();
-    env.gateway().embedded().unwrap().stop();
+    env.rt
+        .block_on(env.gateway().embedded().unwrap().shutdown());
     let reader = std::thread::spawn(move || {
         let mut sink = Vec::new();
         let _ = d.read_to_end(&mut sink);
