@@ -61,7 +61,8 @@ impl PassivePorts {
         })
     }
 
-    /// Binds a listener on `ip`, waiting up to `wait` for a port to come free.
+    /// Binds a listener on `ip`, waiting up to `wait` for a port to come free
+    /// (woken by this pool's releases, and retrying every 100 ms).
     ///
     /// # Errors
     /// `AddrInUse` when no port came free in time; other bind errors.
@@ -79,7 +80,16 @@ impl PassivePorts {
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
                 other => return other,
             }
-            if tokio::time::timeout_at(deadline, released).await.is_err() {
+            // Wake when this pool releases a port, or retry soon anyway: a port can
+            // also be held by another process on the host, which tells us nothing.
+            let retry = tokio::time::sleep(Duration::from_millis(100));
+            let wait = async {
+                tokio::select! {
+                    () = released => {}
+                    () = retry => {}
+                }
+            };
+            if tokio::time::timeout_at(deadline, wait).await.is_err() {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
                     "no free passive port",

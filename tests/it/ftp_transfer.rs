@@ -460,7 +460,7 @@ fn pasv_announces_public_host(b: Backend) {
 }
 
 fn two_passive_ports_serve_many_sessions(b: Backend) {
-    let env = TestEnv::start(b, |c| c.passive.ports = "41990-41991".parse().unwrap());
+    let env = TestEnv::start(b, |c| c.passive.ports = "43990-43991".parse().unwrap());
     env.put("a.txt", b"shared ports");
     std::thread::scope(|s| {
         for _ in 0..4 {
