@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::EmbeddedStore;
 use super::disk::{ObjMeta, now_pair, write_stream};
-use super::objects::{copy_source, io_err, meta_from_input};
+use super::objects::{check_if_match, copy_source, io_err, meta_from_input};
 
 /// S3's minimum size of every part but the last.
 const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -126,6 +126,7 @@ impl EmbeddedStore {
         check_part_number(input.part_number)?;
         let dir = self.upload_target(&input.upload_id, &input.bucket, &input.key)?;
         let (src_bucket, src) = copy_source(self, &input.copy_source)?;
+        check_if_match(input.copy_source_if_match.as_ref(), &src)?;
         let (start, len) = match input.copy_source_range.as_deref() {
             None => (0, src.size),
             Some(r) => {

@@ -41,6 +41,17 @@ fn metadata_out(meta: &ObjMeta) -> Option<Metadata> {
     (!meta.metadata.is_empty()).then(|| meta.metadata.clone().into_iter().collect())
 }
 
+/// `If-Match` / `x-amz-copy-source-if-match`: 412 unless the object's ETag matches.
+pub(super) fn check_if_match(
+    cond: Option<&s3s::dto::ETagCondition>,
+    meta: &ObjMeta,
+) -> S3Result<()> {
+    match cond.and_then(s3s::dto::ETagCondition::as_etag) {
+        Some(e) if e.value() != meta.etag => Err(s3_error!(PreconditionFailed)),
+        _ => Ok(()),
+    }
+}
+
 /// Resolves `bucket/key` of a copy source to its bucket and metadata.
 pub(super) fn copy_source(
     store: &EmbeddedStore,
@@ -247,6 +258,7 @@ impl EmbeddedStore {
         let meta = bucket
             .get(&req.input.key)
             .ok_or_else(|| s3_error!(NoSuchKey))?;
+        check_if_match(req.input.if_match.as_ref(), &meta)?;
         let (start, end, content_range) = match req.input.range {
             None => (0, meta.size, None),
             Some(range) => {
@@ -290,6 +302,7 @@ impl EmbeddedStore {
         let input = req.input;
         let dst = self.bucket(&input.bucket)?;
         let (src_bucket, src) = copy_source(self, &input.copy_source)?;
+        check_if_match(input.copy_source_if_match.as_ref(), &src)?;
         let replace = input
             .metadata_directive
             .as_ref()

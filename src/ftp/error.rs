@@ -53,6 +53,10 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
                         ),
                     )
                 }
+                StorageError::Changed => Reply::new(
+                    450,
+                    "The file changed on the server during the operation; nothing was changed, try again",
+                ),
                 StorageError::Data(io) => Reply::new(
                     426,
                     format!("Data connection failed: {io}; transfer aborted"),

@@ -16,6 +16,7 @@ use super::codec::ControlCodec;
 use super::command::{Command, TransferType};
 use super::data::{DataPlan, PassivePorts};
 use super::error::{FtpError, refuse, reply_for};
+use super::handlers::Store;
 use super::path::VPath;
 use super::reply::Reply;
 use crate::auth::{Account, Users};
@@ -381,13 +382,13 @@ impl Session {
                 self.rest = Some(n);
                 Ok(Reply::new(
                     350,
-                    format!("Restarting at {n}. Send RETR to continue"),
+                    format!("Restarting at {n}. Send RETR, or STOR to resume an upload"),
                 ))
             }
             C::Retr(path) => self.cmd_retr(&path).await,
-            C::Stor(path) => self.cmd_stor(&path, false).await,
+            C::Stor(path) => self.cmd_stor(&path, Store::Replace).await,
             C::Stou(name) => self.cmd_stou(name).await,
-            C::Appe(_) => Err(refuse(502, "APPE is not implemented yet")),
+            C::Appe(path) => self.cmd_stor(&path, Store::Append).await,
             C::Abor => Ok(Reply::new(226, "No transfer in progress")),
             C::List(path) => self.cmd_list(path, super::handlers::ListFormat::Long).await,
             C::Nlst(path) => {

@@ -21,6 +21,9 @@ pub enum StorageError {
         /// Human-readable detail.
         message: String,
     },
+    /// The object changed between two requests of one operation (S3 412).
+    #[error("the file changed while the operation ran")]
+    Changed,
     /// The data connection failed or stalled.
     #[error("data connection: {0}")]
     Data(std::io::Error),
@@ -44,6 +47,7 @@ impl StorageError {
                 return Self::NotFound;
             }
             (Some("InvalidRange"), _) | (None, Some(416)) => return Self::InvalidRange,
+            (Some("PreconditionFailed"), _) | (None, Some(412)) => return Self::Changed,
             _ => {}
         }
         let message = format!("{}", DisplayErrorContext(&err));

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 pub use error::StorageError;
 pub use listing::DirPage;
 pub use schedule::part_size_for;
-pub use upload::{UploadOptions, upload};
+pub use upload::{UploadOptions, copy_ranges, upload};
 
 use crate::config;
 
@@ -30,12 +30,14 @@ use crate::config;
 pub const MTIME_META: &str = "mtime";
 
 /// Size and time of one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// Size in bytes.
     pub size: u64,
     /// `x-amz-meta-mtime` when present, else LastModified.
     pub modified: OffsetDateTime,
+    /// The ETag, quotes included, as S3 sent it (for conditional requests).
+    pub etag: String,
 }
 
 /// Where to reach S3 and with which keys (resolved from config, or the embedded store).
@@ -170,6 +172,7 @@ impl Storage {
                 Ok(Some(ObjectInfo {
                     size: u64::try_from(o.content_length().unwrap_or(0)).unwrap_or(0),
                     modified: meta_time.unwrap_or_else(|| to_time(o.last_modified())),
+                    etag: o.e_tag().unwrap_or_default().to_owned(),
                 }))
             }
             Err(e) => match StorageError::from_sdk("HeadObject", e) {

@@ -3,6 +3,8 @@
 
 /// S3's largest part.
 pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+/// S3's smallest part (all but the last).
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
 /// S3's most parts per upload.
 pub const MAX_PARTS: u32 = 10_000;
 /// Parts per doubling step.

@@ -7,6 +7,15 @@
 //! exists only after S3 confirms it; on any failure or cancellation the
 //! multipart upload is aborted and the previous object, if any, is intact —
 //! unless `keep_partial`, which commits the bytes received so far instead.
+//!
+//! Resuming (`REST n` + STOR at the object's size, or APPE) starts from the
+//! existing object without downloading it: its bytes become the first parts
+//! of the new multipart upload through server-side `UploadPartCopy` (ranged
+//! copies of at most 5 GiB each). An object under S3's 5 MiB part minimum
+//! cannot be a non-last part, so it is read and re-sent as the head of the
+//! first part. Both are conditional on the ETag seen when the transfer
+//! began, so a concurrent change fails the transfer instead of mixing two
+//! versions.
 
 use std::time::Duration;
 
@@ -17,8 +26,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::MAX_PARTS;
-use super::{Storage, StorageError, part_size_for};
+use super::schedule::{MAX_PART, MAX_PARTS, MIN_PART};
+use super::{ObjectInfo, Storage, StorageError, copy_source, part_size_for};
 use crate::ftp::ascii::AsciiDecoder;
 
 /// How an upload behaves.
@@ -63,8 +72,10 @@ impl Storage {
             })
     }
 
-    /// Sends one part, waiting first if `upload_concurrency` parts are in flight.
-    async fn send_part(&self, key: &str, st: &mut State, part: Bytes) -> Result<(), StorageError> {
+    /// Waits until a part may be sent (fewer than `upload_concurrency` in
+    /// flight), starting the multipart upload first if needed; returns the
+    /// next part number.
+    async fn next_slot(&self, key: &str, st: &mut State) -> Result<i32, StorageError> {
         if st.upload_id.is_none() {
             st.upload_id = Some(self.start_multipart(key).await?);
         }
@@ -82,9 +93,73 @@ impl Storage {
             });
         }
         st.next_part += 1;
-        let n = i32::try_from(st.next_part).unwrap_or(i32::MAX);
+        Ok(i32::try_from(st.next_part).unwrap_or(i32::MAX))
+    }
+
+    /// Starts an upload from the existing object `base` (see the module docs).
+    async fn start_from(
+        &self,
+        key: &str,
+        base: &ObjectInfo,
+        st: &mut State,
+    ) -> Result<(), StorageError> {
+        if base.size < MIN_PART {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_match(&base.etag)
+                .send()
+                .await
+                .map_err(|e| StorageError::from_sdk("GetObject", e))?;
+            let head = out.body.collect().await.map_err(|e| StorageError::S3 {
+                op: "GetObject",
+                code: None,
+                message: e.to_string(),
+            })?;
+            let head = head.into_bytes();
+            if head.len() as u64 != base.size {
+                return Err(StorageError::Changed);
+            }
+            st.buf.extend_from_slice(&head);
+            return Ok(());
+        }
+        for (start, end) in copy_ranges(base.size) {
+            let n = self.next_slot(key, st).await?;
+            let req = self
+                .client
+                .upload_part_copy()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(st.upload_id.clone().unwrap_or_default())
+                .part_number(n)
+                .copy_source(copy_source(&self.bucket, key))
+                .copy_source_if_match(&base.etag)
+                .copy_source_range(format!("bytes={start}-{end}"));
+            st.in_flight
+                .get_or_insert_with(JoinSet::new)
+                .spawn(async move {
+                    let out = req
+                        .send()
+                        .await
+                        .map_err(|e| StorageError::from_sdk("UploadPartCopy", e))?;
+                    let etag = out
+                        .copy_part_result()
+                        .and_then(|r| r.e_tag())
+                        .unwrap_or_default();
+                    Ok((n, etag.to_owned()))
+                });
+        }
+        Ok(())
+    }
+
+    /// Sends one part, waiting first if `upload_concurrency` parts are in flight.
+    async fn send_part(&self, key: &str, st: &mut State, part: Bytes) -> Result<(), StorageError> {
+        let n = self.next_slot(key, st).await?;
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), key.to_owned());
         let id = st.upload_id.clone().unwrap_or_default();
+        let set = st.in_flight.get_or_insert_with(JoinSet::new);
         set.spawn(async move {
             let out = client
                 .upload_part()
@@ -115,6 +190,7 @@ impl Storage {
         let mut ascii = opts.ascii.then(AsciiDecoder::default);
         let mut chunk = vec![0u8; if ascii.is_some() { 64 * 1024 } else { 0 }];
         loop {
+            self.send_full_parts(key, st).await?;
             let size = usize::try_from(part_size_for(self.part_size, st.next_part + 1))
                 .unwrap_or(usize::MAX);
             let read = async {
@@ -125,7 +201,7 @@ impl Storage {
                 if st.buf.capacity() < size {
                     st.buf.reserve(size - st.buf.len());
                 }
-                let room = size - st.buf.len();
+                let room = size.saturating_sub(st.buf.len());
                 reader.read_buf(&mut (&mut st.buf).limit(room)).await
             };
             let n = tokio::select! {
@@ -148,15 +224,19 @@ impl Storage {
             if let Some(dec) = ascii.as_mut() {
                 dec.decode(&chunk[..n], &mut st.buf);
             }
-            loop {
-                let size = usize::try_from(part_size_for(self.part_size, st.next_part + 1))
-                    .unwrap_or(usize::MAX);
-                if st.buf.len() < size {
-                    break;
-                }
-                let part = st.buf.split_to(size).freeze();
-                self.send_part(key, st, part).await?;
+        }
+    }
+
+    /// Sends every full part in the buffer.
+    async fn send_full_parts(&self, key: &str, st: &mut State) -> Result<(), StorageError> {
+        loop {
+            let size = usize::try_from(part_size_for(self.part_size, st.next_part + 1))
+                .unwrap_or(usize::MAX);
+            if st.buf.len() < size {
+                return Ok(());
             }
+            let part = st.buf.split_to(size).freeze();
+            self.send_part(key, st, part).await?;
         }
     }
 
@@ -229,22 +309,52 @@ fn joined(r: Result<PartResult, tokio::task::JoinError>) -> PartResult {
     })?
 }
 
-/// Streams `reader` into the object `key`. Returns the bytes received from
-/// the client. Cancelling `cancel` aborts the upload (or, with
-/// `keep_partial`, commits what arrived).
+/// The byte ranges (inclusive) in which an object of `size` bytes is copied
+/// as parts: as few as S3's 5 GiB part limit allows, of equal size, so each
+/// is also above the 5 MiB minimum when `size` is.
+#[must_use]
+pub fn copy_ranges(size: u64) -> Vec<(u64, u64)> {
+    if size == 0 {
+        return Vec::new();
+    }
+    let count = size.div_ceil(MAX_PART);
+    let each = size.div_ceil(count);
+    (0..count)
+        .map(|i| (i * each, ((i + 1) * each).min(size) - 1))
+        .collect()
+}
+
+/// Streams `reader` into the object `key`, after the existing object
+/// `base` when resuming. Returns the bytes received from the client.
+/// Cancelling `cancel` aborts the upload (or, with `keep_partial`, commits
+/// what arrived).
 ///
 /// # Errors
-/// Data-connection errors, S3 errors, or [`StorageError::Aborted`].
+/// Data-connection errors, S3 errors, [`StorageError::Changed`] when `base`
+/// changed meanwhile, or [`StorageError::Aborted`].
 pub async fn upload<R: AsyncRead + Unpin>(
     storage: &Storage,
     key: &str,
     reader: &mut R,
+    base: Option<&ObjectInfo>,
     opts: UploadOptions,
     cancel: &CancellationToken,
 ) -> Result<u64, StorageError> {
     let mut st = State::default();
-    let filled = storage.fill(key, reader, &mut st, opts, cancel).await;
+    let base = base.filter(|b| b.size > 0);
+    let filled = match base {
+        Some(b) => match storage.start_from(key, b, &mut st).await {
+            Ok(()) => storage.fill(key, reader, &mut st, opts, cancel).await,
+            Err(e) => Err(e),
+        },
+        None => storage.fill(key, reader, &mut st, opts, cancel).await,
+    };
     let result = match filled {
+        // Nothing to add to the existing object: leave it as it is.
+        Ok(()) if base.is_some() && st.received == 0 => {
+            storage.abort(key, &mut st).await;
+            return Ok(0);
+        }
         Ok(()) => storage.commit(key, &mut st).await,
         Err(e) if e.is_client_side() && opts.keep_partial => {
             tracing::info!(key, received = st.received, error = %e, "interrupted upload kept (uploads.keep_partial)");
@@ -257,4 +367,39 @@ pub async fn upload<R: AsyncRead + Unpin>(
         storage.abort(key, &mut st).await;
     }
     result.map(|()| st.received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn copy_ranges_cover_the_object_within_part_limits() {
+        assert!(copy_ranges(0).is_empty());
+        assert_eq!(copy_ranges(6 * MIB), vec![(0, 6 * MIB - 1)]);
+        assert_eq!(copy_ranges(MAX_PART), vec![(0, MAX_PART - 1)]);
+        for size in [
+            MAX_PART + 1,
+            2 * MAX_PART,
+            2 * MAX_PART + 7,
+            5 * 1024 * 1024 * MIB - 3,
+        ] {
+            let r = copy_ranges(size);
+            assert_eq!(r.len() as u64, size.div_ceil(MAX_PART), "size {size}");
+            assert_eq!(r[0].0, 0);
+            assert_eq!(r.last().unwrap().1, size - 1);
+            for w in r.windows(2) {
+                assert_eq!(w[0].1 + 1, w[1].0, "contiguous");
+            }
+            for (a, b) in &r {
+                let len = b - a + 1;
+                assert!(
+                    (MIN_PART..=MAX_PART).contains(&len),
+                    "size {size}: part {len}"
+                );
+            }
+        }
+    }
 }

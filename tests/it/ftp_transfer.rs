@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::backend_tests;
-use crate::harness::{TestEnv, pattern, read_all};
+use crate::harness::{TestEnv, pattern, read_all, wait_until};
 
 const MIB: usize = 1024 * 1024;
 
@@ -26,21 +26,7 @@ fn store_and_retrieve_small_and_multipart(b: Backend) {
     assert_eq!(f.size("dir/big.bin").unwrap(), big.len());
     assert_eq!(env.open_uploads(), 0);
     // Below one part: one PutObject (plain MD5 ETag); above: multipart, 5 MiB parts (ETag "-3").
-    let etag = |k: &str| {
-        env.rt
-            .block_on(
-                env.s3
-                    .head_object()
-                    .bucket(&env.bucket)
-                    .key(env.key(k))
-                    .send(),
-            )
-            .unwrap()
-            .e_tag()
-            .unwrap()
-            .trim_matches('"')
-            .to_owned()
-    };
+    let etag = |k: &str| env.etag(k);
     assert!(!etag("small.bin").contains('-'), "{}", etag("small.bin"));
     assert!(
         etag("dir/big.bin").ends_with("-3"),
@@ -423,17 +409,6 @@ fn s3_going_away_mid_download(b: Backend) {
         "the client did not get a silently truncated 'complete' file"
     );
     r.expect("NOOP", 200);
-}
-
-/// Polls a condition (S3 cleanup happens just after the reply) for up to 10 s.
-fn wait_until(cond: impl Fn() -> bool) {
-    for _ in 0..200 {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("condition not reached in 10 s");
 }
 
 fn pasv_announces_public_host(b: Backend) {

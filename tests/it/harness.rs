@@ -197,6 +197,23 @@ impl TestEnv {
         })
     }
 
+    /// The object's ETag (quotes stripped).
+    pub fn etag(&self, rel: &str) -> String {
+        self.rt
+            .block_on(
+                self.s3
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(self.key(rel))
+                    .send(),
+            )
+            .expect("head_object")
+            .e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_owned()
+    }
+
     /// Every key under the test prefix, relative to it, in S3 order.
     pub fn keys(&self) -> Vec<String> {
         self.rt.block_on(async {
@@ -425,4 +442,15 @@ pub fn lftp(addr: SocketAddr, settings: &str, commands: &str) -> String {
         "-e",
         &script,
     ]))
+}
+
+/// Polls a condition (S3 cleanup happens just after the reply) for up to 10 s.
+pub fn wait_until(cond: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("condition not reached in 10 s");
 }

@@ -9,4 +9,5 @@ mod ftps;
 mod harness;
 mod interop;
 mod lifecycle;
+mod resume;
 mod s3_store;

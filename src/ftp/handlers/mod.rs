@@ -9,3 +9,4 @@ mod tls;
 mod transfer;
 
 pub use list::ListFormat;
+pub use transfer::Store;

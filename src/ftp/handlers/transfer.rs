@@ -14,7 +14,7 @@ use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::path::VPath;
 use crate::ftp::reply::Reply;
 use crate::ftp::session::{Done, Outcome, Session};
-use crate::storage::{StorageError, UploadOptions, upload};
+use crate::storage::{ObjectInfo, StorageError, UploadOptions, upload};
 use crate::xferlog::{Direction, Transfer};
 
 /// Writes to the data connection, failing if the client stalls past `stall` or the transfer is cancelled.
@@ -67,6 +67,17 @@ async fn send_body(
     write_data(&mut out, &pending, stall, &cancel).await?;
     out.shutdown().await.map_err(StorageError::Data)?;
     Ok(sent)
+}
+
+/// How STOR-like commands treat an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// STOR: replace it (or resume it after `REST n`).
+    Replace,
+    /// APPE: add to its end; create it when missing.
+    Append,
+    /// STOU: a new, unique name.
+    Unique,
 }
 
 fn mode_name(t: TransferType) -> &'static str {
@@ -176,18 +187,43 @@ impl Session {
         }
     }
 
-    pub(in crate::ftp) async fn cmd_stor(&mut self, arg: &str, unique: bool) -> Outcome {
+    /// The existing object an upload continues: `REST n` + STOR where n is
+    /// its size, or APPE (a missing file is created).
+    async fn upload_base(
+        &self,
+        key: &str,
+        path: &VPath,
+        mode: Store,
+        rest: Option<u64>,
+    ) -> Result<Option<ObjectInfo>, FtpError> {
+        let storage = &self.shared.storage;
+        match (mode, rest) {
+            (Store::Append, _) => Ok(storage.head(key).await?),
+            (Store::Replace, Some(n)) if n > 0 => match storage.head(key).await? {
+                Some(info) if info.size == n => Ok(Some(info)),
+                Some(info) => Err(refuse(
+                    554,
+                    format!(
+                        "REST {n} does not match the size of {path} ({} bytes): an upload resumes only at the end of the file; nothing was changed",
+                        info.size
+                    ),
+                )),
+                None => Err(refuse(
+                    554,
+                    format!(
+                        "REST {n}: {path} does not exist, there is nothing to resume; nothing was changed"
+                    ),
+                )),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    pub(in crate::ftp) async fn cmd_stor(&mut self, arg: &str, mode: Store) -> Outcome {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
         let key = account.root.file_key(&path)?;
-        if let Some(n) = self.rest.take().filter(|n| *n > 0) {
-            return Err(refuse(
-                554,
-                format!(
-                    "REST {n} + STOR (resuming an upload) is not available yet; nothing was changed"
-                ),
-            ));
-        }
+        let rest = self.rest.take();
         let storage = self.shared.storage.clone();
         if storage.dir_exists(&account.root.dir_prefix(&path)?).await? {
             return Err(refuse(
@@ -195,10 +231,12 @@ impl Session {
                 format!("{path}: a directory with that name exists"),
             ));
         }
-        let text = if unique {
-            format!("FILE: {}", path.name())
-        } else {
-            "Ok to send data".to_owned()
+        let base = self.upload_base(&key, &path, mode, rest).await?;
+        let unique = mode == Store::Unique;
+        let text = match (&base, mode) {
+            (_, Store::Unique) => format!("FILE: {}", path.name()),
+            (Some(b), _) => format!("Ok to send data; appending after byte {}", b.size),
+            (None, _) => "Ok to send data".to_owned(),
         };
         let mut input = self.open_data(Reply::new(150, text)).await?;
         let cancel = self.shared.abort.child_token();
@@ -209,7 +247,7 @@ impl Session {
         };
         let token = cancel.clone();
         let fut = async move {
-            let result = upload(&storage, &key, &mut input, opts, &token).await;
+            let result = upload(&storage, &key, &mut input, base.as_ref(), opts, &token).await;
             // Under TLS this answers the client's close_notify (clients such as
             // Python's ftplib wait for it before reading 226).
             let _ = tokio::time::timeout(opts.stall, input.shutdown()).await;
@@ -246,7 +284,7 @@ impl Session {
                 .await?
                 .is_none()
             {
-                return self.cmd_stor(&candidate, true).await;
+                return self.cmd_stor(&candidate, Store::Unique).await;
             }
         }
         Err(refuse(553, "Could not find a unique file name"))
