@@ -369,6 +369,13 @@ async fn accept_loop(
                     return;
                 };
                 let _ = stream.set_nodelay(true);
+                // Long commands (a directory rename) send nothing for a while:
+                // TCP keep-alives keep NAT and firewall state for the control
+                // connection, and notice a peer that vanished.
+                let keepalive = socket2::TcpKeepalive::new()
+                    .with_time(std::time::Duration::from_secs(60))
+                    .with_interval(std::time::Duration::from_secs(15));
+                let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
                 let control = if implicit_tls {
                     let Some(tls) = shared.tls.clone() else {
                         return;

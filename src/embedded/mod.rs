@@ -36,6 +36,33 @@ pub use list::{Entry, ListParams, Page, Resume, list_page};
 pub struct EmbeddedStore {
     disk: disk::Disk,
     uploads: Mutex<HashMap<String, multipart::Upload>>,
+    hooks: Arc<TestHooks>,
+}
+
+/// Test hooks: a failure injected on purpose, an S3 limit relaxed. Both are
+/// off unless a test turns them on.
+#[derive(Debug)]
+pub struct TestHooks {
+    /// CopyObject / UploadPartCopy fail (InternalError) when the source key contains this.
+    copy_fails_for: Mutex<Option<String>>,
+    /// Smallest non-last multipart part (S3: 5 MiB).
+    min_part: std::sync::atomic::AtomicU64,
+}
+
+impl TestHooks {
+    fn check_copy(&self, src_key: &str) -> S3Result<()> {
+        let fails = self.copy_fails_for.lock().expect("hooks poisoned");
+        match fails.as_deref() {
+            Some(pat) if src_key.contains(pat) => {
+                Err(s3_error!(InternalError, "copy failure injected by a test"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn min_part(&self) -> u64 {
+        self.min_part.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl EmbeddedStore {
@@ -89,6 +116,7 @@ pub struct EmbeddedS3 {
     pub secret_key: String,
     shutdown: CancellationToken,
     tasks: tokio_util::task::TaskTracker,
+    hooks: Arc<TestHooks>,
 }
 
 impl EmbeddedS3 {
@@ -106,9 +134,14 @@ impl EmbeddedS3 {
     ) -> std::io::Result<Self> {
         let disk = disk::Disk::open(data_dir)?;
         disk.create_bucket(bucket)?;
+        let hooks = Arc::new(TestHooks {
+            copy_fails_for: Mutex::new(None),
+            min_part: std::sync::atomic::AtomicU64::new(5 * 1024 * 1024),
+        });
         let store = EmbeddedStore {
             disk,
             uploads: Mutex::new(HashMap::new()),
+            hooks: hooks.clone(),
         };
         let mut builder = S3ServiceBuilder::new(store);
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
@@ -150,7 +183,22 @@ impl EmbeddedS3 {
             secret_key: secret_key.to_owned(),
             shutdown,
             tasks,
+            hooks,
         })
+    }
+
+    /// Test hook: from now on, copies whose source key contains `pattern`
+    /// fail with InternalError (`None`: none fail).
+    pub fn fail_copies_of(&self, pattern: Option<&str>) {
+        *self.hooks.copy_fails_for.lock().expect("hooks poisoned") = pattern.map(str::to_owned);
+    }
+
+    /// Test hook: the smallest multipart part accepted before the last one
+    /// (S3 and the default: 5 MiB).
+    pub fn set_min_part_size(&self, bytes: u64) {
+        self.hooks
+            .min_part
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Stops serving: new requests are refused, open connections dropped.

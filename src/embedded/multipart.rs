@@ -22,9 +22,6 @@ use super::EmbeddedStore;
 use super::disk::{ObjMeta, now_pair, write_stream};
 use super::objects::{check_if_match, copy_source, io_err, meta_from_input};
 
-/// S3's minimum size of every part but the last.
-const MIN_PART: u64 = 5 * 1024 * 1024;
-
 /// A multipart upload in progress.
 #[derive(Debug)]
 pub struct Upload {
@@ -127,6 +124,7 @@ impl EmbeddedStore {
         let dir = self.upload_target(&input.upload_id, &input.bucket, &input.key)?;
         let (src_bucket, src) = copy_source(self, &input.copy_source)?;
         check_if_match(input.copy_source_if_match.as_ref(), &src)?;
+        self.hooks.check_copy(&src.key)?;
         let (start, len) = match input.copy_source_range.as_deref() {
             None => (0, src.size),
             Some(r) => {
@@ -221,7 +219,7 @@ impl EmbeddedStore {
                 if !etag_ok {
                     return Err(s3_error!(InvalidPart));
                 }
-                if i + 1 < requested.len() && size < MIN_PART {
+                if i + 1 < requested.len() && size < self.hooks.min_part() {
                     return Err(s3_error!(EntityTooSmall));
                 }
                 chosen.push((n, md5, size));

@@ -303,6 +303,7 @@ impl EmbeddedStore {
         let dst = self.bucket(&input.bucket)?;
         let (src_bucket, src) = copy_source(self, &input.copy_source)?;
         check_if_match(input.copy_source_if_match.as_ref(), &src)?;
+        self.hooks.check_copy(&src.key)?;
         let replace = input
             .metadata_directive
             .as_ref()

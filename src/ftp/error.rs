@@ -53,6 +53,7 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
                         ),
                     )
                 }
+                StorageError::KeyTooLong => Reply::new(553, format!("{e}; nothing was changed")),
                 StorageError::Changed => Reply::new(
                     450,
                     "The file changed on the server during the operation; nothing was changed, try again",

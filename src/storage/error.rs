@@ -24,6 +24,9 @@ pub enum StorageError {
     /// The object changed between two requests of one operation (S3 412).
     #[error("the file changed while the operation ran")]
     Changed,
+    /// A key would exceed S3's 1,024 bytes.
+    #[error("the new name would make a key longer than S3's 1024 bytes")]
+    KeyTooLong,
     /// The data connection failed or stalled.
     #[error("data connection: {0}")]
     Data(std::io::Error),

@@ -6,6 +6,7 @@
 
 mod error;
 mod listing;
+mod rename;
 mod schedule;
 mod upload;
 
@@ -21,6 +22,7 @@ use time::OffsetDateTime;
 
 pub use error::StorageError;
 pub use listing::DirPage;
+pub use rename::RENAME_CONCURRENCY;
 pub use schedule::part_size_for;
 pub use upload::{UploadOptions, copy_ranges, upload};
 
@@ -266,22 +268,6 @@ impl Storage {
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("DeleteObject", e))?;
-        Ok(())
-    }
-
-    /// Server-side copy of one object (up to S3's 5 GiB CopyObject limit).
-    ///
-    /// # Errors
-    /// On S3 errors.
-    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(to)
-            .copy_source(copy_source(&self.bucket, from))
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("CopyObject", e))?;
         Ok(())
     }
 

@@ -216,6 +216,11 @@ impl TestEnv {
 
     /// Every key under the test prefix, relative to it, in S3 order.
     pub fn keys(&self) -> Vec<String> {
+        self.keys_with_etags().into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// Every key under the test prefix (relative) with its ETag, in S3 order.
+    pub fn keys_with_etags(&self) -> Vec<(String, String)> {
         self.rt.block_on(async {
             let mut out = Vec::new();
             let mut pages = self
@@ -227,7 +232,10 @@ impl TestEnv {
                 .send();
             while let Some(page) = pages.next().await {
                 for o in page.expect("list").contents() {
-                    out.push(o.key().unwrap()[self.prefix.len()..].to_owned());
+                    out.push((
+                        o.key().unwrap()[self.prefix.len()..].to_owned(),
+                        o.e_tag().unwrap_or_default().to_owned(),
+                    ));
                 }
             }
             out

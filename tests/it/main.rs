@@ -9,5 +9,6 @@ mod ftps;
 mod harness;
 mod interop;
 mod lifecycle;
+mod rename;
 mod resume;
 mod s3_store;

@@ -105,17 +105,17 @@ impl Session {
     pub(in crate::ftp) async fn cmd_rnfr(&mut self, arg: &str) -> Outcome {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
-        let key = account.root.file_key(&path)?;
-        if self.shared.storage.head(&key).await?.is_none() {
-            if self
-                .shared
-                .storage
-                .dir_exists(&account.root.dir_prefix(&path)?)
-                .await?
-            {
-                return Err(refuse(550, "Renaming directories is not available yet"));
-            }
-            return Err(refuse(550, format!("{path}: no such file")));
+        if path.is_root() {
+            return Err(refuse(550, "Cannot rename the home directory"));
+        }
+        let storage = &self.shared.storage;
+        if storage
+            .head(&account.root.file_key(&path)?)
+            .await?
+            .is_none()
+            && !storage.dir_exists(&account.root.dir_prefix(&path)?).await?
+        {
+            return Err(refuse(550, format!("{path}: no such file or directory")));
         }
         self.rename_from = Some(path);
         Ok(Reply::new(350, "Ready for RNTO"))
@@ -127,25 +127,50 @@ impl Session {
             return Err(refuse(503, "RNFR first"));
         };
         let to = self.cwd.resolve(arg)?;
+        let storage = self.shared.storage.clone();
         let (src, dst) = (account.root.file_key(&from)?, account.root.file_key(&to)?);
-        if src == dst {
+        let dst_dir = account.root.dir_prefix(&to)?;
+        if let Some(info) = storage.head(&src).await? {
+            if src == dst {
+                return Ok(Reply::new(250, "Rename successful (same name)"));
+            }
+            if storage.dir_exists(&dst_dir).await? {
+                return Err(refuse(
+                    553,
+                    format!("{to}: a directory with that name exists"),
+                ));
+            }
+            storage
+                .rename_object(&src, &dst, info.size, Some(&info.etag))
+                .await?;
+            self.keep_dir(&account, &from.parent()).await?;
+            return Ok(Reply::new(250, format!("Renamed {from} to {to}")));
+        }
+        let src_dir = account.root.dir_prefix(&from)?;
+        if !storage.dir_exists(&src_dir).await? {
+            return Err(refuse(550, format!("{from}: no longer exists")));
+        }
+        if src_dir == dst_dir {
             return Ok(Reply::new(250, "Rename successful (same name)"));
         }
-        if self
-            .shared
-            .storage
-            .dir_exists(&account.root.dir_prefix(&to)?)
-            .await?
-        {
+        if to.is_root() || dst_dir.starts_with(&src_dir) {
             return Err(refuse(
                 553,
-                format!("{to}: a directory with that name exists"),
+                format!("Cannot move {from} into itself ({to})"),
             ));
         }
-        self.shared.storage.copy(&src, &dst).await?;
-        self.shared.storage.delete(&src).await?;
+        if storage.dir_exists(&dst_dir).await? || storage.head(&dst).await?.is_some() {
+            return Err(refuse(550, format!("{to}: already exists")));
+        }
+        let started = std::time::Instant::now();
+        let cancel = self.shared.abort.child_token();
+        let moved = storage.rename_dir(&src_dir, &dst_dir, &cancel).await?;
+        tracing::info!(from = %from, to = %to, keys = moved, elapsed_ms = started.elapsed().as_millis(), "directory renamed");
         self.keep_dir(&account, &from.parent()).await?;
-        Ok(Reply::new(250, format!("Renamed {from} to {to}")))
+        Ok(Reply::new(
+            250,
+            format!("Renamed directory {from} to {to} ({moved} objects)"),
+        ))
     }
 
     pub(in crate::ftp) async fn cmd_size(&mut self, arg: &str) -> Outcome {

@@ -1,0 +1,303 @@
+//! Server-side copies and renames: S3 has no rename, so a rename is a copy
+//! then a delete.
+//!
+//! - One object: `CopyObject` up to 5 GiB; above, a multipart upload of
+//!   ranged `UploadPartCopy` parts (content type and metadata carried over).
+//! - A directory: every key under its prefix is listed, copied with bounded
+//!   parallelism (each copy conditional on the ETag the listing saw), and
+//!   only when every copy succeeded are the sources removed with
+//!   `DeleteObjects`, 1,000 keys per request. If a copy fails, the copies
+//!   already made are deleted and the source is untouched.
+//!
+//! Requests: a directory of N keys costs ⌈N/1000⌉ ListObjectsV2 + N
+//! CopyObject + ⌈N/1000⌉ DeleteObjects.
+
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use futures::{StreamExt, TryStreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::schedule::MAX_PART;
+use super::{Storage, StorageError, copy_ranges, copy_source};
+
+/// Copies in flight during a directory rename.
+pub const RENAME_CONCURRENCY: usize = 16;
+/// Keys per DeleteObjects request (S3's maximum).
+const DELETE_BATCH: usize = 1000;
+/// S3's longest key, in bytes.
+const MAX_KEY: usize = 1024;
+
+/// One object to move.
+#[derive(Debug, Clone)]
+struct Item {
+    key: String,
+    size: u64,
+    etag: Option<String>,
+}
+
+impl Storage {
+    /// Server-side copy of `from` (of `size` bytes) to `to`, conditional on
+    /// `etag` when given: `CopyObject`, or a multipart copy above 5 GiB.
+    ///
+    /// # Errors
+    /// [`StorageError::Changed`] when the source no longer has `etag`, or other S3 errors.
+    pub async fn copy_object(
+        &self,
+        from: &str,
+        to: &str,
+        size: u64,
+        etag: Option<&str>,
+    ) -> Result<(), StorageError> {
+        if size > MAX_PART {
+            return self.multipart_copy(from, to, size, etag).await;
+        }
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(copy_source(&self.bucket, from))
+            .set_copy_source_if_match(etag.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("CopyObject", e))?;
+        Ok(())
+    }
+
+    async fn multipart_copy(
+        &self,
+        from: &str,
+        to: &str,
+        size: u64,
+        etag: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(from)
+            .set_if_match(etag.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("HeadObject", e))?;
+        let etag = etag.or(head.e_tag()).map(str::to_owned);
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(to)
+            .set_content_type(head.content_type().map(str::to_owned))
+            .set_metadata(head.metadata().cloned())
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("CreateMultipartUpload", e))?;
+        let id = out.upload_id().unwrap_or_default().to_owned();
+        let parts = futures::stream::iter(copy_ranges(size).into_iter().enumerate())
+            .map(|(i, (start, end))| {
+                let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
+                let req = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(to)
+                    .upload_id(&id)
+                    .part_number(n)
+                    .copy_source(copy_source(&self.bucket, from))
+                    .set_copy_source_if_match(etag.clone())
+                    .copy_source_range(format!("bytes={start}-{end}"));
+                async move {
+                    let out = req
+                        .send()
+                        .await
+                        .map_err(|e| StorageError::from_sdk("UploadPartCopy", e))?;
+                    let tag = out.copy_part_result().and_then(|r| r.e_tag());
+                    Ok::<_, StorageError>(
+                        CompletedPart::builder()
+                            .part_number(n)
+                            .set_e_tag(tag.map(str::to_owned))
+                            .build(),
+                    )
+                }
+            })
+            .buffered(self.concurrency.max(1))
+            .try_collect::<Vec<_>>()
+            .await;
+        let done = match parts {
+            Ok(parts) => self
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(to)
+                .upload_id(&id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| StorageError::from_sdk("CompleteMultipartUpload", e)),
+            Err(e) => Err(e),
+        };
+        if done.is_err() {
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(to)
+                .upload_id(&id)
+                .send()
+                .await;
+        }
+        done
+    }
+
+    /// Renames one object: copy, then delete the source.
+    ///
+    /// # Errors
+    /// On S3 errors; the source is deleted only after the copy succeeded.
+    pub async fn rename_object(
+        &self,
+        from: &str,
+        to: &str,
+        size: u64,
+        etag: Option<&str>,
+    ) -> Result<(), StorageError> {
+        self.copy_object(from, to, size, etag).await?;
+        self.delete(from).await
+    }
+
+    /// Every key under `prefix`, with size and ETag.
+    async fn list_all(&self, prefix: &str) -> Result<Vec<Item>, StorageError> {
+        let mut items = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
+            items.extend(page.contents().iter().filter_map(|o| {
+                Some(Item {
+                    key: o.key()?.to_owned(),
+                    size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                    etag: o.e_tag().map(str::to_owned),
+                })
+            }));
+        }
+        Ok(items)
+    }
+
+    /// Deletes `keys` with DeleteObjects, 1,000 per request.
+    ///
+    /// # Errors
+    /// On S3 errors, or when S3 reports a key it could not delete.
+    pub async fn delete_keys(&self, keys: &[String]) -> Result<(), StorageError> {
+        for batch in keys.chunks(DELETE_BATCH) {
+            let objects = batch
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StorageError::S3 {
+                    op: "DeleteObjects",
+                    code: None,
+                    message: e.to_string(),
+                })?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StorageError::S3 {
+                    op: "DeleteObjects",
+                    code: None,
+                    message: e.to_string(),
+                })?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| StorageError::from_sdk("DeleteObjects", e))?;
+            if let Some(err) = out.errors().first() {
+                return Err(StorageError::S3 {
+                    op: "DeleteObjects",
+                    code: err.code().map(str::to_owned),
+                    message: format!(
+                        "{} of {} keys not deleted, e.g. {}: {}",
+                        out.errors().len(),
+                        batch.len(),
+                        err.key().unwrap_or_default(),
+                        err.message().unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames the directory `from` (a prefix ending in `/`) to `to`: copies
+    /// every key, then deletes the sources. Returns the number of keys moved.
+    /// On a failed copy (or `cancel`), the copies made are removed and the
+    /// source is left whole.
+    ///
+    /// # Errors
+    /// [`StorageError::KeyTooLong`] before anything is copied when a new key
+    /// would exceed 1,024 bytes; S3 errors; [`StorageError::Aborted`].
+    pub async fn rename_dir(
+        &self,
+        from: &str,
+        to: &str,
+        cancel: &CancellationToken,
+    ) -> Result<usize, StorageError> {
+        let items = self.list_all(from).await?;
+        let target = |k: &str| format!("{to}{}", &k[from.len()..]);
+        if items.iter().any(|i| target(&i.key).len() > MAX_KEY) {
+            return Err(StorageError::KeyTooLong);
+        }
+        let mut failure = None;
+        {
+            let jobs: Vec<(Item, String)> =
+                items.iter().map(|i| (i.clone(), target(&i.key))).collect();
+            let mut copies = futures::stream::iter(jobs)
+                .map(|(item, dst)| {
+                    let storage = self.clone();
+                    async move {
+                        let r = storage
+                            .copy_object(&item.key, &dst, item.size, item.etag.as_deref())
+                            .await;
+                        (dst, r)
+                    }
+                })
+                .buffer_unordered(RENAME_CONCURRENCY);
+            while failure.is_none() {
+                tokio::select! {
+                    () = cancel.cancelled() => failure = Some(StorageError::Aborted),
+                    next = copies.next() => match next {
+                        None => break,
+                        Some((_, Ok(()))) => {}
+                        Some((dst, Err(e))) => {
+                            tracing::warn!(from, to, key = dst, error = %e, "directory rename: copy failed; undoing");
+                            failure = Some(e);
+                        }
+                    },
+                }
+            }
+        }
+        if let Some(e) = failure {
+            // The destination did not exist before, so every target key is
+            // ours to remove: this also catches copies that were in flight
+            // when the stream was dropped.
+            let targets: Vec<String> = items.iter().map(|i| target(&i.key)).collect();
+            if let Err(undo) = self.delete_keys(&targets).await {
+                tracing::error!(from, to, error = %undo, "directory rename: could not remove the partial copy");
+            }
+            return Err(e);
+        }
+        self.delete_keys(&items.iter().map(|i| i.key.clone()).collect::<Vec<_>>())
+            .await?;
+        Ok(items.len())
+    }
+}
