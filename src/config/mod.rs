@@ -148,6 +148,20 @@ pub struct S3 {
     pub upload_concurrency: usize,
     /// Data directory of the embedded store (only with `endpoint: embedded`).
     pub data_dir: PathBuf,
+    /// Which time LIST/MLSD show for a file: `metadata` (x-amz-meta-mtime
+    /// when set, one cached HeadObject per entry) or `last_modified` (what
+    /// the listing returns; no extra request).
+    pub list_mtime: ListMtime,
+}
+
+/// Where listings take a file's time from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListMtime {
+    /// `x-amz-meta-mtime` (set by MFMT, rclone) when present, else LastModified.
+    Metadata,
+    /// LastModified from ListObjectsV2.
+    LastModified,
 }
 
 /// One entry of `users:`.
@@ -302,6 +316,7 @@ impl Default for S3 {
             part_size: Size(8 * 1024 * 1024),
             upload_concurrency: 4,
             data_dir: PathBuf::from("./s3ftpd-data"),
+            list_mtime: ListMtime::Metadata,
         }
     }
 }

@@ -1,9 +1,64 @@
 //! One page of a directory listing, from ListObjectsV2 with the `/` delimiter.
+//!
+//! ListObjectsV2 returns no user metadata, so with `s3.list_mtime: metadata`
+//! a file's `x-amz-meta-mtime` costs one HeadObject, and a directory's time
+//! one HeadObject of its marker. These run 32 at a time, and file results
+//! are cached (per key, valid while the listing still shows the same ETag
+//! and LastModified — any write or metadata copy changes LastModified), so
+//! listing the same directory again costs only its ListObjectsV2 requests.
 
+use dashmap::DashMap;
+use futures::StreamExt;
 use time::OffsetDateTime;
 
-use super::{Storage, StorageError, to_time};
+use super::{MTIME_META, Storage, StorageError, parse_mtime, to_time};
+use crate::config::ListMtime;
 use crate::ftp::listing::{Entry, Kind};
+
+/// HeadObject requests in flight while resolving one page's times.
+const HEADS_IN_FLIGHT: usize = 32;
+/// Cached entries before the cache starts over.
+const CACHE_LIMIT: usize = 200_000;
+
+/// `x-amz-meta-mtime` of files, keyed by S3 key, with the ETag and
+/// LastModified they were read at.
+#[derive(Debug, Default)]
+pub struct MtimeCache(DashMap<String, (String, OffsetDateTime, Option<OffsetDateTime>)>);
+
+impl MtimeCache {
+    /// Drops what is known about `key` (it was just rewritten).
+    pub fn forget(&self, key: &str) {
+        self.0.remove(key);
+    }
+
+    fn get(
+        &self,
+        key: &str,
+        etag: &str,
+        modified: OffsetDateTime,
+    ) -> Option<Option<OffsetDateTime>> {
+        self.0
+            .get(key)
+            .filter(|v| v.0 == etag && v.1 == modified)
+            .map(|v| v.2)
+    }
+
+    fn put(
+        &self,
+        key: String,
+        etag: String,
+        modified: OffsetDateTime,
+        mtime: Option<OffsetDateTime>,
+    ) {
+        if self.0.len() >= CACHE_LIMIT {
+            self.0.clear();
+        }
+        self.0.insert(key, (etag, modified, mtime));
+    }
+}
+
+/// What identifies the version of a listed file: key, ETag, LastModified.
+type Version = (String, String, OffsetDateTime);
 
 /// A page of entries and the token for the next one.
 #[derive(Debug)]
@@ -24,8 +79,9 @@ fn to_entries(
     prefix: &str,
     out: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
     now: OffsetDateTime,
-) -> Vec<Entry> {
+) -> (Vec<Entry>, Vec<Version>) {
     let mut entries = Vec::new();
+    let mut versions = Vec::new();
     for cp in out.common_prefixes() {
         let Some(p) = cp.prefix() else { continue };
         let name = p.strip_prefix(prefix).unwrap_or(p).trim_end_matches('/');
@@ -45,14 +101,20 @@ fn to_entries(
         if name.is_empty() || name.contains('/') {
             continue;
         }
+        let modified = to_time(obj.last_modified());
         entries.push(Entry {
             name: name.to_owned(),
             kind: Kind::File,
             size: u64::try_from(obj.size().unwrap_or(0)).unwrap_or(0),
-            modified: to_time(obj.last_modified()),
+            modified,
         });
+        versions.push((
+            key.to_owned(),
+            obj.e_tag().unwrap_or_default().to_owned(),
+            modified,
+        ));
     }
-    entries
+    (entries, versions)
 }
 
 impl Storage {
@@ -81,11 +143,86 @@ impl Storage {
             .then(|| out.next_continuation_token().map(str::to_owned))
             .flatten();
         let exists = !out.contents().is_empty() || !out.common_prefixes().is_empty();
+        let (mut entries, versions) = to_entries(prefix, &out, OffsetDateTime::now_utc());
+        if self.list_mtime == ListMtime::Metadata {
+            self.resolve_times(prefix, &mut entries, versions).await?;
+        }
         Ok(DirPage {
-            entries: to_entries(prefix, &out, OffsetDateTime::now_utc()),
+            entries,
             next,
             exists,
         })
+    }
+
+    /// The time of one listed entry from S3 metadata: a file's
+    /// `x-amz-meta-mtime` (`None`: not set), a directory marker's time
+    /// (`None`: no marker).
+    async fn metadata_time(&self, key: &str) -> Result<Option<OffsetDateTime>, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) if key.ends_with('/') => Ok(Some(
+                o.metadata()
+                    .and_then(|m| m.get(MTIME_META))
+                    .and_then(|v| parse_mtime(v))
+                    .unwrap_or_else(|| to_time(o.last_modified())),
+            )),
+            Ok(o) => Ok(o
+                .metadata()
+                .and_then(|m| m.get(MTIME_META))
+                .and_then(|v| parse_mtime(v))),
+            Err(e) => match StorageError::from_sdk("HeadObject", e) {
+                StorageError::NotFound => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Replaces listed times with metadata times (see the module docs).
+    async fn resolve_times(
+        &self,
+        prefix: &str,
+        entries: &mut [Entry],
+        versions: Vec<Version>,
+    ) -> Result<(), StorageError> {
+        let dirs = entries.iter().filter(|e| e.kind == Kind::Dir).count();
+        // Directories come first in `entries`, files after, in `versions` order.
+        let mut todo: Vec<(usize, String)> = Vec::new();
+        for (i, e) in entries.iter().enumerate().take(dirs) {
+            todo.push((i, format!("{prefix}{}/", e.name)));
+        }
+        for (j, (key, etag, modified)) in versions.iter().enumerate() {
+            match self.mtimes.get(key, etag, *modified) {
+                Some(Some(t)) => entries[dirs + j].modified = t,
+                Some(None) => {}
+                None => todo.push((dirs + j, key.clone())),
+            }
+        }
+        let found: Vec<(usize, String, Option<OffsetDateTime>)> = futures::stream::iter(todo)
+            .map(|(i, key)| async move {
+                let t = self.metadata_time(&key).await?;
+                Ok::<_, StorageError>((i, key, t))
+            })
+            .buffered(HEADS_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        for (i, key, t) in found {
+            if let Some(t) = t {
+                entries[i].modified = t;
+            }
+            if i >= dirs {
+                let (_, etag, modified) = &versions[i - dirs];
+                self.mtimes.put(key, etag.clone(), *modified, t);
+            }
+        }
+        Ok(())
     }
 
     /// Every key under `prefix` (no delimiter), one page at a time.

@@ -58,6 +58,8 @@ pub struct Storage {
     bucket: String,
     part_size: u64,
     concurrency: usize,
+    list_mtime: config::ListMtime,
+    mtimes: std::sync::Arc<listing::MtimeCache>,
 }
 
 /// Parses `x-amz-meta-mtime`: seconds since the epoch with optional fraction
@@ -136,6 +138,8 @@ impl Storage {
             bucket: cfg.bucket.clone(),
             part_size: cfg.part_size.0,
             concurrency: cfg.upload_concurrency,
+            list_mtime: cfg.list_mtime,
+            mtimes: std::sync::Arc::default(),
         }
     }
 
@@ -245,6 +249,7 @@ impl Storage {
     /// # Errors
     /// On S3 errors.
     pub async fn put_bytes(&self, key: &str, body: bytes::Bytes) -> Result<(), StorageError> {
+        self.mtimes.forget(key);
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -261,6 +266,7 @@ impl Storage {
     /// # Errors
     /// On S3 errors.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.mtimes.forget(key);
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -287,6 +293,7 @@ impl Storage {
             .map_err(|e| StorageError::from_sdk("HeadObject", e))?;
         let mut meta = head.metadata().cloned().unwrap_or_default();
         meta.insert(MTIME_META.to_owned(), format_mtime(t));
+        self.mtimes.forget(key);
         self.client
             .copy_object()
             .bucket(&self.bucket)

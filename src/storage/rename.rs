@@ -47,6 +47,7 @@ impl Storage {
         size: u64,
         etag: Option<&str>,
     ) -> Result<(), StorageError> {
+        self.mtimes.forget(to);
         if size > MAX_PART {
             return self.multipart_copy(from, to, size, etag).await;
         }

@@ -242,6 +242,7 @@ impl Storage {
 
     /// Sends what is buffered and makes the object: PutObject or CompleteMultipartUpload.
     async fn commit(&self, key: &str, st: &mut State) -> Result<(), StorageError> {
+        self.mtimes.forget(key);
         let tail = st.buf.split().freeze();
         if st.upload_id.is_none() {
             return self.put_bytes(key, tail).await;

@@ -120,7 +120,58 @@ fn size_mdtm_and_mfmt(b: Backend) {
     assert_eq!(r.expect("MDTM rc.txt", 213).trim(), "213 20200102030405");
 }
 
+/// MFMT (and `MDTM time path`) shows in LIST, MLSD, MLST and MDTM; a
+/// second MFMT replaces what listings cached; `s3.list_mtime:
+/// last_modified` lists S3's own time instead.
+fn mfmt_is_visible_in_listings(b: Backend) {
+    let env = TestEnv::start(b, |_| {});
+    env.put("docs/a.txt", b"a");
+    env.put("docs/b.txt", b"b");
+    env.put("docs/sub/", b"");
+    let mut r = env.raw_login();
+    r.expect("MFMT 20200102030405 docs/a.txt", 213);
+    r.expect("MDTM 20191231235958 docs/b.txt", 213);
+    let list = crate::ftp_listing::listing(&mut r, "LIST docs");
+    let line = |name: &str| list.iter().find(|l| l.ends_with(name)).cloned().unwrap();
+    assert!(line("a.txt").contains("Jan  2  2020"), "{list:?}");
+    assert!(line("b.txt").contains("Dec 31  2019"), "{list:?}");
+    let mlsd = crate::ftp_listing::listing(&mut r, "MLSD docs");
+    assert!(
+        mlsd.iter()
+            .any(|l| l.contains("modify=20200102030405") && l.ends_with(" a.txt")),
+        "{mlsd:?}"
+    );
+    assert_eq!(
+        r.expect("MDTM docs/b.txt", 213).trim(),
+        "213 20191231235958"
+    );
+    // Listed again (now from the cache), then changed: the new time shows.
+    crate::ftp_listing::listing(&mut r, "LIST docs");
+    r.expect("MFMT 20210304050607 docs/a.txt", 213);
+    let list = crate::ftp_listing::listing(&mut r, "LIST docs");
+    assert!(
+        list.iter()
+            .any(|l| l.contains("Mar  4  2021") && l.ends_with("a.txt")),
+        "{list:?}"
+    );
+    drop(r);
+    drop(env);
+    let env = TestEnv::start(b, |c| {
+        c.s3.list_mtime = s3ftpd::config::ListMtime::LastModified
+    });
+    env.put("c.txt", b"c");
+    let mut r = env.raw_login();
+    r.expect("MFMT 20200102030405 c.txt", 213);
+    let list = crate::ftp_listing::listing(&mut r, "LIST");
+    assert!(
+        !list[0].contains("2020"),
+        "LastModified, not the metadata: {list:?}"
+    );
+    assert_eq!(r.expect("MDTM c.txt", 213).trim(), "213 20200102030405");
+}
+
 backend_tests!(
+    mfmt_is_visible_in_listings,
     mkd_writes_a_marker_and_rmd_removes_only_empty,
     directories_exist_by_marker_or_by_children,
     dele_keeps_the_folder,

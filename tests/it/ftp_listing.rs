@@ -4,7 +4,7 @@ use crate::backend::Backend;
 use crate::backend_tests;
 use crate::harness::{Raw, TestEnv, read_all};
 
-fn listing(r: &mut Raw, cmd: &str) -> Vec<String> {
+pub fn listing(r: &mut Raw, cmd: &str) -> Vec<String> {
     let d = r.epsv();
     r.expect(cmd, 150);
     let text = String::from_utf8(read_all(d)).unwrap();

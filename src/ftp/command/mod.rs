@@ -326,7 +326,22 @@ impl Command {
             "RNFR" => Self::Rnfr(need("RNFR", arg)?),
             "RNTO" => Self::Rnto(need("RNTO", arg)?),
             "SIZE" => Self::Size(need("SIZE", arg)?),
-            "MDTM" => Self::Mdtm(need("MDTM", arg)?),
+            "MDTM" => {
+                let a = need("MDTM", arg)?;
+                // `MDTM YYYYMMDDHHMMSS[.sss] path` sets the time (the older
+                // form of MFMT that some clients send).
+                match a
+                    .split_once(' ')
+                    .filter(|(_, p)| !p.is_empty())
+                    .and_then(|(t, p)| Some((parse_mdtm_time(t).ok()?, p)))
+                {
+                    Some((time, path)) => Self::Mfmt {
+                        time,
+                        path: path.to_owned(),
+                    },
+                    None => Self::Mdtm(a),
+                }
+            }
             "MFMT" => {
                 let a = need("MFMT", arg)?;
                 let (t, path) = a.split_once(' ').ok_or(ParseError::MissingArg("MFMT"))?;

@@ -46,6 +46,15 @@ fn table() {
         ("RNTO b", C::Rnto("b".into())),
         ("SIZE f", C::Size("f".into())),
         ("MDTM f", C::Mdtm("f".into())),
+        ("MDTM my file.txt", C::Mdtm("my file.txt".into())),
+        ("MDTM 20200102030405", C::Mdtm("20200102030405".into())),
+        (
+            "MDTM 20200102030405 f",
+            C::Mfmt {
+                time: 1_577_934_245,
+                path: "f".into(),
+            },
+        ),
         (
             "MFMT 20200102030405 f g",
             C::Mfmt {
