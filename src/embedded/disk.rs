@@ -25,6 +25,8 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
+use crate::storage::checksum;
+
 /// Metadata kept for every object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ObjMeta {
@@ -42,6 +44,9 @@ pub struct ObjMeta {
     /// User metadata (`x-amz-meta-*`), lower-case names.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The whole object's CRC32C, when the upload sent one (verified).
+    #[serde(default)]
+    pub crc32c: Option<u32>,
 }
 
 impl ObjMeta {
@@ -237,22 +242,39 @@ impl Disk {
 ///
 /// # Errors
 /// On I/O errors or an error from the stream.
-pub async fn write_stream<S, E>(path: &Path, mut stream: S) -> io::Result<(u64, [u8; 16])>
+pub async fn write_stream<S, E>(path: &Path, mut stream: S) -> io::Result<Written>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let mut file = tokio::fs::File::create(path).await?;
     let mut md5 = Md5::new();
+    let mut crc = 0u32;
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| io::Error::other(e.to_string()))?;
         md5.update(&chunk);
+        crc = checksum::combine(crc, checksum::crc32c(&chunk), chunk.len() as u64);
         size += chunk.len() as u64;
         file.write_all(&chunk).await?;
     }
     file.flush().await?;
-    Ok((size, md5.finalize().into()))
+    Ok(Written {
+        size,
+        md5: md5.finalize().into(),
+        crc32c: crc,
+    })
+}
+
+/// What [`write_stream`] wrote: length, MD5 and CRC32C.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    /// Bytes written.
+    pub size: u64,
+    /// Their MD5.
+    pub md5: [u8; 16],
+    /// Their CRC32C.
+    pub crc32c: u32,
 }
 
 impl Bucket {

@@ -9,18 +9,19 @@ use std::path::PathBuf;
 
 use md5::{Digest, Md5};
 use s3s::dto::{
-    AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
-    CompleteMultipartUploadOutput, CopyPartResult, CreateMultipartUploadInput,
-    CreateMultipartUploadOutput, ETag, ListMultipartUploadsInput, ListMultipartUploadsOutput,
-    MultipartUpload, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
-    UploadPartOutput,
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, ChecksumAlgorithm, ChecksumType,
+    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyPartResult,
+    CreateMultipartUploadInput, CreateMultipartUploadOutput, ETag, ListMultipartUploadsInput,
+    ListMultipartUploadsOutput, MultipartUpload, Timestamp, UploadPartCopyInput,
+    UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::EmbeddedStore;
-use super::disk::{ObjMeta, now_pair, write_stream};
-use super::objects::{check_if_match, copy_source, io_err, meta_from_input};
+use super::disk::{ObjMeta, Written, now_pair, write_stream};
+use super::objects::{check_if_match, copy_source, io_err, meta_from_input, verify_crc32c};
+use crate::storage::checksum;
 
 /// A multipart upload in progress.
 #[derive(Debug)]
@@ -29,8 +30,11 @@ pub struct Upload {
     key: String,
     content_type: Option<String>,
     metadata: BTreeMap<String, String>,
-    /// part number → (md5, size)
-    parts: BTreeMap<i32, ([u8; 16], u64)>,
+    /// Whether the object gets a full-object CRC32C (checksum algorithm
+    /// CRC32C, type FULL_OBJECT).
+    crc32c: bool,
+    /// part number → what was written
+    parts: BTreeMap<i32, Written>,
 }
 
 fn part_path(dir: &std::path::Path, n: i32) -> PathBuf {
@@ -57,10 +61,10 @@ impl EmbeddedStore {
         }
     }
 
-    fn record_part(&self, id: &str, n: i32, md5: [u8; 16], size: u64) -> S3Result<()> {
+    fn record_part(&self, id: &str, n: i32, part: Written) -> S3Result<()> {
         let mut uploads = self.uploads.lock().expect("uploads poisoned");
         let upload = uploads.get_mut(id).ok_or_else(|| s3_error!(NoSuchUpload))?;
-        upload.parts.insert(n, (md5, size));
+        upload.parts.insert(n, part);
         Ok(())
     }
 
@@ -81,6 +85,14 @@ impl EmbeddedStore {
                 key: input.key.clone(),
                 content_type: input.content_type,
                 metadata: meta_from_input(input.metadata),
+                crc32c: input
+                    .checksum_algorithm
+                    .as_ref()
+                    .is_some_and(|a| a.as_str() == ChecksumAlgorithm::CRC32C)
+                    && input
+                        .checksum_type
+                        .as_ref()
+                        .is_none_or(|t| t.as_str() == ChecksumType::FULL_OBJECT),
                 parts: BTreeMap::new(),
             },
         );
@@ -101,16 +113,21 @@ impl EmbeddedStore {
         let dir = self.upload_target(&input.upload_id, &input.bucket, &input.key)?;
         let tmp = self.disk.tmp_path();
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let (size, md5) = write_stream(&tmp, body).await.map_err(|e| {
+        let w = write_stream(&tmp, body).await.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             s3_error!(IncompleteBody, "part body: {e}")
         })?;
+        if let Err(e) = verify_crc32c(input.checksum_crc32c.as_deref(), w.crc32c) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         tokio::fs::rename(&tmp, part_path(&dir, input.part_number))
             .await
             .map_err(|e| io_err(&e))?;
-        self.record_part(&input.upload_id, input.part_number, md5, size)?;
+        self.record_part(&input.upload_id, input.part_number, w)?;
         Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(ETag::Strong(hex::encode(md5))),
+            e_tag: Some(ETag::Strong(hex::encode(w.md5))),
+            checksum_crc32c: input.checksum_crc32c,
             ..Default::default()
         }))
     }
@@ -151,6 +168,7 @@ impl EmbeddedStore {
             .await
             .map_err(|e| io_err(&e))?;
         let mut md5 = Md5::new();
+        let mut crc = 0u32;
         let mut buf = vec![0u8; 256 * 1024];
         let mut copied = 0u64;
         loop {
@@ -159,6 +177,7 @@ impl EmbeddedStore {
                 break;
             }
             md5.update(&buf[..n]);
+            crc = checksum::combine(crc, checksum::crc32c(&buf[..n]), n as u64);
             out.write_all(&buf[..n]).await.map_err(|e| io_err(&e))?;
             copied += n as u64;
         }
@@ -172,9 +191,15 @@ impl EmbeddedStore {
         tokio::fs::rename(&tmp, part_path(&dir, input.part_number))
             .await
             .map_err(|e| io_err(&e))?;
-        self.record_part(&input.upload_id, input.part_number, md5, len)?;
+        let part = Written {
+            size: len,
+            md5,
+            crc32c: crc,
+        };
+        self.record_part(&input.upload_id, input.part_number, part)?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
+                checksum_crc32c: Some(checksum::to_header(crc)),
                 e_tag: Some(ETag::Strong(hex::encode(md5))),
                 last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
                 ..Default::default()
@@ -198,7 +223,7 @@ impl EmbeddedStore {
             return Err(s3_error!(MalformedXML, "no parts given"));
         }
         // Validate against what was uploaded, under the lock, then work without it.
-        let (chosen, content_type, metadata) = {
+        let (chosen, content_type, metadata, with_crc) = {
             let uploads = self.uploads.lock().expect("uploads poisoned");
             let upload = uploads
                 .get(&input.upload_id)
@@ -211,20 +236,32 @@ impl EmbeddedStore {
                     return Err(s3_error!(InvalidPartOrder));
                 }
                 last = n;
-                let (md5, size) = *upload.parts.get(&n).ok_or_else(|| s3_error!(InvalidPart))?;
+                let part = *upload.parts.get(&n).ok_or_else(|| s3_error!(InvalidPart))?;
                 let etag_ok = p
                     .e_tag
                     .as_ref()
-                    .is_none_or(|e| e.value() == hex::encode(md5));
+                    .is_none_or(|e| e.value() == hex::encode(part.md5));
                 if !etag_ok {
                     return Err(s3_error!(InvalidPart));
                 }
-                if i + 1 < requested.len() && size < self.hooks.min_part() {
+                if i + 1 < requested.len() && part.size < self.hooks.min_part() {
                     return Err(s3_error!(EntityTooSmall));
                 }
-                chosen.push((n, md5, size));
+                chosen.push((n, part));
             }
-            (chosen, upload.content_type.clone(), upload.metadata.clone())
+            (
+                chosen,
+                upload.content_type.clone(),
+                upload.metadata.clone(),
+                upload.crc32c,
+            )
+        };
+        let full_crc = chosen
+            .iter()
+            .fold(0u32, |acc, (_, p)| checksum::combine(acc, p.crc32c, p.size));
+        let crc32c = match verify_crc32c(input.checksum_crc32c.as_deref(), full_crc)? {
+            Some(c) => Some(c),
+            None => with_crc.then_some(full_crc),
         };
         let tmp = self.disk.tmp_path();
         let mut out = tokio::fs::File::create(&tmp)
@@ -232,15 +269,15 @@ impl EmbeddedStore {
             .map_err(|e| io_err(&e))?;
         let mut etag_md5 = Md5::new();
         let mut total = 0u64;
-        for (n, md5, size) in &chosen {
-            let mut part = tokio::fs::File::open(part_path(&dir, *n))
+        for (n, part) in &chosen {
+            let mut file = tokio::fs::File::open(part_path(&dir, *n))
                 .await
                 .map_err(|e| io_err(&e))?;
-            tokio::io::copy(&mut part, &mut out)
+            tokio::io::copy(&mut file, &mut out)
                 .await
                 .map_err(|e| io_err(&e))?;
-            etag_md5.update(md5);
-            total += size;
+            etag_md5.update(part.md5);
+            total += part.size;
         }
         out.flush().await.map_err(|e| io_err(&e))?;
         drop(out);
@@ -252,6 +289,7 @@ impl EmbeddedStore {
             modified: now_pair(),
             content_type,
             metadata,
+            crc32c,
         };
         bucket.commit(&tmp, meta).map_err(|e| io_err(&e))?;
         self.uploads

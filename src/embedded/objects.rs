@@ -17,6 +17,7 @@ use tokio_util::io::ReaderStream;
 use super::EmbeddedStore;
 use super::disk::{Bucket, ObjMeta, now_pair, write_stream};
 use super::list::{Entry, ListParams, Resume, list_page};
+use crate::storage::checksum;
 
 pub(super) fn io_err(e: &std::io::Error) -> s3s::S3Error {
     tracing::error!(error = %e, "embedded store I/O error");
@@ -39,6 +40,35 @@ fn ts(meta: &ObjMeta) -> Timestamp {
 
 fn metadata_out(meta: &ObjMeta) -> Option<Metadata> {
     (!meta.metadata.is_empty()).then(|| meta.metadata.clone().into_iter().collect())
+}
+
+/// Checks a CRC32C the client sent (`x-amz-checksum-crc32c`) against what
+/// arrived: `BadDigest` when they differ; the value to keep otherwise.
+pub(super) fn verify_crc32c(sent: Option<&str>, actual: u32) -> S3Result<Option<u32>> {
+    match sent {
+        None => Ok(None),
+        Some(v) if checksum::from_header(v) == Some(actual) => Ok(Some(actual)),
+        Some(_) => Err(s3_error!(
+            BadDigest,
+            "The CRC32C you specified did not match the calculated checksum."
+        )),
+    }
+}
+
+/// The checksum fields of HeadObject/GetObject, when asked for (`x-amz-checksum-mode: ENABLED`).
+fn checksum_out(
+    mode: Option<&s3s::dto::ChecksumMode>,
+    meta: &ObjMeta,
+) -> (Option<String>, Option<s3s::dto::ChecksumType>) {
+    match (mode, meta.crc32c) {
+        (Some(m), Some(crc)) if m.as_str() == s3s::dto::ChecksumMode::ENABLED => (
+            Some(checksum::to_header(crc)),
+            Some(s3s::dto::ChecksumType::from_static(
+                s3s::dto::ChecksumType::FULL_OBJECT,
+            )),
+        ),
+        _ => (None, None),
+    }
 }
 
 /// `If-Match` / `x-amz-copy-source-if-match`: 412 unless the object's ETag matches.
@@ -205,28 +235,34 @@ impl EmbeddedStore {
                 .await
             }
         };
-        let (size, md5) = written.map_err(|e| {
+        let w = written.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             s3_error!(IncompleteBody, "upload body: {e}")
         })?;
         if let Some(expected) = input.content_length
-            && u64::try_from(expected).ok() != Some(size)
+            && u64::try_from(expected).ok() != Some(w.size)
         {
             let _ = std::fs::remove_file(&tmp);
             return Err(s3_error!(IncompleteBody));
         }
-        let etag = hex::encode(md5);
+        let crc32c =
+            verify_crc32c(input.checksum_crc32c.as_deref(), w.crc32c).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
+        let etag = hex::encode(w.md5);
         let meta = ObjMeta {
             key: input.key,
-            size,
+            size: w.size,
             etag: etag.clone(),
             modified: now_pair(),
             content_type: input.content_type,
             metadata: meta_from_input(input.metadata),
+            crc32c,
         };
         bucket.commit(&tmp, meta).map_err(|e| io_err(&e))?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
+            checksum_crc32c: crc32c.map(checksum::to_header),
             ..Default::default()
         }))
     }
@@ -239,7 +275,11 @@ impl EmbeddedStore {
         let meta = bucket
             .get(&req.input.key)
             .ok_or_else(|| s3_error!(NoSuchKey))?;
+        let (checksum_crc32c, checksum_type) =
+            checksum_out(req.input.checksum_mode.as_ref(), &meta);
         Ok(S3Response::new(HeadObjectOutput {
+            checksum_crc32c,
+            checksum_type,
             content_length: Some(i64::try_from(meta.size).unwrap_or(i64::MAX)),
             content_type: meta.content_type.clone(),
             e_tag: Some(ETag::Strong(meta.etag.clone())),
@@ -332,6 +372,7 @@ impl EmbeddedStore {
             modified: now_pair(),
             content_type,
             metadata,
+            crc32c: src.crc32c,
         };
         let result = CopyObjectResult {
             e_tag: Some(ETag::Strong(meta.etag.clone())),

@@ -92,6 +92,8 @@ pub struct Session {
     pub(super) ttype: TransferType,
     pub(super) rest: Option<u64>,
     pub(super) rename_from: Option<VPath>,
+    /// The algorithm HASH uses (`OPTS HASH`).
+    pub(super) hash_algo: super::handlers::HashAlgo,
     pub(super) data: Option<DataPlan>,
     pending: VecDeque<Bytes>,
     pub(super) closing: bool,
@@ -122,6 +124,7 @@ impl Session {
             ttype: TransferType::Binary,
             rest: None,
             rename_from: None,
+            hash_algo: super::handlers::HashAlgo::default(),
             data: None,
             pending: VecDeque::new(),
             closing: false,
@@ -350,7 +353,7 @@ impl Session {
             C::Noop => Ok(Reply::new(200, "NOOP ok")),
             C::Syst => Ok(Reply::new(215, "UNIX Type: L8")),
             C::Feat => Ok(self.cmd_feat()),
-            C::Opts(arg) => Self::cmd_opts(&arg),
+            C::Opts(arg) => self.cmd_opts(&arg),
             C::Help => Ok(Self::cmd_help()),
             C::Stat(None) => Ok(self.cmd_stat_server()),
             C::Stat(Some(path)) => self.cmd_stat_path(&path).await,
@@ -377,6 +380,7 @@ impl Session {
             C::Rnto(path) => self.cmd_rnto(&path).await,
             C::Size(path) => self.cmd_size(&path).await,
             C::Mdtm(path) => self.cmd_mdtm(&path).await,
+            C::Hash(path) => self.cmd_hash(&path).await,
             C::Mfmt { time, path } => self.cmd_mfmt(time, &path).await,
             C::Rest(n) => {
                 self.rest = Some(n);

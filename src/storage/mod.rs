@@ -4,6 +4,7 @@
 //! `aws-sdk-s3` over HTTP. Errors are mapped once, in [`error`], to
 //! [`StorageError`], which the session turns into FTP replies.
 
+pub mod checksum;
 mod error;
 mod listing;
 mod rename;
@@ -17,7 +18,7 @@ use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::MetadataDirective;
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, MetadataDirective, ServerSideEncryption};
 use time::OffsetDateTime;
 
 pub use error::StorageError;
@@ -40,6 +41,13 @@ pub struct ObjectInfo {
     pub modified: OffsetDateTime,
     /// The ETag, quotes included, as S3 sent it (for conditional requests).
     pub etag: String,
+    /// The whole object's CRC32C, when S3 stores one.
+    pub crc32c: Option<u32>,
+    /// The whole object's SHA-256 (hex), when S3 stores one.
+    pub sha256: Option<String>,
+    /// The object's MD5 (hex) when its ETag is one: a single-part upload
+    /// without KMS or customer-key encryption.
+    pub md5: Option<String>,
 }
 
 /// Where to reach S3 and with which keys (resolved from config, or the embedded store).
@@ -167,10 +175,21 @@ impl Storage {
             .head_object()
             .bucket(&self.bucket)
             .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
         {
             Ok(o) => {
+                let full_object = !matches!(o.checksum_type(), Some(ChecksumType::Composite));
+                let etag = o.e_tag().unwrap_or_default().trim_matches('"');
+                let encrypted = o.sse_customer_algorithm().is_some()
+                    || matches!(
+                        o.server_side_encryption(),
+                        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+                    );
+                let md5 =
+                    (etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) && !encrypted)
+                        .then(|| etag.to_ascii_lowercase());
                 let meta_time = o
                     .metadata()
                     .and_then(|m| m.get(MTIME_META))
@@ -179,6 +198,17 @@ impl Storage {
                     size: u64::try_from(o.content_length().unwrap_or(0)).unwrap_or(0),
                     modified: meta_time.unwrap_or_else(|| to_time(o.last_modified())),
                     etag: o.e_tag().unwrap_or_default().to_owned(),
+                    crc32c: o
+                        .checksum_crc32_c()
+                        .filter(|_| full_object)
+                        .and_then(checksum::from_header),
+                    sha256: o
+                        .checksum_sha256()
+                        .filter(|_| full_object)
+                        .and_then(|v| aws_smithy_types::base64::decode(v).ok())
+                        .filter(|b| b.len() == 32)
+                        .map(hex::encode),
+                    md5,
                 }))
             }
             Err(e) => match StorageError::from_sdk("HeadObject", e) {
@@ -254,6 +284,7 @@ impl Storage {
             .put_object()
             .bucket(&self.bucket)
             .key(key)
+            .checksum_crc32_c(checksum::to_header(checksum::crc32c(&body)))
             .body(ByteStream::from(body))
             .send()
             .await

@@ -20,14 +20,14 @@
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart};
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::schedule::{MAX_PART, MAX_PARTS, MIN_PART};
-use super::{ObjectInfo, Storage, StorageError, copy_source, part_size_for};
+use super::{ObjectInfo, Storage, StorageError, checksum, copy_source, part_size_for};
 use crate::ftp::ascii::AsciiDecoder;
 
 /// How an upload behaves.
@@ -41,7 +41,16 @@ pub struct UploadOptions {
     pub stall: Duration,
 }
 
-type PartResult = Result<(i32, String), StorageError>;
+/// A part S3 accepted: number, ETag, and for parts we sent, their CRC32C and length.
+struct Part {
+    n: i32,
+    etag: String,
+    crc: Option<(u32, u64)>,
+    /// The CRC32C S3 reported for a copied part.
+    copied_crc: Option<String>,
+}
+
+type PartResult = Result<Part, StorageError>;
 
 #[derive(Default)]
 struct State {
@@ -49,17 +58,22 @@ struct State {
     upload_id: Option<String>,
     next_part: u32,
     in_flight: Option<JoinSet<PartResult>>,
-    done: Vec<(i32, String)>,
+    done: Vec<Part>,
     received: u64,
+    /// CRC32C of the bytes copied server-side (the resumed object), when
+    /// the whole object's checksum can be sent; `None`: send none.
+    crc_base: Option<u32>,
 }
 
 impl Storage {
-    async fn start_multipart(&self, key: &str) -> Result<String, StorageError> {
+    async fn start_multipart(&self, key: &str, crc: bool) -> Result<String, StorageError> {
         let out = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
+            .set_checksum_algorithm(crc.then_some(ChecksumAlgorithm::Crc32C))
+            .set_checksum_type(crc.then_some(ChecksumType::FullObject))
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("CreateMultipartUpload", e))?;
@@ -77,7 +91,7 @@ impl Storage {
     /// next part number.
     async fn next_slot(&self, key: &str, st: &mut State) -> Result<i32, StorageError> {
         if st.upload_id.is_none() {
-            st.upload_id = Some(self.start_multipart(key).await?);
+            st.upload_id = Some(self.start_multipart(key, st.crc_base.is_some()).await?);
         }
         let set = st.in_flight.get_or_insert_with(JoinSet::new);
         while set.len() >= self.concurrency {
@@ -144,11 +158,16 @@ impl Storage {
                         .send()
                         .await
                         .map_err(|e| StorageError::from_sdk("UploadPartCopy", e))?;
-                    let etag = out
-                        .copy_part_result()
-                        .and_then(|r| r.e_tag())
-                        .unwrap_or_default();
-                    Ok((n, etag.to_owned()))
+                    let result = out.copy_part_result();
+                    Ok(Part {
+                        n,
+                        etag: result
+                            .and_then(|r| r.e_tag())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        crc: None,
+                        copied_crc: result.and_then(|r| r.checksum_crc32_c()).map(str::to_owned),
+                    })
                 });
         }
         Ok(())
@@ -159,19 +178,28 @@ impl Storage {
         let n = self.next_slot(key, st).await?;
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), key.to_owned());
         let id = st.upload_id.clone().unwrap_or_default();
+        let with_crc = st.crc_base.is_some();
         let set = st.in_flight.get_or_insert_with(JoinSet::new);
         set.spawn(async move {
+            let len = part.len() as u64;
+            let crc = with_crc.then(|| checksum::crc32c(&part));
             let out = client
                 .upload_part()
                 .bucket(bucket)
                 .key(key)
                 .upload_id(id)
                 .part_number(n)
+                .set_checksum_crc32_c(crc.map(checksum::to_header))
                 .body(ByteStream::from(part))
                 .send()
                 .await
                 .map_err(|e| StorageError::from_sdk("UploadPart", e))?;
-            Ok((n, out.e_tag().unwrap_or_default().to_owned()))
+            Ok(Part {
+                n,
+                etag: out.e_tag().unwrap_or_default().to_owned(),
+                crc: crc.map(|c| (c, len)),
+                copied_crc: None,
+            })
         });
         Ok(())
     }
@@ -255,17 +283,36 @@ impl Storage {
                 st.done.push(joined(r)?);
             }
         }
-        st.done.sort_by_key(|(n, _)| *n);
+        st.done.sort_by_key(|p| p.n);
+        let full = st.crc_base.map(|base| {
+            st.done
+                .iter()
+                .filter_map(|p| p.crc)
+                .fold(base, |acc, (crc, len)| checksum::combine(acc, crc, len))
+        });
         let parts = st
             .done
             .iter()
-            .map(|(n, etag)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+            .map(|p| {
+                CompletedPart::builder()
+                    .part_number(p.n)
+                    .e_tag(&p.etag)
+                    .set_checksum_crc32_c(
+                        p.crc
+                            .map(|(c, _)| checksum::to_header(c))
+                            .or_else(|| p.copied_crc.clone())
+                            .filter(|_| full.is_some()),
+                    )
+                    .build()
+            })
             .collect();
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(st.upload_id.clone().unwrap_or_default())
+            .set_checksum_crc32_c(full.map(checksum::to_header))
+            .set_checksum_type(full.map(|_| ChecksumType::FullObject))
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -341,8 +388,17 @@ pub async fn upload<R: AsyncRead + Unpin>(
     opts: UploadOptions,
     cancel: &CancellationToken,
 ) -> Result<u64, StorageError> {
-    let mut st = State::default();
     let base = base.filter(|b| b.size > 0);
+    let mut st = State {
+        // A resumed object under 5 MiB is re-sent, so its bytes are summed
+        // like new ones; a larger one is copied, and its stored CRC32C (when
+        // S3 has one) starts the sum. Without it, no checksum is sent.
+        crc_base: match base {
+            Some(b) if b.size >= MIN_PART => b.crc32c,
+            _ => Some(0),
+        },
+        ..State::default()
+    };
     let filled = match base {
         Some(b) => match storage.start_from(key, b, &mut st).await {
             Ok(()) => storage.fill(key, reader, &mut st, opts, cancel).await,

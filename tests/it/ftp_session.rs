@@ -58,6 +58,7 @@ fn feat_lists_exactly_what_works(b: Backend) {
         [
             "EPRT",
             "EPSV",
+            "HASH SHA-256*;CRC32C;MD5",
             "MDTM",
             "MFMT",
             "MLST type*;size*;modify*;perm*;",
@@ -73,7 +74,9 @@ fn feat_lists_exactly_what_works(b: Backend) {
     r.expect("MLST /", 250);
     r.expect("REST 0", 350);
     r.expect("OPTS MLST type;size;", 200);
-    for verb in ["AUTH TLS", "PBSZ 0", "PROT P", "HASH x", "CCC"] {
+    r.expect("OPTS HASH", 200);
+    r.expect("HASH /nothing-here", 550);
+    for verb in ["AUTH TLS", "PBSZ 0", "PROT P", "CCC"] {
         let name = verb.split(' ').next().unwrap();
         assert!(
             !text.contains(name),

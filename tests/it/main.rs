@@ -7,6 +7,7 @@ mod ftp_session;
 mod ftp_transfer;
 mod ftps;
 mod harness;
+mod hash;
 mod interop;
 mod lifecycle;
 mod rename;

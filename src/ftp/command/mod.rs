@@ -62,6 +62,8 @@ pub enum Command {
     Size(String),
     /// `MDTM path`
     Mdtm(String),
+    /// HASH: a file's digest (draft-bryan-ftpext-hash).
+    Hash(String),
     /// `MFMT YYYYMMDDHHMMSS path`
     Mfmt {
         /// Seconds since the Unix epoch.
@@ -326,6 +328,7 @@ impl Command {
             "RNFR" => Self::Rnfr(need("RNFR", arg)?),
             "RNTO" => Self::Rnto(need("RNTO", arg)?),
             "SIZE" => Self::Size(need("SIZE", arg)?),
+            "HASH" => Self::Hash(need("HASH", arg)?),
             "MDTM" => {
                 let a = need("MDTM", arg)?;
                 // `MDTM YYYYMMDDHHMMSS[.sss] path` sets the time (the older

@@ -13,7 +13,7 @@ use crate::storage::ObjectInfo;
 
 impl Session {
     /// The object at `arg`, or 550 (saying so when it is a directory).
-    async fn file_info(
+    pub(super) async fn file_info(
         &self,
         account: &Account,
         path: &VPath,

@@ -29,21 +29,24 @@ pub fn quote_path(p: &str) -> String {
 
 impl Session {
     pub(in crate::ftp) fn cmd_feat(&self) -> Reply {
+        let hash = super::HashAlgo::feat_line(self.hash_algo);
         let mut features: Vec<&str> = FEATURES.to_vec();
+        features.push(&hash);
         if self.shared.tls.is_some() {
             features.extend(TLS_FEATURES);
-            features.sort_unstable();
         }
+        features.sort_unstable();
         let mut lines = vec!["Features:".to_owned()];
         lines.extend(features.iter().map(|f| format!(" {f}")));
         lines.push("End".into());
         Reply::multi(211, lines)
     }
 
-    pub(in crate::ftp) fn cmd_opts(arg: &str) -> Outcome {
+    pub(in crate::ftp) fn cmd_opts(&mut self, arg: &str) -> Outcome {
         let upper = arg.to_ascii_uppercase();
         let mut words = upper.split_whitespace();
         match (words.next(), words.next()) {
+            (Some("HASH"), _) => self.cmd_opts_hash(arg.trim().get(4..)),
             (Some("UTF8" | "UTF-8"), Some("ON") | None) => {
                 Ok(Reply::new(200, "Always in UTF8 mode"))
             }
@@ -58,9 +61,9 @@ impl Session {
             214,
             vec![
                 "The following commands are recognized:".into(),
-                " ABOR ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD".into(),
-                " MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR RMD".into(),
-                " RNFR RNTO SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD"
+                " ABOR ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HASH HELP LIST MDTM MFMT".into(),
+                " MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR".into(),
+                " RMD  RNFR RNTO SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD"
                     .into(),
                 "Help OK".into(),
             ],

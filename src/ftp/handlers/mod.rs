@@ -2,11 +2,13 @@
 
 mod auth;
 mod files;
+mod hash;
 mod info;
 mod list;
 mod nav;
 mod tls;
 mod transfer;
 
+pub use hash::HashAlgo;
 pub use list::ListFormat;
 pub use transfer::Store;
