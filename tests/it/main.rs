@@ -9,6 +9,7 @@ mod ftps;
 mod harness;
 mod hash;
 mod interop;
+mod interop_hard;
 mod lifecycle;
 mod rename;
 mod resume;
