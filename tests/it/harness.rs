@@ -81,6 +81,7 @@ pub struct TestEnv {
     pub bucket: String,
     /// Key prefix of this test (ends with `/`), the root of the FTP tree.
     pub prefix: String,
+    config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -133,8 +134,14 @@ impl TestEnv {
             s3,
             bucket,
             prefix,
+            config,
             _dir: dir,
         }
+    }
+
+    /// The config the gateway runs with.
+    pub fn gateway_config(&self) -> &Config {
+        &self.config
     }
 
     /// The gateway (e.g. to stop its embedded store).

@@ -55,11 +55,18 @@ fn lftp_put_continue_and_mv_folder(b: Backend) {
     );
     assert!(env.get("up/part.bin").unwrap() == want);
     for i in 0..30 {
-        env.put(&format!("up/deep/er/f{i}.txt"), format!("file {i}").as_bytes());
+        env.put(
+            &format!("up/deep/er/f{i}.txt"),
+            format!("file {i}").as_bytes(),
+        );
     }
     let out = lftp(env.addr, "", "mv up moved; cls -1 moved/deep/er");
     assert_eq!(out.lines().count(), 30, "{out}");
-    assert!(env.keys().iter().all(|k| k.starts_with("moved/")), "{:?}", env.keys());
+    assert!(
+        env.keys().iter().all(|k| k.starts_with("moved/")),
+        "{:?}",
+        env.keys()
+    );
     assert!(env.get("moved/part.bin").unwrap() == want);
     assert_eq!(env.get("moved/deep/er/f29.txt").unwrap(), b"file 29");
 }
@@ -86,7 +93,10 @@ fn python_ftplib_appe(b: Backend) {
     assert!(out.contains("appe ok"), "{out}");
     let got = env.get("journal.log").unwrap();
     assert!(got.starts_with(b"first line\nsecond line\n"));
-    assert_eq!(&got[23..], &(0..=255u8).collect::<Vec<_>>().repeat(30000)[..]);
+    assert_eq!(
+        &got[23..],
+        &(0..=255u8).collect::<Vec<_>>().repeat(30000)[..]
+    );
 }
 
 backend_tests!(
