@@ -1,0 +1,155 @@
+//! Directory rename through FTP against the same copies issued serially.
+//!
+//! `cargo bench --bench rename` (`BENCH_KEYS` sets the number of keys,
+//! default 2,500, four levels deep). The S3 server is the embedded store on
+//! loopback. Each run renames the tree once with FTP `RNFR`/`RNTO`
+//! (s3ftpd: bounded-parallel CopyObject, then DeleteObjects in batches of
+//! 1,000) and once with `aws-sdk-s3` doing the same CopyObject requests one
+//! after another, then the same DeleteObjects: the ratio is what the
+//! parallel copy buys.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use futures::StreamExt;
+use s3ftpd::{Config, Gateway};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn keys_under(s3: &Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        out.extend(
+            page.unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    out
+}
+
+/// The baseline: list, copy every key one at a time, delete in batches of 1,000.
+async fn serial_rename(s3: &Client, bucket: &str, from: &str, to: &str) {
+    let keys = keys_under(s3, bucket, from).await;
+    for k in &keys {
+        s3.copy_object()
+            .bucket(bucket)
+            .key(format!("{to}{}", &k[from.len()..]))
+            .copy_source(format!("{bucket}/{k}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    for batch in keys.chunks(1000) {
+        let objects = batch
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build().unwrap())
+            .collect();
+        s3.delete_objects()
+            .bucket(bucket)
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+fn main() {
+    let count: usize = std::env::var("BENCH_KEYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2500);
+    let runs = 3;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "listen: 127.0.0.1:0\npassive: {{ ports: 43100-43199 }}\ns3: {{ endpoint: embedded, bucket: bench, data_dir: '{}' }}\nusers: [{{ name: b, password: b }}]\n",
+        dir.path().join("data").display()
+    );
+    let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
+    let gateway = rt.block_on(Gateway::start(config)).unwrap();
+    let e = gateway.embedded().unwrap();
+    let s3 = Client::from_conf(
+        aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&e.endpoint)
+            .credentials_provider(Credentials::new(
+                &e.access_key,
+                &e.secret_key,
+                None,
+                None,
+                "bench",
+            ))
+            .force_path_style(true)
+            .build(),
+    );
+    rt.block_on(async {
+        futures::stream::iter(0..count)
+            .map(|i| {
+                let s3 = s3.clone();
+                async move {
+                    s3.put_object()
+                        .bucket("bench")
+                        .key(format!("t0/a{}/b{}/c{}/f{i:05}.txt", i % 5, i % 7, i % 3))
+                        .body(vec![b'x'; 1024].into())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<()>>()
+            .await;
+    });
+    let mut ftp = suppaftp::FtpStream::connect(gateway.ftp_addr()).unwrap();
+    ftp.login("b", "b").unwrap();
+    let (mut via_ftp, mut serial) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        ftp.rename(format!("t{n}"), format!("t{}", n + 1)).unwrap();
+        via_ftp.push(t.elapsed());
+        n += 1;
+        let t = Instant::now();
+        rt.block_on(serial_rename(
+            &s3,
+            "bench",
+            &format!("t{n}/"),
+            &format!("t{}/", n + 1),
+        ));
+        serial.push(t.elapsed());
+        n += 1;
+    }
+    let left = rt.block_on(keys_under(&s3, "bench", &format!("t{n}/")));
+    assert_eq!(left.len(), count, "every key arrived");
+    let (f, s) = (median(via_ftp), median(serial));
+    println!(
+        "rename of {count} keys, median of {runs}: FTP RNFR/RNTO {:.2} s, serial CopyObject {:.2} s, ratio (serial time / FTP time) {:.2}",
+        f.as_secs_f64(),
+        s.as_secs_f64(),
+        s.as_secs_f64() / f.as_secs_f64()
+    );
+    rt.block_on(gateway.shutdown(Duration::from_secs(5)));
+}
