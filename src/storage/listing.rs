@@ -224,35 +224,4 @@ impl Storage {
         }
         Ok(())
     }
-
-    /// Every key under `prefix` (no delimiter), one page at a time.
-    ///
-    /// # Errors
-    /// On S3 errors.
-    pub async fn list_keys_page(
-        &self,
-        prefix: &str,
-        token: Option<String>,
-    ) -> Result<(Vec<String>, Option<String>), StorageError> {
-        let out = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
-        let keys = out
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect();
-        let next = out
-            .is_truncated()
-            .unwrap_or(false)
-            .then(|| out.next_continuation_token().map(str::to_owned))
-            .flatten();
-        Ok((keys, next))
-    }
 }
