@@ -26,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod embedded;
 pub mod ftp;
+pub mod observe;
 pub mod server;
 pub mod storage;
 pub mod tls;

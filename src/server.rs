@@ -122,9 +122,12 @@ impl Drop for Admission {
 pub struct Gateway {
     ftp_addr: SocketAddr,
     ftps_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     embedded: Option<EmbeddedS3>,
     shared: Arc<Shared>,
     tracker: TaskTracker,
+    /// Stops the metrics endpoint and the readiness probe, after the drain.
+    observe_stop: CancellationToken,
 }
 
 async fn refuse_connection(mut stream: TcpStream, text: &str) {
@@ -172,7 +175,14 @@ impl Gateway {
                 ),
             }
         };
-        let storage = Storage::connect(&config.s3, &endpoint, config.limits.data_timeout.0).await;
+        let metrics = Arc::new(crate::observe::Metrics::new());
+        let storage = Storage::connect(
+            &config.s3,
+            &endpoint,
+            config.limits.data_timeout.0,
+            metrics.clone(),
+        )
+        .await;
         storage
             .check_bucket()
             .await
@@ -216,6 +226,15 @@ impl Gateway {
             None => None,
         };
         let ftps_addr = implicit.as_ref().and_then(|l| l.local_addr().ok());
+        let observe = match config.metrics.listen {
+            Some(addr) => Some(
+                crate::observe::http::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let metrics_addr = observe.as_ref().and_then(|l| l.local_addr().ok());
         let limits = Arc::new(Limits {
             total: AtomicUsize::new(0),
             per_ip: DashMap::new(),
@@ -232,6 +251,8 @@ impl Gateway {
             abort: CancellationToken::new(),
             tls,
             transfer_log,
+            metrics,
+            readiness: Arc::default(),
             bans: crate::ftp::bans::Bans::new(
                 config_limits.ban_after_failures,
                 config_limits.ban_window.0,
@@ -239,6 +260,10 @@ impl Gateway {
             ),
         });
         let tracker = TaskTracker::new();
+        let observe_stop = CancellationToken::new();
+        if let Some(l) = observe {
+            crate::observe::http::spawn(shared.clone(), l, &observe_stop);
+        }
         if let Some(l) = implicit {
             tracker.spawn(accept_loop(
                 l,
@@ -260,9 +285,11 @@ impl Gateway {
         Ok(Self {
             ftp_addr,
             ftps_addr,
+            metrics_addr,
             embedded,
             shared,
             tracker,
+            observe_stop,
         })
     }
 
@@ -270,6 +297,12 @@ impl Gateway {
     #[must_use]
     pub fn ftp_addr(&self) -> SocketAddr {
         self.ftp_addr
+    }
+
+    /// The metrics/health endpoint address actually bound, when configured.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The implicit FTPS address actually bound, when configured.
@@ -300,6 +333,7 @@ impl Gateway {
     /// embedded store keeps serving until the gateway is dropped.
     pub async fn shutdown(&self, drain: Duration) {
         tracing::info!(?drain, "shutting down");
+        self.shared.readiness.drain();
         self.shared.shutdown.cancel();
         self.tracker.close();
         if tokio::time::timeout(drain, self.tracker.wait())
@@ -315,6 +349,7 @@ impl Gateway {
                 tracing::error!("sessions did not finish after abort");
             }
         }
+        self.observe_stop.cancel();
         tracing::info!("shutdown complete");
     }
 }
@@ -364,6 +399,7 @@ async fn accept_loop(
         tracker.spawn(
             async move {
                 let _admission = admission;
+                let _counted = shared.metrics.session_started();
                 tracing::info!("connected");
                 let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
                     return;

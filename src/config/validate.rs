@@ -49,10 +49,17 @@ impl Config {
                 "overlaps `listen` or `passive.ports`",
             ));
         }
-        if self.metrics.listen.is_some() {
+        if let Some(m) = self.metrics.listen
+            && m.port() != 0
+            && (m == self.listen
+                || (m.ip() == self.listen.ip()
+                    || m.ip().is_unspecified()
+                    || self.listen.ip().is_unspecified())
+                    && (m.port() == self.listen.port() || ports.contains(m.port())))
+        {
             return Err(bad(
                 "metrics.listen",
-                "the metrics endpoint is not available in this release",
+                "overlaps `listen` or `passive.ports`",
             ));
         }
         self.validate_s3()?;

@@ -51,6 +51,10 @@ pub struct Shared {
     pub bans: super::bans::Bans,
     /// The xferlog file, when `log.transfer_log` is set.
     pub transfer_log: Option<crate::xferlog::TransferLog>,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::observe::Metrics>,
+    /// What `/readyz` answers.
+    pub readiness: Arc<crate::observe::http::Readiness>,
 }
 
 /// Login state; each state carries its data.
@@ -202,18 +206,23 @@ impl Session {
             tracing::debug!(?wait, "command rate limit (limits.max_commands_per_second)");
             tokio::time::sleep(wait).await;
         }
-        let result = match Command::parse(line) {
+        let (verb, result) = match Command::parse(line) {
             Ok(cmd) => {
                 tracing::debug!(command = ?cmd, "command");
-                self.dispatch(cmd).await
+                (cmd.verb(), self.dispatch(cmd).await)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => ("UNKNOWN", Err(e.into())),
         };
         let reply = result.unwrap_or_else(|e| {
             let (reply, close) = reply_for(&e);
             self.closing |= close;
             reply
         });
+        self.shared
+            .metrics
+            .commands
+            .with_label_values(&[verb, crate::observe::reply_class(reply.code)])
+            .inc();
         self.reply(reply).await;
     }
 

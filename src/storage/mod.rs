@@ -6,6 +6,7 @@
 
 pub mod checksum;
 mod error;
+mod instrument;
 mod listing;
 mod rename;
 mod schedule;
@@ -120,8 +121,14 @@ fn copy_source(bucket: &str, key: &str) -> String {
 }
 
 impl Storage {
-    /// Builds the S3 client. `stall` bounds connect and read waits on S3.
-    pub async fn connect(cfg: &config::S3, endpoint: &Endpoint, stall: Duration) -> Self {
+    /// Builds the S3 client. `stall` bounds connect and read waits on S3;
+    /// every request is counted in `metrics`.
+    pub async fn connect(
+        cfg: &config::S3,
+        endpoint: &Endpoint,
+        stall: Duration,
+        metrics: std::sync::Arc<crate::observe::Metrics>,
+    ) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()));
         if let Some((ak, sk)) = &endpoint.keys {
@@ -137,7 +144,8 @@ impl Storage {
             .force_path_style(cfg.path_style)
             .timeout_config(timeouts)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .interceptor(instrument::S3Metrics(metrics));
         if let Some(url) = &endpoint.url {
             b = b.endpoint_url(url);
         }

@@ -11,6 +11,7 @@ mod hash;
 mod interop;
 mod interop_hard;
 mod lifecycle;
+mod observe;
 mod part_growth;
 mod rename;
 mod resume;

@@ -48,7 +48,13 @@ fn part_size_grows_on_a_real_upload(b: Backend) {
     cfg.upload_concurrency = 8;
     let key = env.key("grown.bin");
     let got = env.rt.block_on(async {
-        let storage = Storage::connect(&cfg, &endpoint, std::time::Duration::from_secs(30)).await;
+        let storage = Storage::connect(
+            &cfg,
+            &endpoint,
+            std::time::Duration::from_secs(30),
+            std::sync::Arc::default(),
+        )
+        .await;
         let mut reader = tokio::io::AsyncReadExt::take(tokio::io::repeat(0x5a), total);
         let opts = UploadOptions {
             keep_partial: false,

@@ -257,6 +257,57 @@ pub fn parse_mdtm_time(s: &str) -> Result<i64, String> {
 }
 
 impl Command {
+    /// The verb, for metrics (a fixed set: never client text).
+    #[must_use]
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Self::User(..) => "USER",
+            Self::Pass(..) => "PASS",
+            Self::Quit => "QUIT",
+            Self::Noop => "NOOP",
+            Self::Syst => "SYST",
+            Self::Feat => "FEAT",
+            Self::Opts(..) => "OPTS",
+            Self::Help => "HELP",
+            Self::Stat(..) => "STAT",
+            Self::Type(..) => "TYPE",
+            Self::Mode => "MODE",
+            Self::Stru => "STRU",
+            Self::Allo => "ALLO",
+            Self::Pwd => "PWD",
+            Self::Cwd(..) => "CWD",
+            Self::Cdup => "CDUP",
+            Self::Mkd(..) => "MKD",
+            Self::Rmd(..) => "RMD",
+            Self::Dele(..) => "DELE",
+            Self::Rnfr(..) => "RNFR",
+            Self::Rnto(..) => "RNTO",
+            Self::Size(..) => "SIZE",
+            Self::Mdtm(..) => "MDTM",
+            Self::Hash(..) => "HASH",
+            Self::Mfmt { .. } => "MFMT",
+            Self::Rest(..) => "REST",
+            Self::Retr(..) => "RETR",
+            Self::Stor(..) => "STOR",
+            Self::Stou(..) => "STOU",
+            Self::Appe(..) => "APPE",
+            Self::Abor => "ABOR",
+            Self::List(..) => "LIST",
+            Self::Nlst(..) => "NLST",
+            Self::Mlsd(..) => "MLSD",
+            Self::Mlst(..) => "MLST",
+            Self::Pasv => "PASV",
+            Self::Epsv => "EPSV",
+            Self::Port(..) => "PORT",
+            Self::Eprt(..) => "EPRT",
+            Self::Auth(..) => "AUTH",
+            Self::Pbsz(..) => "PBSZ",
+            Self::Prot(..) => "PROT",
+            Self::Ccc => "CCC",
+            Self::Unknown(_) => "UNKNOWN",
+        }
+    }
+
     /// Parses one control line (without its CRLF).
     ///
     /// # Errors

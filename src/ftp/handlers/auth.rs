@@ -39,11 +39,17 @@ impl Session {
         if let Some(account) = users.verify(&user, &password).await {
             tracing::Span::current().record("user", account.name.as_str());
             tracing::info!(user = %account.name, "login ok");
+            self.shared.metrics.logins.with_label_values(&["ok"]).inc();
             self.cwd = VPath::root();
             self.login = Login::LoggedIn(account);
             return Ok(Reply::new(230, "Login successful"));
         }
         self.failures += 1;
+        self.shared
+            .metrics
+            .logins
+            .with_label_values(&["failed"])
+            .inc();
         tracing::warn!(user = %user, failures = self.failures, "login failed");
         let ip = crate::ftp::data::canonical(self.peer.ip());
         if self

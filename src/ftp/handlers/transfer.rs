@@ -88,7 +88,8 @@ fn mode_name(t: TransferType) -> &'static str {
 }
 
 impl Session {
-    /// Appends the transfer to `log.transfer_log` (xferlog), when configured.
+    /// Counts the transfer in the metrics and appends it to
+    /// `log.transfer_log` (xferlog), when configured.
     fn log_transfer(
         &self,
         account: &Account,
@@ -97,12 +98,27 @@ impl Session {
         started: std::time::Instant,
         outcome: &Result<Done, FtpError>,
     ) {
-        let Some(log) = &self.shared.transfer_log else {
-            return;
-        };
         let (bytes, complete) = match outcome {
             Ok(Done::Complete(n)) => (*n, true),
             _ => (0, false),
+        };
+        let dir = match direction {
+            Direction::Incoming => "in",
+            Direction::Outgoing => "out",
+        };
+        let result = match outcome {
+            Ok(Done::Complete(_)) => "complete",
+            Ok(Done::Aborted) => "aborted",
+            Err(_) => "failed",
+        };
+        let m = &self.shared.metrics;
+        m.transfers.with_label_values(&[dir, result]).inc();
+        m.bytes.with_label_values(&[dir]).inc_by(bytes);
+        m.transfer_seconds
+            .with_label_values(&[dir])
+            .observe(started.elapsed().as_secs_f64());
+        let Some(log) = &self.shared.transfer_log else {
+            return;
         };
         log.record(&Transfer {
             end: time::OffsetDateTime::now_utc(),

@@ -1,0 +1,199 @@
+//! What operators see: Prometheus metrics and the health endpoints.
+//!
+//! [`Metrics`] always exists (counting is a few atomic adds); it is served
+//! only when `metrics.listen` is set, by [`http`], together with `/healthz`
+//! and `/readyz`.
+
+pub mod http;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric of the gateway, registered in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Control connections open now.
+    pub sessions_active: IntGauge,
+    /// Control connections accepted since start.
+    pub sessions_total: IntCounter,
+    /// Logins by result (`ok`, `failed`).
+    pub logins: IntCounterVec,
+    /// Commands by verb and reply class (`2xx` …).
+    pub commands: IntCounterVec,
+    /// File bytes by direction (`in`: uploads, `out`: downloads).
+    pub bytes: IntCounterVec,
+    /// File transfers by direction and result (`complete`, `failed`).
+    pub transfers: IntCounterVec,
+    /// File transfer durations by direction.
+    pub transfer_seconds: HistogramVec,
+    /// S3 requests by operation and outcome (`ok`, `not_found`, `error`).
+    pub s3_requests: IntCounterVec,
+    /// S3 request latency by operation.
+    pub s3_seconds: HistogramVec,
+    bans: IntCounter,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn histogram_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
+    r.register(Box::new(h.clone())).expect("unique metric");
+    h
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    #[must_use]
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let sessions_active =
+            IntGauge::new("s3ftpd_sessions_active", "FTP control connections open now")
+                .expect("valid metric");
+        r.register(Box::new(sessions_active.clone()))
+            .expect("unique metric");
+        let sessions_total =
+            IntCounter::new("s3ftpd_sessions_total", "FTP control connections accepted")
+                .expect("valid metric");
+        r.register(Box::new(sessions_total.clone()))
+            .expect("unique metric");
+        let bans = IntCounter::new(
+            "s3ftpd_bans_total",
+            "Client IPs banned after repeated login failures",
+        )
+        .expect("valid metric");
+        r.register(Box::new(bans.clone())).expect("unique metric");
+        Self {
+            sessions_active,
+            sessions_total,
+            logins: counter_vec(&r, "s3ftpd_logins_total", "Login attempts", &["result"]),
+            commands: counter_vec(
+                &r,
+                "s3ftpd_commands_total",
+                "FTP commands by verb and reply class",
+                &["verb", "class"],
+            ),
+            bytes: counter_vec(
+                &r,
+                "s3ftpd_transfer_bytes_total",
+                "File bytes transferred (in: uploads, out: downloads)",
+                &["direction"],
+            ),
+            transfers: counter_vec(
+                &r,
+                "s3ftpd_transfers_total",
+                "File transfers by direction and result",
+                &["direction", "result"],
+            ),
+            transfer_seconds: histogram_vec(
+                &r,
+                "s3ftpd_transfer_duration_seconds",
+                "File transfer duration",
+                &["direction"],
+                prometheus::exponential_buckets(0.01, 4.0, 10).expect("valid buckets"),
+            ),
+            s3_requests: counter_vec(
+                &r,
+                "s3ftpd_s3_requests_total",
+                "S3 requests by operation and outcome",
+                &["operation", "outcome"],
+            ),
+            s3_seconds: histogram_vec(
+                &r,
+                "s3ftpd_s3_request_duration_seconds",
+                "S3 request latency",
+                &["operation"],
+                prometheus::exponential_buckets(0.001, 3.0, 12).expect("valid buckets"),
+            ),
+            bans,
+            registry: r,
+        }
+    }
+
+    /// The exposition in Prometheus text format; `bans_total` is the ban
+    /// count kept by the session layer.
+    #[must_use]
+    pub fn render(&self, bans_total: u64) -> String {
+        let seen = self.bans.get();
+        if bans_total > seen {
+            self.bans.inc_by(bans_total - seen);
+        }
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Counts one open session until dropped.
+#[derive(Debug)]
+pub struct SessionGuard(IntGauge);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// A control connection was accepted: counted until the guard drops.
+    #[must_use]
+    pub fn session_started(&self) -> SessionGuard {
+        self.sessions_total.inc();
+        self.sessions_active.inc();
+        SessionGuard(self.sessions_active.clone())
+    }
+}
+
+/// `2xx`-style class of a reply code.
+#[must_use]
+pub fn reply_class(code: u16) -> &'static str {
+    match code / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family() {
+        let m = Metrics::new();
+        m.commands.with_label_values(&["RETR", "2xx"]).inc();
+        m.s3_requests.with_label_values(&["GetObject", "ok"]).inc();
+        m.s3_seconds.with_label_values(&["GetObject"]).observe(0.01);
+        let text = m.render(3);
+        assert!(
+            text.contains("s3ftpd_commands_total{class=\"2xx\",verb=\"RETR\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("s3ftpd_bans_total 3"), "{text}");
+        assert!(text.contains("s3ftpd_s3_request_duration_seconds_bucket{operation=\"GetObject\""));
+        assert_eq!(m.render(3).matches("s3ftpd_bans_total 3").count(), 1);
+        assert_eq!(reply_class(226), "2xx");
+        assert_eq!(reply_class(550), "5xx");
+    }
+}

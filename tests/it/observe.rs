@@ -1,0 +1,168 @@
+//! The operator endpoint: Prometheus metrics move by the right amounts,
+//! `/healthz` and `/readyz` answer what they should.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::backend_tests;
+use crate::harness::{TestEnv, pattern};
+
+/// `GET path` → (status, body).
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Parses the text exposition strictly enough to catch a broken one:
+/// every sample line is `name{labels} value` with a numeric value.
+fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let mut samples = HashMap::new();
+    for line in body.lines() {
+        if line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        assert!(
+            series[..name_end]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "bad metric name in {line:?}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "bad labels in {line:?}");
+        }
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        samples.insert(series.to_owned(), v);
+    }
+    samples
+}
+
+fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, series: &str) -> f64 {
+    after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
+}
+
+fn with_metrics(c: &mut s3ftpd::Config) {
+    c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+}
+
+fn metrics_move_by_the_right_amounts(b: Backend) {
+    let env = TestEnv::start(b, with_metrics);
+    let addr = env.gateway().metrics_addr().expect("metrics endpoint");
+    let before = scrape(addr);
+    let body = pattern(7 * 1024 * 1024 + 3, 80);
+    let mut r = env.raw();
+    r.expect("USER u", 331);
+    r.expect("PASS wrong", 530);
+    let mut f = env.ftp("u", "p");
+    f.put_file("m.bin", &mut &body[..]).unwrap();
+    assert_eq!(
+        f.retr_as_buffer("m.bin").unwrap().into_inner().len(),
+        body.len()
+    );
+    f.quit().unwrap();
+    let n = body.len() as f64;
+    let after = scrape(addr);
+    let d = |s: &str| delta(&before, &after, s);
+    assert_eq!(d("s3ftpd_sessions_total"), 2.0);
+    assert_eq!(d(r#"s3ftpd_logins_total{result="ok"}"#), 1.0);
+    assert_eq!(d(r#"s3ftpd_logins_total{result="failed"}"#), 1.0);
+    assert_eq!(d(r#"s3ftpd_commands_total{class="2xx",verb="STOR"}"#), 1.0);
+    assert_eq!(d(r#"s3ftpd_commands_total{class="2xx",verb="RETR"}"#), 1.0);
+    assert_eq!(d(r#"s3ftpd_commands_total{class="5xx",verb="PASS"}"#), 1.0);
+    assert_eq!(d(r#"s3ftpd_transfer_bytes_total{direction="in"}"#), n);
+    assert_eq!(d(r#"s3ftpd_transfer_bytes_total{direction="out"}"#), n);
+    assert_eq!(
+        d(r#"s3ftpd_transfers_total{direction="in",result="complete"}"#),
+        1.0
+    );
+    assert_eq!(
+        d(r#"s3ftpd_transfers_total{direction="out",result="complete"}"#),
+        1.0
+    );
+    assert_eq!(
+        d(r#"s3ftpd_transfer_duration_seconds_count{direction="in"}"#),
+        1.0
+    );
+    // part_size 5 MiB: 2 parts.
+    assert_eq!(
+        d(r#"s3ftpd_s3_requests_total{operation="UploadPart",outcome="ok"}"#),
+        2.0
+    );
+    assert_eq!(
+        d(r#"s3ftpd_s3_requests_total{operation="CompleteMultipartUpload",outcome="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        d(r#"s3ftpd_s3_requests_total{operation="GetObject",outcome="ok"}"#),
+        1.0
+    );
+    assert!(d(r#"s3ftpd_s3_request_duration_seconds_count{operation="UploadPart"}"#) >= 2.0);
+    assert_eq!(after.get("s3ftpd_bans_total"), Some(&0.0));
+    assert_eq!(http_get(addr, "/healthz"), (200, "ok\n".into()));
+    assert_eq!(http_get(addr, "/readyz").0, 200);
+    assert_eq!(http_get(addr, "/nope").0, 404);
+}
+
+/// `/readyz` turns 503 when S3 goes away (embedded store stopped) while
+/// `/healthz` stays 200; and 503 while draining on shutdown.
+fn readyz_follows_s3_and_draining(b: Backend) {
+    let env = TestEnv::start(b, with_metrics);
+    let addr = env.gateway().metrics_addr().unwrap();
+    assert_eq!(http_get(addr, "/readyz").0, 200);
+    // Draining: a transfer keeps the gateway in its drain phase.
+    let mut r = env.raw_login();
+    let mut d = r.epsv();
+    r.expect("STOR slow.bin", 150);
+    d.write_all(b"some bytes").unwrap();
+    let shutdown = env.shutdown_in_background(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(http_get(addr, "/readyz").0, 503, "not ready while draining");
+    assert_eq!(http_get(addr, "/healthz").0, 200);
+    drop(d);
+    env.rt.block_on(shutdown).unwrap();
+    if b != Backend::Embedded {
+        return;
+    }
+    let env = TestEnv::start(b, with_metrics);
+    let addr = env.gateway().metrics_addr().unwrap();
+    env.rt
+        .block_on(env.gateway().embedded().unwrap().shutdown());
+    let mut ready = 200;
+    for _ in 0..100 {
+        ready = http_get(addr, "/readyz").0;
+        if ready == 503 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ready, 503, "not ready once S3 is unreachable");
+    assert_eq!(http_get(addr, "/healthz").0, 200, "alive all the same");
+}
+
+backend_tests!(
+    metrics_move_by_the_right_amounts,
+    readyz_follows_s3_and_draining
+);
