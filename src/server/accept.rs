@@ -1,0 +1,146 @@
+//! Accepting control connections: PROXY protocol from trusted load
+//! balancers, bans, session limits, then one task per session.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::ftp::data::canonical;
+use crate::ftp::session::{Session, Shared};
+
+/// Counts sessions in total and per IP.
+#[derive(Debug)]
+pub(super) struct Limits {
+    pub(super) total: AtomicUsize,
+    pub(super) per_ip: DashMap<IpAddr, usize>,
+    pub(super) max: usize,
+    pub(super) max_per_ip: usize,
+}
+
+/// Holds one session's place; gives it back when dropped.
+struct Admission {
+    limits: Arc<Limits>,
+    ip: IpAddr,
+}
+
+impl Limits {
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, &'static str> {
+        if self.total.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.total.fetch_sub(1, Ordering::SeqCst);
+            return Err("Too many users connected; try again later");
+        }
+        let mut n = self.per_ip.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            drop(n);
+            self.total.fetch_sub(1, Ordering::SeqCst);
+            return Err("Too many connections from your address; try again later");
+        }
+        *n += 1;
+        Ok(Admission {
+            limits: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.limits.total.fetch_sub(1, Ordering::SeqCst);
+        self.limits.per_ip.remove_if_mut(&self.ip, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
+    }
+}
+
+async fn refuse_connection(mut stream: TcpStream, text: &str) {
+    let line = format!("421 {text}\r\n");
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(line.as_bytes())).await;
+}
+
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    implicit_tls: bool,
+    shared: Arc<Shared>,
+    limits: Arc<Limits>,
+    tracker: TaskTracker,
+) {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if shared
+            .bans
+            .is_banned(canonical(peer.ip()), std::time::Instant::now())
+        {
+            tracker.spawn(refuse_connection(
+                stream,
+                "Too many failed logins from your address; try again later",
+            ));
+            continue;
+        }
+        let admission = match limits.admit(canonical(peer.ip())) {
+            Ok(a) => a,
+            Err(text) => {
+                tracing::warn!(%peer, text, "connection refused");
+                tracker.spawn(refuse_connection(stream, text));
+                continue;
+            }
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("session", id, %peer, user = tracing::field::Empty);
+        let shared = shared.clone();
+        tracker.spawn(
+            async move {
+                let _admission = admission;
+                let _counted = shared.metrics.session_started();
+                tracing::info!("connected");
+                let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+                    return;
+                };
+                let _ = stream.set_nodelay(true);
+                // Long commands (a directory rename) send nothing for a while:
+                // TCP keep-alives keep NAT and firewall state for the control
+                // connection, and notice a peer that vanished.
+                let keepalive = socket2::TcpKeepalive::new()
+                    .with_time(std::time::Duration::from_secs(60))
+                    .with_interval(std::time::Duration::from_secs(15));
+                let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+                let control = if implicit_tls {
+                    let Some(tls) = shared.tls.clone() else {
+                        return;
+                    };
+                    let wait = shared.config.limits.data_timeout.0;
+                    match tokio::time::timeout(wait, tls.acceptor().accept(stream)).await {
+                        Ok(Ok(s)) => tokio_util::either::Either::Right(s),
+                        Ok(Err(e)) => {
+                            return tracing::warn!(error = %e, "implicit FTPS handshake failed");
+                        }
+                        Err(_) => return tracing::warn!("implicit FTPS handshake timed out"),
+                    }
+                } else {
+                    tokio_util::either::Either::Left(stream)
+                };
+                Session::new(shared, control, peer, local).run().await;
+            }
+            .instrument(span),
+        );
+    }
+}
