@@ -21,6 +21,7 @@ const SECTIONS: &[&str] = &[
     "limits",
     "uploads",
     "metrics",
+    "proxy_protocol",
     "log",
 ];
 /// Keys whose value is a YAML scalar (number, bool); every other key is a string.
@@ -40,6 +41,7 @@ const TYPED: &[&str] = &[
     "limits.ban_after_failures",
     "passive.peer_check",
     "uploads.keep_partial",
+    "proxy_protocol.trusted",
 ];
 
 /// Maps a variable name to `(section, key)`; `None` when it is not config.

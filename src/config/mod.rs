@@ -65,8 +65,19 @@ pub struct Config {
     pub uploads: Uploads,
     /// Metrics endpoint.
     pub metrics: Metrics,
+    /// PROXY protocol from load balancers.
+    pub proxy_protocol: ProxyProtocol,
     /// Logging.
     pub log: Log,
+}
+
+/// `proxy_protocol:` section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyProtocol {
+    /// Networks (CIDR) whose connections must start with a PROXY v1/v2
+    /// header; empty: PROXY protocol off.
+    pub trusted: Vec<String>,
 }
 
 /// `passive:` section.
@@ -279,6 +290,7 @@ impl Default for Config {
                 keep_partial: false,
             },
             metrics: Metrics::default(),
+            proxy_protocol: ProxyProtocol::default(),
             log: Log::default(),
         }
     }

@@ -62,6 +62,14 @@ impl Config {
                 "overlaps `listen` or `passive.ports`",
             ));
         }
+        for net in &self.proxy_protocol.trusted {
+            if net.parse::<ipnet::IpNet>().is_err() && net.parse::<std::net::IpAddr>().is_err() {
+                return Err(bad(
+                    "proxy_protocol.trusted",
+                    format!("{net:?} is not an address or a network like 10.0.0.0/8"),
+                ));
+            }
+        }
         self.validate_s3()?;
         self.validate_users()?;
         let l = &self.limits;

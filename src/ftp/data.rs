@@ -171,13 +171,20 @@ impl PendingPassive {
     /// `passive.peer_check: false`), or a timeout after `wait`.
     /// The port is released as soon as that is decided, or when the session
     /// drops this value.
+    /// Connections from `proxy` balancers start with a PROXY header naming
+    /// the client, which is then the address checked.
     #[must_use]
-    pub fn spawn(listener: PassiveListener, peer: Option<IpAddr>, wait: Duration) -> Self {
+    pub fn spawn(
+        listener: PassiveListener,
+        peer: Option<IpAddr>,
+        proxy: super::proxy::ProxyTrust,
+        wait: Duration,
+    ) -> Self {
         let (mut tx, rx) = oneshot::channel();
         tokio::spawn(async move {
             let result = tokio::select! {
                 () = tx.closed() => return,
-                r = accept_from(&listener, peer, wait) => r,
+                r = accept_from(&listener, peer, &proxy, wait) => r,
             };
             drop(listener);
             let _ = tx.send(result);
@@ -189,11 +196,12 @@ impl PendingPassive {
 async fn accept_from(
     pl: &PassiveListener,
     peer: Option<IpAddr>,
+    proxy: &super::proxy::ProxyTrust,
     wait: Duration,
 ) -> io::Result<TcpStream> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let (stream, from) = tokio::time::timeout_at(deadline, pl.listener.accept())
+        let (mut stream, mut from) = tokio::time::timeout_at(deadline, pl.listener.accept())
             .await
             .map_err(|_| {
                 io::Error::new(
@@ -201,6 +209,17 @@ async fn accept_from(
                     "no data connection within data_timeout",
                 )
             })??;
+        if proxy.trusts(from.ip()) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match super::proxy::read_header(&mut stream, left).await {
+                Ok(Some(client)) => from = client,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(balancer = %from, error = %e, "passive connection from a trusted proxy without a valid PROXY header dropped");
+                    continue;
+                }
+            }
+        }
         if peer.is_none_or(|p| canonical(from.ip()) == canonical(p)) {
             stream.set_nodelay(true)?;
             return Ok(stream);
@@ -375,7 +394,12 @@ mod pending_tests {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let l = pool.bind(ip).unwrap();
         let port = l.port();
-        let pending = PendingPassive::spawn(l, Some(ip), Duration::from_secs(30));
+        let pending = PendingPassive::spawn(
+            l,
+            Some(ip),
+            super::super::proxy::ProxyTrust::default(),
+            Duration::from_secs(30),
+        );
         tokio::task::yield_now().await;
         drop(pending);
         for _ in 0..100 {

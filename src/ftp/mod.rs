@@ -9,6 +9,7 @@ pub mod error;
 mod handlers;
 pub mod listing;
 pub mod path;
+pub mod proxy;
 pub mod reply;
 pub mod session;
 pub mod throttle;

@@ -55,6 +55,8 @@ pub struct Shared {
     pub metrics: Arc<crate::observe::Metrics>,
     /// What `/readyz` answers.
     pub readiness: Arc<crate::observe::http::Readiness>,
+    /// Balancers whose connections carry a PROXY header.
+    pub proxy: super::proxy::ProxyTrust,
 }
 
 /// Login state; each state carries its data.

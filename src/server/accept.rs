@@ -72,7 +72,6 @@ pub(super) async fn accept_loop(
     limits: Arc<Limits>,
     tracker: TaskTracker,
 ) {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     loop {
         let (stream, peer) = tokio::select! {
             () = shared.shutdown.cancelled() => break,
@@ -86,61 +85,87 @@ pub(super) async fn accept_loop(
                 }
             },
         };
-        if shared
-            .bans
-            .is_banned(canonical(peer.ip()), std::time::Instant::now())
-        {
-            tracker.spawn(refuse_connection(
-                stream,
-                "Too many failed logins from your address; try again later",
-            ));
-            continue;
-        }
-        let admission = match limits.admit(canonical(peer.ip())) {
-            Ok(a) => a,
-            Err(text) => {
-                tracing::warn!(%peer, text, "connection refused");
-                tracker.spawn(refuse_connection(stream, text));
-                continue;
-            }
-        };
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("session", id, %peer, user = tracing::field::Empty);
-        let shared = shared.clone();
-        tracker.spawn(
-            async move {
-                let _admission = admission;
-                let _counted = shared.metrics.session_started();
-                tracing::info!("connected");
-                let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
-                    return;
-                };
-                let _ = stream.set_nodelay(true);
-                // Long commands (a directory rename) send nothing for a while:
-                // TCP keep-alives keep NAT and firewall state for the control
-                // connection, and notice a peer that vanished.
-                let keepalive = socket2::TcpKeepalive::new()
-                    .with_time(std::time::Duration::from_secs(60))
-                    .with_interval(std::time::Duration::from_secs(15));
-                let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
-                let control = if implicit_tls {
-                    let Some(tls) = shared.tls.clone() else {
-                        return;
-                    };
-                    let wait = shared.config.limits.data_timeout.0;
-                    match tokio::time::timeout(wait, tls.acceptor().accept(stream)).await {
-                        Ok(Ok(s)) => tokio_util::either::Either::Right(s),
-                        Ok(Err(e)) => {
-                            return tracing::warn!(error = %e, "implicit FTPS handshake failed");
-                        }
-                        Err(_) => return tracing::warn!("implicit FTPS handshake timed out"),
-                    }
-                } else {
-                    tokio_util::either::Either::Left(stream)
-                };
-                Session::new(shared, control, peer, local).run().await;
-            }
-            .instrument(span),
-        );
+        let (shared, limits) = (shared.clone(), limits.clone());
+        tracker.spawn(connection(stream, peer, implicit_tls, shared, limits));
     }
+}
+
+/// One accepted control connection: the client's real address (PROXY
+/// header from a trusted balancer), bans, limits, then the session.
+async fn connection(
+    mut stream: TcpStream,
+    socket_peer: SocketAddr,
+    implicit_tls: bool,
+    shared: Arc<Shared>,
+    limits: Arc<Limits>,
+) {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let mut peer = socket_peer;
+    if shared.proxy.trusts(socket_peer.ip()) {
+        let wait = shared.config.limits.data_timeout.0;
+        match crate::ftp::proxy::read_header(&mut stream, wait).await {
+            Ok(Some(client)) => peer = client,
+            Ok(None) => {}
+            Err(e) => {
+                return tracing::warn!(balancer = %socket_peer, error = %e, "connection from a trusted proxy without a valid PROXY header dropped");
+            }
+        }
+    }
+    if shared
+        .bans
+        .is_banned(canonical(peer.ip()), std::time::Instant::now())
+    {
+        return refuse_connection(
+            stream,
+            "Too many failed logins from your address; try again later",
+        )
+        .await;
+    }
+    let admission = match limits.admit(canonical(peer.ip())) {
+        Ok(a) => a,
+        Err(text) => {
+            tracing::warn!(%peer, text, "connection refused");
+            return refuse_connection(stream, text).await;
+        }
+    };
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("session", id, %peer, user = tracing::field::Empty);
+    async move {
+        let _admission = admission;
+        let _counted = shared.metrics.session_started();
+        if peer == socket_peer {
+            tracing::info!("connected");
+        } else {
+            tracing::info!(balancer = %socket_peer, "connected (PROXY protocol)");
+        }
+        let Ok(local) = stream.local_addr() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        // Long commands (a directory rename) send nothing for a while:
+        // TCP keep-alives keep NAT and firewall state for the control
+        // connection, and notice a peer that vanished.
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(60))
+            .with_interval(Duration::from_secs(15));
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+        let control = if implicit_tls {
+            let Some(tls) = shared.tls.clone() else {
+                return;
+            };
+            let wait = shared.config.limits.data_timeout.0;
+            match tokio::time::timeout(wait, tls.acceptor().accept(stream)).await {
+                Ok(Ok(s)) => tokio_util::either::Either::Right(s),
+                Ok(Err(e)) => {
+                    return tracing::warn!(error = %e, "implicit FTPS handshake failed");
+                }
+                Err(_) => return tracing::warn!("implicit FTPS handshake timed out"),
+            }
+        } else {
+            tokio_util::either::Either::Left(stream)
+        };
+        Session::new(shared, control, peer, local).run().await;
+    }
+    .instrument(span)
+    .await;
 }

@@ -19,11 +19,11 @@ use crate::auth::Users;
 use crate::config::Config;
 
 mod accept;
-use accept::{Limits, accept_loop};
 use crate::embedded::EmbeddedS3;
 use crate::ftp::data::PassivePorts;
 use crate::ftp::session::Shared;
 use crate::storage::{Endpoint, Storage, StorageError};
+use accept::{Limits, accept_loop};
 
 /// Access key of the embedded store when the config gives none.
 pub const EMBEDDED_ACCESS_KEY: &str = "s3ftpd-demo";
@@ -193,6 +193,7 @@ impl Gateway {
             max_per_ip: config.limits.max_sessions_per_ip,
         });
         let config_limits = config.limits.clone();
+        let config_proxy = config.proxy_protocol.trusted.clone();
         let shared = Arc::new(Shared {
             ports: PassivePorts::new(config.passive.ports),
             config: Arc::new(config),
@@ -204,6 +205,7 @@ impl Gateway {
             transfer_log,
             metrics,
             readiness: Arc::default(),
+            proxy: crate::ftp::proxy::ProxyTrust::new(&config_proxy),
             bans: crate::ftp::bans::Bans::new(
                 config_limits.ban_after_failures,
                 config_limits.ban_window.0,

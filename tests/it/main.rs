@@ -13,6 +13,7 @@ mod interop_hard;
 mod lifecycle;
 mod observe;
 mod part_growth;
+mod proxy;
 mod rename;
 mod resume;
 mod s3_store;

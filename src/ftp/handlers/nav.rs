@@ -41,6 +41,7 @@ impl Session {
                 .passive
                 .peer_check
                 .then_some(self.peer.ip()),
+            self.shared.proxy.clone(),
             wait,
         )));
         Ok(port)
