@@ -1,6 +1,7 @@
 //! `S3FTPD_<SECTION>_<KEY>` environment overrides, applied to the parsed YAML.
 //!
-//! `S3FTPD_LISTEN` and `S3FTPD_BANNER` set top-level keys; any other
+//! `S3FTPD_LISTEN` and `S3FTPD_BANNER` set top-level keys, `S3FTPD_USERS`
+//! the whole `users` list (YAML flow syntax, e.g. from a Kubernetes Secret); any other
 //! variable whose name starts with a section (`S3FTPD_S3_ENDPOINT`,
 //! `S3FTPD_PASSIVE_PUBLIC_HOST`, `S3FTPD_LIMITS_MAX_SESSIONS`) sets that
 //! key of that section. Variables that name no section (such as the test
@@ -11,7 +12,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::ConfigError;
 
-const TOP_LEVEL: &[&str] = &["listen", "banner"];
+const TOP_LEVEL: &[&str] = &["listen", "banner", "users"];
 const SECTIONS: &[&str] = &[
     "passive",
     "active",
@@ -42,6 +43,7 @@ const TYPED: &[&str] = &[
     "passive.peer_check",
     "uploads.keep_partial",
     "proxy_protocol.trusted",
+    "users",
 ];
 
 /// Maps a variable name to `(section, key)`; `None` when it is not config.
@@ -152,6 +154,8 @@ mod tests {
                 ("S3FTPD_S3_SECRET_ACCESS_KEY", "12345"),
                 ("S3FTPD_LIMITS_MAX_SESSIONS", "7"),
                 ("S3FTPD_ACTIVE_ENABLED", "false"),
+                ("S3FTPD_USERS", "[{ name: k8s, password_hash: x, home: /k8s }]"),
+                ("S3FTPD_PROXY_PROTOCOL_TRUSTED", "[10.0.0.0/8]"),
             ]),
         )
         .unwrap();
@@ -160,6 +164,8 @@ mod tests {
         assert!(s.contains("secret_access_key: '12345'"), "{s}");
         assert!(s.contains("max_sessions: 7"), "{s}");
         assert!(s.contains("enabled: false"), "{s}");
+        assert!(s.contains("home: /k8s"), "{s}");
+        assert!(s.contains("- 10.0.0.0/8"), "{s}");
     }
 
     #[test]
