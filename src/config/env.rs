@@ -154,7 +154,10 @@ mod tests {
                 ("S3FTPD_S3_SECRET_ACCESS_KEY", "12345"),
                 ("S3FTPD_LIMITS_MAX_SESSIONS", "7"),
                 ("S3FTPD_ACTIVE_ENABLED", "false"),
-                ("S3FTPD_USERS", "[{ name: k8s, password_hash: x, home: /k8s }]"),
+                (
+                    "S3FTPD_USERS",
+                    "[{ name: k8s, password_hash: x, home: /k8s }]",
+                ),
                 ("S3FTPD_PROXY_PROTOCOL_TRUSTED", "[10.0.0.0/8]"),
             ]),
         )

@@ -38,7 +38,10 @@ fn deploy_examples_are_valid() {
             configs += 1;
         }
     }
-    assert!(configs >= 5, "AWS, MinIO, Garage/Ceph, image and compose configs");
+    assert!(
+        configs >= 5,
+        "AWS, MinIO, Garage/Ceph, image and compose configs"
+    );
     let rule: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(deploy.join("s3-lifecycle-abort-multipart.json")).unwrap(),
     )
@@ -114,7 +117,11 @@ fn compose_file_and_chart_parse() {
     if available("yamllint") {
         let chart = root().join("helm/s3ftpd");
         run(Command::new("yamllint")
-            .args(["-d", "{extends: relaxed, rules: {line-length: {max: 160}}}", "--strict"])
+            .args([
+                "-d",
+                "{extends: relaxed, rules: {line-length: {max: 160}}}",
+                "--strict",
+            ])
             .arg(&compose)
             .arg(chart.join("Chart.yaml"))
             .arg(chart.join("values.yaml")));
@@ -129,4 +136,43 @@ fn compose_file_and_chart_parse() {
             .args(["--set", "replicaCount=2"]));
         assert!(out.contains("kind: StatefulSet"), "{out}");
     }
+}
+
+/// No Docker daemon here: the Dockerfile is checked for what the README
+/// promises, and against the config it bakes in.
+#[test]
+fn dockerfile_matches_its_config() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    for needle in [
+        "cargo build --release --locked",
+        "USER 10001",
+        "HEALTHCHECK",
+        "http://127.0.0.1:9100/healthz",
+        "EXPOSE 2121 50000-50019 9100",
+        "org.opencontainers.image.source",
+        "COPY deploy/docker/s3ftpd.yaml /etc/s3ftpd/s3ftpd.yaml",
+        "AS test",
+    ] {
+        assert!(dockerfile.contains(needle), "Dockerfile lacks {needle:?}");
+    }
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let src = line.split_whitespace().nth(1).unwrap();
+        assert!(root().join(src).exists(), "{line}: {src} missing");
+    }
+    let image = s3ftpd::Config::from_yaml(
+        &std::fs::read_to_string(root().join("deploy/docker/s3ftpd.yaml")).unwrap(),
+        Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(image.metrics.listen, Some("0.0.0.0:9100".parse().unwrap()));
+    assert_eq!(image.listen.port(), 2121);
+    assert_eq!(
+        (image.passive.ports.first, image.passive.ports.last),
+        (50000, 50019)
+    );
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "target"));
 }
