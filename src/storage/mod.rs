@@ -69,6 +69,8 @@ pub struct Storage {
     concurrency: usize,
     list_mtime: config::ListMtime,
     mtimes: std::sync::Arc<listing::MtimeCache>,
+    /// Largest part of a server-side copy (S3: 5 GiB).
+    copy_part_limit: u64,
 }
 
 /// Parses `x-amz-meta-mtime`: seconds since the epoch with optional fraction
@@ -120,7 +122,51 @@ fn copy_source(bucket: &str, key: &str) -> String {
     )
 }
 
+impl ObjectInfo {
+    /// From a HeadObject response (sent with checksum mode enabled).
+    fn from_head(o: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> Self {
+        let full_object = !matches!(o.checksum_type(), Some(ChecksumType::Composite));
+        let etag = o.e_tag().unwrap_or_default().trim_matches('"');
+        let encrypted = o.sse_customer_algorithm().is_some()
+            || matches!(
+                o.server_side_encryption(),
+                Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+            );
+        let md5 = (etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) && !encrypted)
+            .then(|| etag.to_ascii_lowercase());
+        let meta_time = o
+            .metadata()
+            .and_then(|m| m.get(MTIME_META))
+            .and_then(|v| parse_mtime(v));
+        Self {
+            size: u64::try_from(o.content_length().unwrap_or(0)).unwrap_or(0),
+            modified: meta_time.unwrap_or_else(|| to_time(o.last_modified())),
+            etag: o.e_tag().unwrap_or_default().to_owned(),
+            crc32c: o
+                .checksum_crc32_c()
+                .filter(|_| full_object)
+                .and_then(checksum::from_header),
+            sha256: o
+                .checksum_sha256()
+                .filter(|_| full_object)
+                .and_then(|v| aws_smithy_types::base64::decode(v).ok())
+                .filter(|b| b.len() == 32)
+                .map(hex::encode),
+            md5,
+        }
+    }
+}
+
 impl Storage {
+    /// Test hook: the largest part of a server-side copy (S3: 5 GiB), so a
+    /// test can exercise multi-part copies without 5 GiB objects.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_copy_part_limit(mut self, bytes: u64) -> Self {
+        self.copy_part_limit = bytes;
+        self
+    }
+
     /// Builds the S3 client. `stall` bounds connect and read waits on S3;
     /// every request is counted in `metrics`.
     pub async fn connect(
@@ -156,6 +202,7 @@ impl Storage {
             concurrency: cfg.upload_concurrency,
             list_mtime: cfg.list_mtime,
             mtimes: std::sync::Arc::default(),
+            copy_part_limit: schedule::MAX_PART,
         }
     }
 
@@ -187,38 +234,7 @@ impl Storage {
             .send()
             .await
         {
-            Ok(o) => {
-                let full_object = !matches!(o.checksum_type(), Some(ChecksumType::Composite));
-                let etag = o.e_tag().unwrap_or_default().trim_matches('"');
-                let encrypted = o.sse_customer_algorithm().is_some()
-                    || matches!(
-                        o.server_side_encryption(),
-                        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
-                    );
-                let md5 =
-                    (etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()) && !encrypted)
-                        .then(|| etag.to_ascii_lowercase());
-                let meta_time = o
-                    .metadata()
-                    .and_then(|m| m.get(MTIME_META))
-                    .and_then(|v| parse_mtime(v));
-                Ok(Some(ObjectInfo {
-                    size: u64::try_from(o.content_length().unwrap_or(0)).unwrap_or(0),
-                    modified: meta_time.unwrap_or_else(|| to_time(o.last_modified())),
-                    etag: o.e_tag().unwrap_or_default().to_owned(),
-                    crc32c: o
-                        .checksum_crc32_c()
-                        .filter(|_| full_object)
-                        .and_then(checksum::from_header),
-                    sha256: o
-                        .checksum_sha256()
-                        .filter(|_| full_object)
-                        .and_then(|v| aws_smithy_types::base64::decode(v).ok())
-                        .filter(|b| b.len() == 32)
-                        .map(hex::encode),
-                    md5,
-                }))
-            }
+            Ok(o) => Ok(Some(ObjectInfo::from_head(&o))),
             Err(e) => match StorageError::from_sdk("HeadObject", e) {
                 StorageError::NotFound => Ok(None),
                 other => Err(other),

@@ -2,7 +2,8 @@
 //! then a delete.
 //!
 //! - One object: `CopyObject` up to 5 GiB; above, a multipart upload of
-//!   ranged `UploadPartCopy` parts (content type and metadata carried over).
+//!   ranged `UploadPartCopy` parts — the upload path of resumed transfers
+//!   with no new bytes (content type, metadata and CRC32C carried over).
 //! - A directory: every key under its prefix is listed, copied with bounded
 //!   parallelism (each copy conditional on the ETag the listing saw), and
 //!   only when every copy succeeded are the sources removed with
@@ -12,12 +13,12 @@
 //! Requests: a directory of N keys costs ⌈N/1000⌉ ListObjectsV2 + N
 //! CopyObject + ⌈N/1000⌉ DeleteObjects.
 
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use futures::{StreamExt, TryStreamExt};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::MAX_PART;
-use super::{Storage, StorageError, copy_ranges, copy_source};
+use super::upload::State;
+use super::{ObjectInfo, Storage, StorageError, copy_source};
 
 /// Copies in flight during a directory rename.
 pub const RENAME_CONCURRENCY: usize = 16;
@@ -36,7 +37,8 @@ struct Item {
 
 impl Storage {
     /// Server-side copy of `from` (of `size` bytes) to `to`, conditional on
-    /// `etag` when given: `CopyObject`, or a multipart copy above 5 GiB.
+    /// `etag` when given: `CopyObject`, or a multipart copy above the
+    /// copy-part limit (S3: 5 GiB).
     ///
     /// # Errors
     /// [`StorageError::Changed`] when the source no longer has `etag`, or other S3 errors.
@@ -48,8 +50,8 @@ impl Storage {
         etag: Option<&str>,
     ) -> Result<(), StorageError> {
         self.mtimes.forget(to);
-        if size > MAX_PART {
-            return self.multipart_copy(from, to, size, etag).await;
+        if size > self.copy_part_limit {
+            return self.multipart_copy(from, to, etag).await;
         }
         self.client
             .copy_object()
@@ -63,11 +65,12 @@ impl Storage {
         Ok(())
     }
 
+    /// The upload machinery with only copied parts: content type, user
+    /// metadata and the whole-object CRC32C carry over.
     async fn multipart_copy(
         &self,
         from: &str,
         to: &str,
-        size: u64,
         etag: Option<&str>,
     ) -> Result<(), StorageError> {
         let head = self
@@ -76,78 +79,22 @@ impl Storage {
             .bucket(&self.bucket)
             .key(from)
             .set_if_match(etag.map(str::to_owned))
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("HeadObject", e))?;
-        let etag = etag.or(head.e_tag()).map(str::to_owned);
-        let out = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(to)
-            .set_content_type(head.content_type().map(str::to_owned))
-            .set_metadata(head.metadata().cloned())
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("CreateMultipartUpload", e))?;
-        let id = out.upload_id().unwrap_or_default().to_owned();
-        let parts = futures::stream::iter(copy_ranges(size).into_iter().enumerate())
-            .map(|(i, (start, end))| {
-                let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
-                let req = self
-                    .client
-                    .upload_part_copy()
-                    .bucket(&self.bucket)
-                    .key(to)
-                    .upload_id(&id)
-                    .part_number(n)
-                    .copy_source(copy_source(&self.bucket, from))
-                    .set_copy_source_if_match(etag.clone())
-                    .copy_source_range(format!("bytes={start}-{end}"));
-                async move {
-                    let out = req
-                        .send()
-                        .await
-                        .map_err(|e| StorageError::from_sdk("UploadPartCopy", e))?;
-                    let tag = out.copy_part_result().and_then(|r| r.e_tag());
-                    Ok::<_, StorageError>(
-                        CompletedPart::builder()
-                            .part_number(n)
-                            .set_e_tag(tag.map(str::to_owned))
-                            .build(),
-                    )
-                }
-            })
-            .buffered(self.concurrency.max(1))
-            .try_collect::<Vec<_>>()
-            .await;
-        let done = match parts {
-            Ok(parts) => self
-                .client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(to)
-                .upload_id(&id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| StorageError::from_sdk("CompleteMultipartUpload", e)),
+        let info = ObjectInfo::from_head(&head);
+        let mut st = State::copying(
+            &info,
+            head.content_type().map(str::to_owned),
+            head.metadata().cloned().unwrap_or_default(),
+        );
+        let done = match self.copy_parts(to, from, &info, &mut st).await {
+            Ok(()) => self.commit(to, &mut st).await,
             Err(e) => Err(e),
         };
         if done.is_err() {
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(to)
-                .upload_id(&id)
-                .send()
-                .await;
+            self.abort(to, &mut st).await;
         }
         done
     }

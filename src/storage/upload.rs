@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::{MAX_PART, MAX_PARTS, MIN_PART};
+use super::schedule::{MAX_PARTS, MIN_PART};
 use super::{ObjectInfo, Storage, StorageError, checksum, copy_source, part_size_for};
 use crate::ftp::ascii::AsciiDecoder;
 
@@ -53,7 +53,7 @@ struct Part {
 type PartResult = Result<Part, StorageError>;
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     buf: BytesMut,
     upload_id: Option<String>,
     next_part: u32,
@@ -63,10 +63,29 @@ struct State {
     /// CRC32C of the bytes copied server-side (the resumed object), when
     /// the whole object's checksum can be sent; `None`: send none.
     crc_base: Option<u32>,
+    /// Content type and user metadata of the new object (a renamed file keeps its own).
+    meta: Option<(Option<String>, std::collections::HashMap<String, String>)>,
+}
+
+impl State {
+    /// A server-side copy of `source` (rename above the copy limit).
+    pub(super) fn copying(
+        source: &ObjectInfo,
+        content_type: Option<String>,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Self {
+        Self {
+            crc_base: source.crc32c,
+            meta: Some((content_type, metadata)),
+            ..Self::default()
+        }
+    }
 }
 
 impl Storage {
-    async fn start_multipart(&self, key: &str, crc: bool) -> Result<String, StorageError> {
+    async fn start_multipart(&self, key: &str, st: &State) -> Result<String, StorageError> {
+        let crc = st.crc_base.is_some();
+        let (content_type, metadata) = st.meta.clone().unzip();
         let out = self
             .client
             .create_multipart_upload()
@@ -74,6 +93,8 @@ impl Storage {
             .key(key)
             .set_checksum_algorithm(crc.then_some(ChecksumAlgorithm::Crc32C))
             .set_checksum_type(crc.then_some(ChecksumType::FullObject))
+            .set_content_type(content_type.flatten())
+            .set_metadata(metadata)
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("CreateMultipartUpload", e))?;
@@ -91,7 +112,7 @@ impl Storage {
     /// next part number.
     async fn next_slot(&self, key: &str, st: &mut State) -> Result<i32, StorageError> {
         if st.upload_id.is_none() {
-            st.upload_id = Some(self.start_multipart(key, st.crc_base.is_some()).await?);
+            st.upload_id = Some(self.start_multipart(key, st).await?);
         }
         let set = st.in_flight.get_or_insert_with(JoinSet::new);
         while set.len() >= self.concurrency {
@@ -117,29 +138,43 @@ impl Storage {
         base: &ObjectInfo,
         st: &mut State,
     ) -> Result<(), StorageError> {
-        if base.size < MIN_PART {
-            let out = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .if_match(&base.etag)
-                .send()
-                .await
-                .map_err(|e| StorageError::from_sdk("GetObject", e))?;
-            let head = out.body.collect().await.map_err(|e| StorageError::S3 {
-                op: "GetObject",
-                code: None,
-                message: e.to_string(),
-            })?;
-            let head = head.into_bytes();
-            if head.len() as u64 != base.size {
-                return Err(StorageError::Changed);
-            }
-            st.buf.extend_from_slice(&head);
-            return Ok(());
+        if base.size >= MIN_PART {
+            return self.copy_parts(key, key, base, st).await;
         }
-        for (start, end) in copy_ranges(base.size) {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_match(&base.etag)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("GetObject", e))?;
+        let head = out.body.collect().await.map_err(|e| StorageError::S3 {
+            op: "GetObject",
+            code: None,
+            message: e.to_string(),
+        })?;
+        let head = head.into_bytes();
+        if head.len() as u64 != base.size {
+            return Err(StorageError::Changed);
+        }
+        st.buf.extend_from_slice(&head);
+        Ok(())
+    }
+
+    /// Copies the object `source` (as `info` describes it) server-side as
+    /// the first parts of the multipart upload of `key`: ranged
+    /// `UploadPartCopy` of at most the copy-part limit (S3: 5 GiB) each,
+    /// conditional on its ETag.
+    pub(super) async fn copy_parts(
+        &self,
+        key: &str,
+        source: &str,
+        info: &ObjectInfo,
+        st: &mut State,
+    ) -> Result<(), StorageError> {
+        for (start, end) in copy_ranges(info.size, self.copy_part_limit) {
             let n = self.next_slot(key, st).await?;
             let req = self
                 .client
@@ -148,8 +183,8 @@ impl Storage {
                 .key(key)
                 .upload_id(st.upload_id.clone().unwrap_or_default())
                 .part_number(n)
-                .copy_source(copy_source(&self.bucket, key))
-                .copy_source_if_match(&base.etag)
+                .copy_source(copy_source(&self.bucket, source))
+                .copy_source_if_match(&info.etag)
                 .copy_source_range(format!("bytes={start}-{end}"));
             st.in_flight
                 .get_or_insert_with(JoinSet::new)
@@ -269,7 +304,7 @@ impl Storage {
     }
 
     /// Sends what is buffered and makes the object: PutObject or CompleteMultipartUpload.
-    async fn commit(&self, key: &str, st: &mut State) -> Result<(), StorageError> {
+    pub(super) async fn commit(&self, key: &str, st: &mut State) -> Result<(), StorageError> {
         self.mtimes.forget(key);
         let tail = st.buf.split().freeze();
         if st.upload_id.is_none() {
@@ -325,7 +360,7 @@ impl Storage {
         Ok(())
     }
 
-    async fn abort(&self, key: &str, st: &mut State) {
+    pub(super) async fn abort(&self, key: &str, st: &mut State) {
         if let Some(mut set) = st.in_flight.take() {
             set.abort_all();
             while set.join_next().await.is_some() {}
@@ -358,14 +393,15 @@ fn joined(r: Result<PartResult, tokio::task::JoinError>) -> PartResult {
 }
 
 /// The byte ranges (inclusive) in which an object of `size` bytes is copied
-/// as parts: as few as S3's 5 GiB part limit allows, of equal size, so each
-/// is also above the 5 MiB minimum when `size` is.
+/// as parts of at most `limit` bytes (S3: 5 GiB): as few as the limit
+/// allows, of equal size, so each is also above the 5 MiB minimum when
+/// `size` is.
 #[must_use]
-pub fn copy_ranges(size: u64) -> Vec<(u64, u64)> {
+pub fn copy_ranges(size: u64, limit: u64) -> Vec<(u64, u64)> {
     if size == 0 {
         return Vec::new();
     }
-    let count = size.div_ceil(MAX_PART);
+    let count = size.div_ceil(limit.max(1));
     let each = size.div_ceil(count);
     (0..count)
         .map(|i| (i * each, ((i + 1) * each).min(size) - 1))
@@ -429,21 +465,22 @@ pub async fn upload<R: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::schedule::MAX_PART;
 
     const MIB: u64 = 1024 * 1024;
 
     #[test]
     fn copy_ranges_cover_the_object_within_part_limits() {
-        assert!(copy_ranges(0).is_empty());
-        assert_eq!(copy_ranges(6 * MIB), vec![(0, 6 * MIB - 1)]);
-        assert_eq!(copy_ranges(MAX_PART), vec![(0, MAX_PART - 1)]);
+        assert!(copy_ranges(0, MAX_PART).is_empty());
+        assert_eq!(copy_ranges(6 * MIB, MAX_PART), vec![(0, 6 * MIB - 1)]);
+        assert_eq!(copy_ranges(MAX_PART, MAX_PART), vec![(0, MAX_PART - 1)]);
         for size in [
             MAX_PART + 1,
             2 * MAX_PART,
             2 * MAX_PART + 7,
             5 * 1024 * 1024 * MIB - 3,
         ] {
-            let r = copy_ranges(size);
+            let r = copy_ranges(size, MAX_PART);
             assert_eq!(r.len() as u64, size.div_ceil(MAX_PART), "size {size}");
             assert_eq!(r[0].0, 0);
             assert_eq!(r.last().unwrap().1, size - 1);
