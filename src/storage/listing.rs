@@ -2,10 +2,11 @@
 //!
 //! ListObjectsV2 returns no user metadata, so with `s3.list_mtime: metadata`
 //! a file's `x-amz-meta-mtime` costs one HeadObject, and a directory's time
-//! one HeadObject of its marker. These run 32 at a time, and file results
-//! are cached (per key, valid while the listing still shows the same ETag
-//! and LastModified — any write or metadata copy changes LastModified), so
-//! listing the same directory again costs only its ListObjectsV2 requests.
+//! one HeadObject of its marker. These run 32 at a time and are cached: a
+//! file's result per key while the listing still shows the same ETag and
+//! LastModified (any write or metadata copy changes LastModified), a
+//! marker's until the gateway rewrites or deletes it. Listing the same
+//! directory again costs only its ListObjectsV2 requests.
 
 use dashmap::DashMap;
 use futures::StreamExt;
@@ -20,10 +21,15 @@ const HEADS_IN_FLIGHT: usize = 32;
 /// Cached entries before the cache starts over.
 const CACHE_LIMIT: usize = 200_000;
 
-/// `x-amz-meta-mtime` of files, keyed by S3 key, with the ETag and
-/// LastModified they were read at.
+/// What a file's version is known by: its ETag and LastModified.
+type Validator = (String, OffsetDateTime);
+
+/// Metadata times by S3 key: a file's `x-amz-meta-mtime`, valid while the
+/// listing shows the same ETag and LastModified; a directory marker's time,
+/// valid until the gateway itself rewrites or deletes the marker (a listing
+/// shows nothing to validate a prefix against).
 #[derive(Debug, Default)]
-pub struct MtimeCache(DashMap<String, (String, OffsetDateTime, Option<OffsetDateTime>)>);
+pub struct MtimeCache(DashMap<String, (Option<Validator>, Option<OffsetDateTime>)>);
 
 impl MtimeCache {
     /// Drops what is known about `key` (it was just rewritten).
@@ -31,29 +37,18 @@ impl MtimeCache {
         self.0.remove(key);
     }
 
-    fn get(
-        &self,
-        key: &str,
-        etag: &str,
-        modified: OffsetDateTime,
-    ) -> Option<Option<OffsetDateTime>> {
+    fn get(&self, key: &str, seen: Option<&Validator>) -> Option<Option<OffsetDateTime>> {
         self.0
             .get(key)
-            .filter(|v| v.0 == etag && v.1 == modified)
-            .map(|v| v.2)
+            .filter(|v| v.0.as_ref() == seen)
+            .map(|v| v.1)
     }
 
-    fn put(
-        &self,
-        key: String,
-        etag: String,
-        modified: OffsetDateTime,
-        mtime: Option<OffsetDateTime>,
-    ) {
+    fn put(&self, key: String, seen: Option<Validator>, time: Option<OffsetDateTime>) {
         if self.0.len() >= CACHE_LIMIT {
             self.0.clear();
         }
-        self.0.insert(key, (etag, modified, mtime));
+        self.0.insert(key, (seen, time));
     }
 }
 
@@ -190,37 +185,36 @@ impl Storage {
         entries: &mut [Entry],
         versions: Vec<Version>,
     ) -> Result<(), StorageError> {
-        let dirs = entries.iter().filter(|e| e.kind == Kind::Dir).count();
-        // Directories come first in `entries`, files after, in `versions` order.
-        let mut todo: Vec<(usize, String)> = Vec::new();
-        for (i, e) in entries.iter().enumerate().take(dirs) {
-            todo.push((i, format!("{prefix}{}/", e.name)));
-        }
-        for (j, (key, etag, modified)) in versions.iter().enumerate() {
-            match self.mtimes.get(key, etag, *modified) {
-                Some(Some(t)) => entries[dirs + j].modified = t,
+        // Directories come first in `entries`, then files in `versions` order.
+        let dirs = entries.len() - versions.len();
+        let lookups = entries[..dirs]
+            .iter()
+            .map(|e| (format!("{prefix}{}/", e.name), None))
+            .chain(versions.into_iter().map(|(k, e, m)| (k, Some((e, m)))))
+            .collect::<Vec<_>>();
+        let mut todo = Vec::new();
+        for (i, (key, seen)) in lookups.into_iter().enumerate() {
+            match self.mtimes.get(&key, seen.as_ref()) {
+                Some(Some(t)) => entries[i].modified = t,
                 Some(None) => {}
-                None => todo.push((dirs + j, key.clone())),
+                None => todo.push((i, key, seen)),
             }
         }
-        let found: Vec<(usize, String, Option<OffsetDateTime>)> = futures::stream::iter(todo)
-            .map(|(i, key)| async move {
+        let found: Vec<_> = futures::stream::iter(todo)
+            .map(|(i, key, seen)| async move {
                 let t = self.metadata_time(&key).await?;
-                Ok::<_, StorageError>((i, key, t))
+                Ok::<_, StorageError>((i, key, seen, t))
             })
             .buffered(HEADS_IN_FLIGHT)
             .collect::<Vec<_>>()
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
-        for (i, key, t) in found {
+        for (i, key, seen, t) in found {
             if let Some(t) = t {
                 entries[i].modified = t;
             }
-            if i >= dirs {
-                let (_, etag, modified) = &versions[i - dirs];
-                self.mtimes.put(key, etag.clone(), *modified, t);
-            }
+            self.mtimes.put(key, seen, t);
         }
         Ok(())
     }

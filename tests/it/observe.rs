@@ -162,7 +162,37 @@ fn readyz_follows_s3_and_draining(b: Backend) {
     assert_eq!(http_get(addr, "/healthz").0, 200, "alive all the same");
 }
 
+/// Listing times cost HeadObject requests once: the same listing again
+/// costs none, and after an MFMT only the changed file is read again.
+fn listing_metadata_lookups_are_cached(b: Backend) {
+    let env = TestEnv::start(b, with_metrics);
+    let addr = env.gateway().metrics_addr().unwrap();
+    for k in ["d/a.txt", "d/b.txt", "d/marked/", "d/implicit/x"] {
+        env.put(k, b"x");
+    }
+    let heads = || -> f64 {
+        scrape(addr)
+            .iter()
+            .filter(|(k, _)| k.starts_with(r#"s3ftpd_s3_requests_total{operation="HeadObject""#))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let mut r = env.raw_login();
+    let mut list = || {
+        let before = heads();
+        let lines = crate::ftp_listing::listing(&mut r, "LIST d");
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        heads() - before
+    };
+    assert_eq!(list(), 4.0, "two files and two folders, once each");
+    assert_eq!(list(), 0.0, "all cached");
+    let mut m = env.raw_login();
+    m.expect("MFMT 20200102030405 d/a.txt", 213);
+    assert_eq!(list(), 1.0, "only the changed file again");
+}
+
 backend_tests!(
     metrics_move_by_the_right_amounts,
-    readyz_follows_s3_and_draining
+    readyz_follows_s3_and_draining,
+    listing_metadata_lookups_are_cached
 );
