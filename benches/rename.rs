@@ -11,10 +11,10 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::StreamExt;
-use s3ftpd::{Config, Gateway};
+
+mod common;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -78,33 +78,9 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2500);
     let runs = 3;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let yaml = format!(
-        "listen: 127.0.0.1:0\npassive: {{ ports: 43100-43199 }}\ns3: {{ endpoint: embedded, bucket: bench, data_dir: '{}' }}\nusers: [{{ name: b, password: b }}]\n",
-        dir.path().join("data").display()
-    );
-    let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
-    let gateway = rt.block_on(Gateway::start(config)).unwrap();
-    let e = gateway.embedded().unwrap();
-    let s3 = Client::from_conf(
-        aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&e.endpoint)
-            .credentials_provider(Credentials::new(
-                &e.access_key,
-                &e.secret_key,
-                None,
-                None,
-                "bench",
-            ))
-            .force_path_style(true)
-            .build(),
-    );
+    let common::Bench {
+        rt, gateway, s3, ..
+    } = common::Bench::start("43100-43199");
     rt.block_on(async {
         futures::stream::iter(0..count)
             .map(|i| {

@@ -12,9 +12,9 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use s3ftpd::{Config, Gateway};
+
+mod common;
 
 const MIB: usize = 1024 * 1024;
 
@@ -127,34 +127,14 @@ fn main() {
         .unwrap_or(256)
         * MIB;
     let runs = 3;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let yaml = format!(
-        "listen: 127.0.0.1:0\npassive: {{ ports: 43000-43099 }}\ns3: {{ endpoint: embedded, bucket: bench, data_dir: '{}' }}\nusers: [{{ name: b, password: b }}]\n",
-        dir.path().join("data").display()
-    );
-    let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
+    let common::Bench {
+        rt,
+        gateway,
+        s3,
+        config,
+        ..
+    } = common::Bench::start("43000-43099");
     let (part_size, concurrency) = (config.s3.part_size.0, config.s3.upload_concurrency);
-    let gateway = rt.block_on(Gateway::start(config)).unwrap();
-    let e = gateway.embedded().unwrap();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&e.endpoint)
-            .credentials_provider(Credentials::new(
-                &e.access_key,
-                &e.secret_key,
-                None,
-                None,
-                "bench",
-            ))
-            .force_path_style(true)
-            .build(),
-    );
     let mut ftp = suppaftp::FtpStream::connect(gateway.ftp_addr()).unwrap();
     ftp.login("b", "b").unwrap();
     ftp.transfer_type(suppaftp::types::FileType::Binary)
