@@ -78,9 +78,11 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2500);
     let runs = 3;
+    // Bound as a whole: dropping it would delete the store's data directory.
+    let bench = common::Bench::start("43100-43199");
     let common::Bench {
         rt, gateway, s3, ..
-    } = common::Bench::start("43100-43199");
+    } = &bench;
     rt.block_on(async {
         futures::stream::iter(0..count)
             .map(|i| {
@@ -110,7 +112,7 @@ fn main() {
         n += 1;
         let t = Instant::now();
         rt.block_on(serial_rename(
-            &s3,
+            s3,
             "bench",
             &format!("t{n}/"),
             &format!("t{}/", n + 1),
@@ -118,7 +120,7 @@ fn main() {
         serial.push(t.elapsed());
         n += 1;
     }
-    let left = rt.block_on(keys_under(&s3, "bench", &format!("t{n}/")));
+    let left = rt.block_on(keys_under(s3, "bench", &format!("t{n}/")));
     assert_eq!(left.len(), count, "every key arrived");
     let (f, s) = (median(via_ftp), median(serial));
     println!(

@@ -127,13 +127,15 @@ fn main() {
         .unwrap_or(256)
         * MIB;
     let runs = 3;
+    // Bound as a whole: dropping it would delete the store's data directory.
+    let bench = common::Bench::start("43000-43099");
     let common::Bench {
         rt,
         gateway,
         s3,
         config,
         ..
-    } = common::Bench::start("43000-43099");
+    } = &bench;
     let (part_size, concurrency) = (config.s3.part_size.0, config.s3.upload_concurrency);
     let mut ftp = suppaftp::FtpStream::connect(gateway.ftp_addr()).unwrap();
     ftp.login("b", "b").unwrap();
@@ -177,7 +179,7 @@ fn main() {
         sdk_up.push(t.elapsed());
         let t = Instant::now();
         rt.block_on(sdk_multipart(
-            &s3,
+            s3,
             "direct-mp.bin",
             &data,
             part_size as usize,
