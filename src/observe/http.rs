@@ -3,7 +3,6 @@
 //! bucket probe and the gateway is not draining).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -160,10 +159,3 @@ pub fn spawn(shared: Arc<Shared>, listener: TcpListener, stop: &CancellationToke
     );
 }
 
-/// Binds `addr` for the endpoint.
-///
-/// # Errors
-/// When the address cannot be bound.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}

@@ -179,7 +179,7 @@ impl Gateway {
         let ftps_addr = implicit.as_ref().and_then(|l| l.local_addr().ok());
         let observe = match config.metrics.listen {
             Some(addr) => Some(
-                crate::observe::http::bind(addr)
+                TcpListener::bind(addr)
                     .await
                     .map_err(|source| StartError::Bind { addr, source })?,
             ),
