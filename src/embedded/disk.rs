@@ -249,12 +249,12 @@ where
 {
     let mut file = tokio::fs::File::create(path).await?;
     let mut md5 = Md5::new();
-    let mut crc = 0u32;
+    let mut crc = checksum::Crc32c::default();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| io::Error::other(e.to_string()))?;
         md5.update(&chunk);
-        crc = checksum::combine(crc, checksum::crc32c(&chunk), chunk.len() as u64);
+        crc.update(&chunk);
         size += chunk.len() as u64;
         file.write_all(&chunk).await?;
     }
@@ -262,7 +262,7 @@ where
     Ok(Written {
         size,
         md5: md5.finalize().into(),
-        crc32c: crc,
+        crc32c: crc.value(),
     })
 }
 

@@ -168,7 +168,7 @@ impl EmbeddedStore {
             .await
             .map_err(|e| io_err(&e))?;
         let mut md5 = Md5::new();
-        let mut crc = 0u32;
+        let mut crc = checksum::Crc32c::default();
         let mut buf = vec![0u8; 256 * 1024];
         let mut copied = 0u64;
         loop {
@@ -177,7 +177,7 @@ impl EmbeddedStore {
                 break;
             }
             md5.update(&buf[..n]);
-            crc = checksum::combine(crc, checksum::crc32c(&buf[..n]), n as u64);
+            crc.update(&buf[..n]);
             out.write_all(&buf[..n]).await.map_err(|e| io_err(&e))?;
             copied += n as u64;
         }
@@ -188,6 +188,7 @@ impl EmbeddedStore {
             return Err(s3_error!(InternalError, "source changed during copy"));
         }
         let md5: [u8; 16] = md5.finalize().into();
+        let crc = crc.value();
         tokio::fs::rename(&tmp, part_path(&dir, input.part_number))
             .await
             .map_err(|e| io_err(&e))?;

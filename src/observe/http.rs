@@ -158,4 +158,3 @@ pub fn spawn(shared: Arc<Shared>, listener: TcpListener, stop: &CancellationToke
         "metrics and health endpoint listening (/metrics, /healthz, /readyz)"
     );
 }
-

@@ -13,6 +13,30 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
     crc_fast::crc32_iscsi(bytes)
 }
 
+/// A CRC32C computed over bytes as they stream past.
+#[derive(Clone)]
+pub struct Crc32c(crc_fast::Digest);
+
+impl Default for Crc32c {
+    fn default() -> Self {
+        Self(crc_fast::Digest::new(CrcAlgorithm::Crc32Iscsi))
+    }
+}
+
+impl Crc32c {
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The CRC32C of everything added so far.
+    #[must_use]
+    pub fn value(&self) -> u32 {
+        // crc-fast returns CRC32 values widened to u64.
+        u32::try_from(self.0.finalize()).unwrap_or_default()
+    }
+}
+
 /// The CRC32C of `a ‖ b` from the CRC32C of `a`, of `b` and `b`'s length.
 #[must_use]
 pub fn combine(a: u32, b: u32, len_b: u64) -> u32 {
@@ -57,5 +81,10 @@ mod tests {
         assert_eq!(from_header(&to_header(0xE306_9283)), Some(0xE306_9283));
         assert_eq!(to_header(crc32c(b"")), "AAAAAA==");
         assert_eq!(from_header("AAAAAA==-2"), None);
+        let mut streamed = Crc32c::default();
+        streamed.update(a);
+        streamed.update(b);
+        assert_eq!(streamed.value(), crc32c(b"hello, world"));
+        assert_eq!(Crc32c::default().value(), 0);
     }
 }

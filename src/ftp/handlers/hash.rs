@@ -81,7 +81,7 @@ async fn compute(
     let (mut body, _) = storage.get(key, 0).await?;
     let mut sha = Sha256::new();
     let mut md5 = Md5::new();
-    let mut crc = 0u32;
+    let mut crc = checksum::Crc32c::default();
     loop {
         let chunk = tokio::select! {
             () = cancel.cancelled() => return Err(StorageError::Aborted),
@@ -91,15 +91,13 @@ async fn compute(
         match algo {
             HashAlgo::Sha256 => sha.update(&chunk),
             HashAlgo::Md5 => md5.update(&chunk),
-            HashAlgo::Crc32c => {
-                crc = checksum::combine(crc, checksum::crc32c(&chunk), chunk.len() as u64);
-            }
+            HashAlgo::Crc32c => crc.update(&chunk),
         }
     }
     Ok(match algo {
         HashAlgo::Sha256 => hex::encode(sha.finalize()),
         HashAlgo::Md5 => hex::encode(md5.finalize()),
-        HashAlgo::Crc32c => format!("{crc:08x}"),
+        HashAlgo::Crc32c => format!("{:08x}", crc.value()),
     })
 }
 
