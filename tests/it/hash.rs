@@ -51,7 +51,15 @@ fn hash(r: &mut Raw, path: &str) -> (String, String) {
 /// Uploads send a CRC32C that S3 keeps (single PutObject, FULL_OBJECT
 /// multipart, and after APPE); HASH matches digests computed here.
 fn hash_matches_local_digests(b: Backend) {
-    let env = TestEnv::start(b, |_| {});
+    let env = TestEnv::start(b, crate::observe::with_metrics);
+    let metrics = env.gateway().metrics_addr().unwrap();
+    let gets = || -> f64 {
+        crate::observe::scrape(metrics)
+            .iter()
+            .filter(|(k, _)| k.starts_with(r#"s3ftpd_s3_requests_total{operation="GetObject""#))
+            .map(|(_, v)| v)
+            .sum()
+    };
     let small = pattern(1000, 60);
     let big = pattern(12 * MIB + 3, 61);
     let mut f = env.ftp("u", "p");
@@ -61,13 +69,25 @@ fn hash_matches_local_digests(b: Backend) {
     assert_eq!(env.stored_crc32c("big.bin"), Some(crc32c(&big)));
     let mut r = env.raw_login();
     assert_eq!(r.expect("OPTS HASH", 200).trim(), "200 SHA-256");
-    for (name, body) in [("small.bin", &small), ("big.bin", &big)] {
+    // What S3 stores answers without reading the object (no GetObject):
+    // CRC32C always, MD5 for the single-part upload; the rest is streamed.
+    for (name, body, md5_reads) in [("small.bin", &small, 0.0), ("big.bin", &big, 1.0)] {
+        let before = gets();
         r.expect("OPTS HASH SHA-256", 200);
         assert_eq!(hash(&mut r, name), ("SHA-256".into(), sha256(body)));
+        assert_eq!(gets() - before, 1.0, "{name}: SHA-256 is read");
+        let before = gets();
         r.expect("OPTS HASH CRC32C", 200);
         assert_eq!(hash(&mut r, name), ("CRC32C".into(), crc32c(body)));
+        assert_eq!(gets() - before, 0.0, "{name}: CRC32C from S3's checksum");
+        let before = gets();
         r.expect("OPTS HASH MD5", 200);
         assert_eq!(hash(&mut r, name), ("MD5".into(), md5(body)));
+        assert_eq!(
+            gets() - before,
+            md5_reads,
+            "{name}: MD5 from the ETag when single-part"
+        );
     }
     let text = r.expect("HASH small.bin", 213);
     assert_eq!(

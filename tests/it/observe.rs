@@ -31,7 +31,7 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Parses the text exposition strictly enough to catch a broken one:
 /// every sample line is `name{labels} value` with a numeric value.
-fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
+pub fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
     let (status, body) = http_get(addr, "/metrics");
     assert_eq!(status, 200);
     let mut samples = HashMap::new();
@@ -64,7 +64,7 @@ fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, series: &s
     after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
 }
 
-fn with_metrics(c: &mut s3ftpd::Config) {
+pub fn with_metrics(c: &mut s3ftpd::Config) {
     c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
 }
 

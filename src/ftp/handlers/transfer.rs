@@ -90,7 +90,7 @@ fn mode_name(t: TransferType) -> &'static str {
 impl Session {
     /// Counts the transfer in the metrics and appends it to
     /// `log.transfer_log` (xferlog), when configured.
-    fn log_transfer(
+    fn record_transfer(
         &self,
         account: &Account,
         path: &VPath,
@@ -193,7 +193,7 @@ impl Session {
         );
         let started = std::time::Instant::now();
         let outcome = self.run_transfer(cancel, fut).await;
-        self.log_transfer(&account, &path, Direction::Outgoing, started, &outcome);
+        self.record_transfer(&account, &path, Direction::Outgoing, started, &outcome);
         match outcome? {
             Done::Complete(n) => {
                 tracing::info!(path = %path, key, bytes = n, offset, "download complete");
@@ -271,7 +271,7 @@ impl Session {
         };
         let started = std::time::Instant::now();
         let outcome = self.run_transfer(cancel, fut).await;
-        self.log_transfer(&account, &path, Direction::Incoming, started, &outcome);
+        self.record_transfer(&account, &path, Direction::Incoming, started, &outcome);
         match outcome? {
             Done::Complete(n) => {
                 tracing::info!(path = %path, bytes = n, "upload complete");
