@@ -369,7 +369,75 @@ fn keys_never_escape_the_store(b: Backend) {
     }
 }
 
+/// S3 verifies the CRC32C an upload sends and refuses a wrong one; a right
+/// one is kept and returned with checksum mode. `If-Match` and
+/// `x-amz-copy-source-if-match` refuse another ETag (412), which resumes
+/// and renames rely on.
+fn checksums_and_conditions_are_enforced(b: Backend) {
+    let s = Store::new(b);
+    let body = b"checked bytes".to_vec();
+    let right = s3ftpd::storage::checksum::to_header(crc_fast::crc32_iscsi(&body));
+    let wrong = s3ftpd::storage::checksum::to_header(crc_fast::crc32_iscsi(b"other"));
+    s.rt.block_on(async {
+        let c = &s.client;
+        let bad = c
+            .put_object()
+            .bucket(&s.bucket)
+            .key(s.k("crc"))
+            .checksum_crc32_c(&wrong)
+            .body(body.clone().into())
+            .send()
+            .await;
+        assert!(bad.is_err(), "a wrong CRC32C must be refused");
+        c.put_object()
+            .bucket(&s.bucket)
+            .key(s.k("crc"))
+            .checksum_crc32_c(&right)
+            .body(body.clone().into())
+            .send()
+            .await
+            .expect("right CRC32C accepted");
+        let head = c
+            .head_object()
+            .bucket(&s.bucket)
+            .key(s.k("crc"))
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.checksum_crc32_c(), Some(right.as_str()));
+        let stale = c
+            .get_object()
+            .bucket(&s.bucket)
+            .key(s.k("crc"))
+            .if_match("\"0123456789abcdef0123456789abcdef\"")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(stale.raw_response().map(|r| r.status().as_u16()), Some(412));
+        let stale = c
+            .copy_object()
+            .bucket(&s.bucket)
+            .key(s.k("copy"))
+            .copy_source(format!("{}/{}", s.bucket, s.k("crc")))
+            .copy_source_if_match("\"0123456789abcdef0123456789abcdef\"")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(stale.raw_response().map(|r| r.status().as_u16()), Some(412));
+        c.copy_object()
+            .bucket(&s.bucket)
+            .key(s.k("copy"))
+            .copy_source(format!("{}/{}", s.bucket, s.k("crc")))
+            .copy_source_if_match(head.e_tag().unwrap())
+            .send()
+            .await
+            .expect("matching ETag copies");
+    });
+}
+
 backend_tests!(
+    checksums_and_conditions_are_enforced,
     markers_and_file_beside_folder,
     delimiter_and_continuation_in_utf8_order,
     ranged_get_copy_and_batch_delete,
