@@ -37,6 +37,8 @@ const TYPED: &[&str] = &[
     "anonymous.read_only",
     "limits.max_sessions",
     "limits.max_sessions_per_ip",
+    "limits.max_unauthenticated",
+    "limits.max_unauthenticated_per_ip",
     "limits.max_login_failures",
     "limits.max_commands_per_second",
     "limits.ban_after_failures",

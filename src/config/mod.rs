@@ -159,6 +159,10 @@ pub struct S3 {
     pub upload_concurrency: usize,
     /// Data directory of the embedded store (only with `endpoint: embedded`).
     pub data_dir: PathBuf,
+    /// Deadline of every S3 call (plus 1 s per MiB it carries or copies),
+    /// and of each chunk of a streamed download: a frozen S3 fails the
+    /// command with 451 within it.
+    pub timeout: Dur,
     /// Which time LIST/MLSD show for a file: `metadata` (x-amz-meta-mtime
     /// when set, one cached HeadObject per entry) or `last_modified` (what
     /// the listing returns; no extra request).
@@ -226,10 +230,16 @@ pub struct Anonymous {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Sessions at once.
+    /// Logged-in sessions at once.
     pub max_sessions: usize,
-    /// Sessions at once from one IP.
+    /// Logged-in sessions at once from one IP.
     pub max_sessions_per_ip: usize,
+    /// Connections waiting to log in at once; past it the oldest is closed.
+    pub max_unauthenticated: usize,
+    /// Connections waiting to log in at once from one IP; past it, 421.
+    pub max_unauthenticated_per_ip: usize,
+    /// Close a connection that has not logged in this long after connecting.
+    pub login_timeout: Dur,
     /// Close a control connection idle this long.
     pub idle_timeout: Dur,
     /// PASV accept and stalled-transfer timeout.
@@ -247,11 +257,24 @@ pub struct Limits {
 }
 
 /// `uploads:` section.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Uploads {
     /// Commit the bytes of an interrupted STOR instead of discarding them.
     pub keep_partial: bool,
+    /// How long a quiet control connection is watched for a FIN after the
+    /// last data byte, before the upload is committed (a dying client's two
+    /// connections close together, in either order).
+    pub commit_grace: Dur,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Self {
+            keep_partial: false,
+            commit_grace: Dur(std::time::Duration::from_millis(50)),
+        }
+    }
 }
 
 /// `metrics:` section.
@@ -286,9 +309,7 @@ impl Default for Config {
             users: Vec::new(),
             anonymous: Anonymous::default(),
             limits: Limits::default(),
-            uploads: Uploads {
-                keep_partial: false,
-            },
+            uploads: Uploads::default(),
             metrics: Metrics::default(),
             proxy_protocol: ProxyProtocol::default(),
             log: Log::default(),
@@ -329,6 +350,7 @@ impl Default for S3 {
             upload_concurrency: 4,
             data_dir: PathBuf::from("./s3ftpd-data"),
             list_mtime: ListMtime::Metadata,
+            timeout: Dur(std::time::Duration::from_secs(30)),
         }
     }
 }
@@ -348,6 +370,9 @@ impl Default for Limits {
         Self {
             max_sessions: 1024,
             max_sessions_per_ip: 64,
+            max_unauthenticated: 256,
+            max_unauthenticated_per_ip: 16,
+            login_timeout: Dur(std::time::Duration::from_secs(30)),
             idle_timeout: Dur(std::time::Duration::from_secs(300)),
             data_timeout: Dur(std::time::Duration::from_secs(60)),
             max_login_failures: 3,

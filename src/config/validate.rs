@@ -79,6 +79,15 @@ impl Config {
         if l.max_sessions_per_ip == 0 {
             return Err(bad("limits.max_sessions_per_ip", "must be at least 1"));
         }
+        if l.max_unauthenticated == 0 {
+            return Err(bad("limits.max_unauthenticated", "must be at least 1"));
+        }
+        if l.max_unauthenticated_per_ip == 0 {
+            return Err(bad(
+                "limits.max_unauthenticated_per_ip",
+                "must be at least 1",
+            ));
+        }
         if l.max_commands_per_second == 0 {
             return Err(bad("limits.max_commands_per_second", "must be at least 1"));
         }
@@ -91,12 +100,22 @@ impl Config {
         for (key, d) in [
             ("limits.idle_timeout", l.idle_timeout),
             ("limits.data_timeout", l.data_timeout),
+            ("limits.login_timeout", l.login_timeout),
             ("limits.ban_window", l.ban_window),
             ("limits.ban_duration", l.ban_duration),
         ] {
             if d.0.is_zero() {
                 return Err(bad(key, "must be longer than 0s"));
             }
+        }
+        if self.s3.timeout.0.is_zero() {
+            return Err(bad("s3.timeout", "must be longer than 0s"));
+        }
+        if self.uploads.commit_grace.0 > std::time::Duration::from_secs(10) {
+            return Err(bad(
+                "uploads.commit_grace",
+                "must be at most 10s (it delays every upload's reply)",
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad(

@@ -1,5 +1,6 @@
 //! The FTP side: control-channel framing, commands, replies, sessions and data connections.
 
+pub mod admission;
 pub mod ascii;
 pub mod bans;
 pub mod codec;

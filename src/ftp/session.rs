@@ -21,7 +21,7 @@ use super::path::VPath;
 use super::reply::Reply;
 use crate::auth::{Account, Users};
 use crate::config::Config;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{CommitQuestion, Storage, StorageError};
 
 /// The control connection: plain TCP, or TLS after `AUTH TLS` / on the implicit FTPS port.
 pub type ControlStream =
@@ -82,6 +82,15 @@ pub enum Done {
     Aborted,
 }
 
+/// What the control connection said while a transfer ran.
+#[derive(Debug)]
+struct Watch {
+    /// ABOR arrived.
+    aborted: bool,
+    /// Not at end of file or reset.
+    control_open: bool,
+}
+
 /// A handler's result: the reply to send, or an error to map.
 pub type Outcome = Result<Reply, FtpError>;
 
@@ -108,6 +117,10 @@ pub struct Session {
     /// `AUTH TLS` was accepted: upgrade once the 234 reply is out.
     pub(super) upgrade: bool,
     throttle: super::throttle::Throttle,
+    /// This connection's place (waiting to log in, then a session).
+    pub(super) admission: super::admission::Admission,
+    /// When a connection that has not logged in is closed.
+    login_deadline: tokio::time::Instant,
 }
 
 impl Session {
@@ -118,6 +131,7 @@ impl Session {
         stream: ControlStream,
         peer: SocketAddr,
         local: SocketAddr,
+        admission: super::admission::Admission,
     ) -> Self {
         let secure = matches!(stream, tokio_util::either::Either::Right(_));
         Self {
@@ -140,6 +154,8 @@ impl Session {
                 shared.config.limits.max_commands_per_second,
                 std::time::Instant::now(),
             ),
+            admission,
+            login_deadline: tokio::time::Instant::now() + shared.config.limits.login_timeout.0,
             shared,
         }
     }
@@ -178,17 +194,30 @@ impl Session {
     }
 
     async fn next_line(&mut self) -> Option<Bytes> {
-        let idle = self.shared.config.limits.idle_timeout.0;
+        let idle = tokio::time::Instant::now() + self.shared.config.limits.idle_timeout.0;
         let shutdown = self.shared.shutdown.clone();
+        // Before login: the login deadline, and room made for newer connections.
+        let (deadline, what) = match &self.login {
+            Login::LoggedIn(_) => (idle, "Idle timeout"),
+            _ if self.login_deadline < idle => (self.login_deadline, "Login timeout"),
+            _ => (idle, "Idle timeout"),
+        };
+        let evicted = self.admission.evicted().unwrap_or_default();
+        let waiting = self.admission.evicted().is_some();
         tokio::select! {
             () = shutdown.cancelled() => {
                 self.reply(Reply::new(421, "Server shutting down; closing control connection")).await;
                 None
             }
-            r = tokio::time::timeout(idle, self.control.next()) => match r {
+            () = evicted.cancelled(), if waiting => {
+                tracing::info!("closed while waiting to log in, to make room (limits.max_unauthenticated)");
+                self.reply(Reply::new(421, "Too many connections waiting to log in; closing")).await;
+                None
+            }
+            r = tokio::time::timeout_at(deadline, self.control.next()) => match r {
                 Err(_) => {
-                    tracing::info!("idle timeout");
-                    self.reply(Reply::new(421, "Idle timeout; closing control connection")).await;
+                    tracing::info!("{}", what.to_lowercase());
+                    self.reply(Reply::new(421, format!("{what}; closing control connection"))).await;
                     None
                 }
                 Ok(None) => None,
@@ -274,41 +303,51 @@ impl Session {
 
     /// Runs a transfer while reading the control connection: ABOR cancels it
     /// (426 then, from the caller, 226); a closed control connection cancels
-    /// it and ends the session; other commands wait until it is done.
+    /// it and ends the session; other commands wait until it is done. When
+    /// an upload asks through `question` whether it may commit, the control
+    /// connection is checked explicitly (see [`Session::client_present`]).
+    /// A transfer whose client left is never reported complete.
     pub(super) async fn run_transfer<F>(
         &mut self,
         cancel: CancellationToken,
         fut: F,
+        mut question: Option<CommitQuestion>,
     ) -> Result<Done, FtpError>
     where
         F: Future<Output = Result<u64, StorageError>>,
     {
+        enum Event {
+            Finished(Result<u64, StorageError>),
+            Asked(Option<tokio::sync::oneshot::Sender<bool>>),
+            Line(Option<Result<Bytes, FtpError>>),
+        }
         tokio::pin!(fut);
-        let mut aborted = false;
-        let mut control_open = true;
+        let mut watch = Watch {
+            aborted: false,
+            control_open: true,
+        };
         let result = loop {
-            let line = tokio::select! {
-                r = &mut fut => break r,
-                line = self.control.next(), if control_open => line,
+            let event = tokio::select! {
+                r = &mut fut => Event::Finished(r),
+                a = async { question.as_mut().expect("guarded").asked().await }, if question.is_some() => Event::Asked(a),
+                line = self.control.next(), if watch.control_open => Event::Line(line.map(|l| l.map_err(FtpError::from))),
             };
-            match line {
-                Some(Ok(l)) => match Command::parse(&l) {
-                    Ok(Command::Abor) => {
-                        aborted = true;
-                        cancel.cancel();
+            match event {
+                Event::Finished(r) => break r,
+                Event::Asked(answer) => {
+                    question = None;
+                    if let Some(answer) = answer {
+                        let present = self.client_present(&mut watch, &cancel).await;
+                        let _ = answer.send(present);
                     }
-                    Ok(Command::Noop) => self.reply(Reply::new(200, "Transfer in progress")).await,
-                    _ => self.pending.push_back(l),
-                },
-                _ => {
-                    tracing::info!("control connection lost during transfer; aborting it");
-                    control_open = false;
-                    self.closing = true;
-                    cancel.cancel();
+                }
+                Event::Line(line) => {
+                    self.control_during_transfer(line, &mut watch, &cancel)
+                        .await
                 }
             }
         };
-        if aborted {
+        if watch.aborted {
             if let Err(e) = &result {
                 tracing::info!(error = %e, "transfer aborted by ABOR");
             }
@@ -316,7 +355,57 @@ impl Session {
                 .await;
             return Ok(Done::Aborted);
         }
-        Ok(Done::Complete(result?))
+        let n = result?;
+        if !watch.control_open {
+            return Err(StorageError::Aborted.into());
+        }
+        Ok(Done::Complete(n))
+    }
+
+    /// One event on the control connection while a transfer runs.
+    async fn control_during_transfer(
+        &mut self,
+        line: Option<Result<Bytes, FtpError>>,
+        watch: &mut Watch,
+        cancel: &CancellationToken,
+    ) {
+        match line {
+            Some(Ok(l)) => match Command::parse(&l) {
+                Ok(Command::Abor) => {
+                    watch.aborted = true;
+                    cancel.cancel();
+                }
+                Ok(Command::Noop) => self.reply(Reply::new(200, "Transfer in progress")).await,
+                _ => self.pending.push_back(l),
+            },
+            _ => {
+                tracing::info!("control connection lost during transfer; aborting it");
+                watch.control_open = false;
+                self.closing = true;
+                cancel.cancel();
+            }
+        }
+    }
+
+    /// Whether the client is still there to be told that its upload is
+    /// complete: the control connection is open and not at end of file.
+    /// A dying client's kernel closes the data and control connections
+    /// together, in either order, so a quiet control connection is given
+    /// `uploads.commit_grace` for its FIN to arrive; a command arriving
+    /// meanwhile proves the client is alive (ABOR still aborts).
+    async fn client_present(&mut self, watch: &mut Watch, cancel: &CancellationToken) -> bool {
+        if watch.aborted || !watch.control_open {
+            return false;
+        }
+        let grace = self.shared.config.uploads.commit_grace.0;
+        match tokio::time::timeout(grace, self.control.next()).await {
+            Err(_) => true,
+            Ok(line) => {
+                let line = line.map(|l| l.map_err(FtpError::from));
+                self.control_during_transfer(line, watch, cancel).await;
+                !watch.aborted && watch.control_open
+            }
+        }
     }
 
     /// The one exhaustive `match` from command to handler.

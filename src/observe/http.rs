@@ -20,6 +20,9 @@ use crate::storage::Storage;
 
 /// How often the bucket is probed for `/readyz`.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a probe may take: a frozen S3 (accepting connections, never
+/// answering) turns `/readyz` 503 within `PROBE_INTERVAL + PROBE_TIMEOUT`.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Readiness: S3 reachable at the last probe, and not draining.
 #[derive(Debug)]
@@ -55,7 +58,7 @@ impl Readiness {
         loop {
             let ok = tokio::select! {
                 () = stop.cancelled() => return,
-                r = storage.check_bucket() => r.is_ok(),
+                r = tokio::time::timeout(PROBE_TIMEOUT, storage.check_bucket()) => matches!(r, Ok(Ok(()))),
             };
             if ok != self.s3_ok.swap(ok, Ordering::Relaxed) {
                 if ok {

@@ -1,64 +1,19 @@
 //! Accepting control connections: PROXY protocol from trusted load
 //! balancers, bans, session limits, then one task per session.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::ftp::admission::Places;
 use crate::ftp::data::canonical;
 use crate::ftp::session::{Session, Shared};
-
-/// Counts sessions in total and per IP.
-#[derive(Debug)]
-pub(super) struct Limits {
-    pub(super) total: AtomicUsize,
-    pub(super) per_ip: DashMap<IpAddr, usize>,
-    pub(super) max: usize,
-    pub(super) max_per_ip: usize,
-}
-
-/// Holds one session's place; gives it back when dropped.
-struct Admission {
-    limits: Arc<Limits>,
-    ip: IpAddr,
-}
-
-impl Limits {
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, &'static str> {
-        if self.total.fetch_add(1, Ordering::SeqCst) >= self.max {
-            self.total.fetch_sub(1, Ordering::SeqCst);
-            return Err("Too many users connected; try again later");
-        }
-        let mut n = self.per_ip.entry(ip).or_insert(0);
-        if *n >= self.max_per_ip {
-            drop(n);
-            self.total.fetch_sub(1, Ordering::SeqCst);
-            return Err("Too many connections from your address; try again later");
-        }
-        *n += 1;
-        Ok(Admission {
-            limits: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.limits.total.fetch_sub(1, Ordering::SeqCst);
-        self.limits.per_ip.remove_if_mut(&self.ip, |_, n| {
-            *n -= 1;
-            *n == 0
-        });
-    }
-}
 
 async fn refuse_connection(mut stream: TcpStream, text: &str) {
     let line = format!("421 {text}\r\n");
@@ -69,7 +24,7 @@ pub(super) async fn accept_loop(
     listener: TcpListener,
     implicit_tls: bool,
     shared: Arc<Shared>,
-    limits: Arc<Limits>,
+    places: Arc<Places>,
     tracker: TaskTracker,
 ) {
     loop {
@@ -85,8 +40,8 @@ pub(super) async fn accept_loop(
                 }
             },
         };
-        let (shared, limits) = (shared.clone(), limits.clone());
-        tracker.spawn(connection(stream, peer, implicit_tls, shared, limits));
+        let (shared, places) = (shared.clone(), places.clone());
+        tracker.spawn(connection(stream, peer, implicit_tls, shared, places));
     }
 }
 
@@ -97,7 +52,7 @@ async fn connection(
     socket_peer: SocketAddr,
     implicit_tls: bool,
     shared: Arc<Shared>,
-    limits: Arc<Limits>,
+    places: Arc<Places>,
 ) {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let mut peer = socket_peer;
@@ -121,7 +76,7 @@ async fn connection(
         )
         .await;
     }
-    let admission = match limits.admit(canonical(peer.ip())) {
+    let admission = match places.admit(canonical(peer.ip())) {
         Ok(a) => a,
         Err(text) => {
             tracing::warn!(%peer, text, "connection refused");
@@ -131,7 +86,6 @@ async fn connection(
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("session", id, %peer, user = tracing::field::Empty);
     async move {
-        let _admission = admission;
         let _counted = shared.metrics.session_started();
         if peer == socket_peer {
             tracing::info!("connected");
@@ -164,7 +118,9 @@ async fn connection(
         } else {
             tokio_util::either::Either::Left(stream)
         };
-        Session::new(shared, control, peer, local).run().await;
+        Session::new(shared, control, peer, local, admission)
+            .run()
+            .await;
     }
     .instrument(span)
     .await;

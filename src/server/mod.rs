@@ -7,10 +7,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,10 +18,11 @@ use crate::config::Config;
 
 mod accept;
 use crate::embedded::EmbeddedS3;
+use crate::ftp::admission::Places;
 use crate::ftp::data::PassivePorts;
 use crate::ftp::session::Shared;
 use crate::storage::{Endpoint, Storage, StorageError};
-use accept::{Limits, accept_loop};
+use accept::accept_loop;
 
 /// Access key of the embedded store when the config gives none.
 pub const EMBEDDED_ACCESS_KEY: &str = "s3ftpd-demo";
@@ -127,13 +126,7 @@ impl Gateway {
             }
         };
         let metrics = Arc::new(crate::observe::Metrics::new());
-        let storage = Storage::connect(
-            &config.s3,
-            &endpoint,
-            config.limits.data_timeout.0,
-            metrics.clone(),
-        )
-        .await;
+        let storage = Storage::connect(&config.s3, &endpoint, metrics.clone()).await;
         storage
             .check_bucket()
             .await
@@ -186,12 +179,7 @@ impl Gateway {
             None => None,
         };
         let metrics_addr = observe.as_ref().and_then(|l| l.local_addr().ok());
-        let limits = Arc::new(Limits {
-            total: AtomicUsize::new(0),
-            per_ip: DashMap::new(),
-            max: config.limits.max_sessions,
-            max_per_ip: config.limits.max_sessions_per_ip,
-        });
+        let places = Places::new(&config.limits);
         let config_limits = config.limits.clone();
         let config_proxy = config.proxy_protocol.trusted.clone();
         let shared = Arc::new(Shared {
@@ -222,7 +210,7 @@ impl Gateway {
                 l,
                 true,
                 shared.clone(),
-                limits.clone(),
+                places.clone(),
                 tracker.clone(),
             ));
             tracing::info!(?ftps_addr, "implicit FTPS listening");
@@ -231,7 +219,7 @@ impl Gateway {
             listener,
             false,
             shared.clone(),
-            limits,
+            places,
             tracker.clone(),
         ));
         tracing::info!(%ftp_addr, "FTP server listening");

@@ -5,7 +5,9 @@
 //! [`StorageError`], which the session turns into FTP replies.
 
 pub mod checksum;
+mod deadline;
 mod error;
+mod gate;
 mod instrument;
 mod listing;
 mod rename;
@@ -22,11 +24,14 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType, MetadataDirective, ServerSideEncryption};
 use time::OffsetDateTime;
 
+pub use deadline::ObjectBody;
 pub use error::StorageError;
+pub use gate::{CommitGate, CommitQuestion};
 pub use listing::DirPage;
 pub use rename::RENAME_CONCURRENCY;
+pub use schedule::copy_ranges;
 pub use schedule::part_size_for;
-pub use upload::{UploadOptions, copy_ranges, upload};
+pub use upload::{UploadOptions, upload};
 
 use crate::config;
 
@@ -71,6 +76,8 @@ pub struct Storage {
     mtimes: std::sync::Arc<listing::MtimeCache>,
     /// Largest part of a server-side copy (S3: 5 GiB).
     copy_part_limit: u64,
+    /// `s3.timeout`: see [`deadline`].
+    timeout: Duration,
 }
 
 /// Parses `x-amz-meta-mtime`: seconds since the epoch with optional fraction
@@ -167,12 +174,11 @@ impl Storage {
         self
     }
 
-    /// Builds the S3 client. `stall` bounds connect and read waits on S3;
-    /// every request is counted in `metrics`.
+    /// Builds the S3 client: every call within `s3.timeout` (see
+    /// [`deadline`]), every request counted in `metrics`.
     pub async fn connect(
         cfg: &config::S3,
         endpoint: &Endpoint,
-        stall: Duration,
         metrics: std::sync::Arc<crate::observe::Metrics>,
     ) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -182,10 +188,7 @@ impl Storage {
                 loader.credentials_provider(Credentials::new(ak, sk, None, None, "s3ftpd-config"));
         }
         let sdk = loader.load().await;
-        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(stall.min(Duration::from_secs(10)))
-            .read_timeout(stall)
-            .build();
+        let timeouts = deadline::client_timeouts(cfg.timeout.0);
         let mut b = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(cfg.path_style)
             .timeout_config(timeouts)
@@ -203,7 +206,13 @@ impl Storage {
             list_mtime: cfg.list_mtime,
             mtimes: std::sync::Arc::default(),
             copy_part_limit: schedule::MAX_PART,
+            timeout: cfg.timeout.0,
         }
+    }
+
+    /// The config override that gives a request moving `bytes` its deadline.
+    fn sized(&self, bytes: u64) -> aws_sdk_s3::config::Builder {
+        deadline::sized(self.timeout, bytes)
     }
 
     /// Checks that the bucket exists and is reachable.
@@ -285,7 +294,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError::NotFound`], [`StorageError::InvalidRange`] or other S3 errors.
-    pub async fn get(&self, key: &str, offset: u64) -> Result<(ByteStream, u64), StorageError> {
+    pub async fn get(&self, key: &str, offset: u64) -> Result<(ObjectBody, u64), StorageError> {
         let mut req = self.client.get_object().bucket(&self.bucket).key(key);
         if offset > 0 {
             req = req.range(format!("bytes={offset}-"));
@@ -295,7 +304,7 @@ impl Storage {
             .await
             .map_err(|e| StorageError::from_sdk("GetObject", e))?;
         let len = u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0);
-        Ok((out.body, len))
+        Ok((ObjectBody::new(out.body, self.timeout, "GetObject"), len))
     }
 
     /// Writes a small object in one request.
@@ -304,12 +313,15 @@ impl Storage {
     /// On S3 errors.
     pub async fn put_bytes(&self, key: &str, body: bytes::Bytes) -> Result<(), StorageError> {
         self.mtimes.forget(key);
+        let len = body.len() as u64;
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .checksum_crc32_c(checksum::to_header(checksum::crc32c(&body)))
             .body(ByteStream::from(body))
+            .customize()
+            .config_override(self.sized(len))
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("PutObject", e))?;
@@ -357,6 +369,10 @@ impl Storage {
             .metadata_directive(MetadataDirective::Replace)
             .set_metadata(Some(meta))
             .set_content_type(head.content_type().map(str::to_owned))
+            .customize()
+            .config_override(
+                self.sized(u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0)),
+            )
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("CopyObject", e))?;

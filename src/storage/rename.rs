@@ -59,6 +59,8 @@ impl Storage {
             .key(to)
             .copy_source(copy_source(&self.bucket, from))
             .set_copy_source_if_match(etag.map(str::to_owned))
+            .customize()
+            .config_override(self.sized(size))
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("CopyObject", e))?;
@@ -90,7 +92,10 @@ impl Storage {
             head.metadata().cloned().unwrap_or_default(),
         );
         let done = match self.copy_parts(to, from, &info, &mut st).await {
-            Ok(()) => self.commit(to, &mut st).await,
+            Ok(()) => {
+                self.commit(to, &mut st, &mut super::CommitGate::open())
+                    .await
+            }
             Err(e) => Err(e),
         };
         if done.is_err() {

@@ -26,8 +26,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::{MAX_PARTS, MIN_PART};
-use super::{ObjectInfo, Storage, StorageError, checksum, copy_source, part_size_for};
+use super::schedule::{MAX_PARTS, MIN_PART, copy_ranges};
+use super::{
+    CommitGate, ObjectBody, ObjectInfo, Storage, StorageError, checksum, copy_source, part_size_for,
+};
 use crate::ftp::ascii::AsciiDecoder;
 
 /// How an upload behaves.
@@ -150,12 +152,9 @@ impl Storage {
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("GetObject", e))?;
-        let head = out.body.collect().await.map_err(|e| StorageError::S3 {
-            op: "GetObject",
-            code: None,
-            message: e.to_string(),
-        })?;
-        let head = head.into_bytes();
+        let head = ObjectBody::new(out.body, self.timeout, "GetObject")
+            .collect()
+            .await?;
         if head.len() as u64 != base.size {
             return Err(StorageError::Changed);
         }
@@ -185,7 +184,9 @@ impl Storage {
                 .part_number(n)
                 .copy_source(copy_source(&self.bucket, source))
                 .copy_source_if_match(&info.etag)
-                .copy_source_range(format!("bytes={start}-{end}"));
+                .copy_source_range(format!("bytes={start}-{end}"))
+                .customize()
+                .config_override(self.sized(end + 1 - start));
             st.in_flight
                 .get_or_insert_with(JoinSet::new)
                 .spawn(async move {
@@ -215,6 +216,7 @@ impl Storage {
         let id = st.upload_id.clone().unwrap_or_default();
         let with_crc = st.crc_base.is_some();
         let set = st.in_flight.get_or_insert_with(JoinSet::new);
+        let sized = self.sized(part.len() as u64);
         set.spawn(async move {
             let len = part.len() as u64;
             let crc = with_crc.then(|| checksum::crc32c(&part));
@@ -226,6 +228,8 @@ impl Storage {
                 .part_number(n)
                 .set_checksum_crc32_c(crc.map(checksum::to_header))
                 .body(ByteStream::from(part))
+                .customize()
+                .config_override(sized)
                 .send()
                 .await
                 .map_err(|e| StorageError::from_sdk("UploadPart", e))?;
@@ -303,15 +307,29 @@ impl Storage {
         }
     }
 
-    /// Sends what is buffered and makes the object: PutObject or CompleteMultipartUpload.
-    pub(super) async fn commit(&self, key: &str, st: &mut State) -> Result<(), StorageError> {
+    /// Sends what is buffered and makes the object: PutObject or
+    /// CompleteMultipartUpload, once `gate` says yes. The last part is on
+    /// its way while the gate decides; a no aborts with
+    /// [`StorageError::Aborted`] and nothing becomes visible.
+    pub(super) async fn commit(
+        &self,
+        key: &str,
+        st: &mut State,
+        gate: &mut CommitGate,
+    ) -> Result<(), StorageError> {
         self.mtimes.forget(key);
         let tail = st.buf.split().freeze();
         if st.upload_id.is_none() {
+            if !gate.confirm().await {
+                return Err(StorageError::Aborted);
+            }
             return self.put_bytes(key, tail).await;
         }
         if !tail.is_empty() {
             self.send_part(key, st, tail).await?;
+        }
+        if !gate.confirm().await {
+            return Err(StorageError::Aborted);
         }
         if let Some(mut set) = st.in_flight.take() {
             while let Some(r) = set.join_next().await {
@@ -392,26 +410,12 @@ fn joined(r: Result<PartResult, tokio::task::JoinError>) -> PartResult {
     })?
 }
 
-/// The byte ranges (inclusive) in which an object of `size` bytes is copied
-/// as parts of at most `limit` bytes (S3: 5 GiB): as few as the limit
-/// allows, of equal size, so each is also above the 5 MiB minimum when
-/// `size` is.
-#[must_use]
-pub fn copy_ranges(size: u64, limit: u64) -> Vec<(u64, u64)> {
-    if size == 0 {
-        return Vec::new();
-    }
-    let count = size.div_ceil(limit.max(1));
-    let each = size.div_ceil(count);
-    (0..count)
-        .map(|i| (i * each, ((i + 1) * each).min(size) - 1))
-        .collect()
-}
-
 /// Streams `reader` into the object `key`, after the existing object
 /// `base` when resuming. Returns the bytes received from the client.
 /// Cancelling `cancel` aborts the upload (or, with `keep_partial`, commits
-/// what arrived).
+/// what arrived). At the end of the data the upload commits only when
+/// `gate` says the client is still there (with `keep_partial` it commits
+/// what arrived either way).
 ///
 /// # Errors
 /// Data-connection errors, S3 errors, [`StorageError::Changed`] when `base`
@@ -423,6 +427,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
     base: Option<&ObjectInfo>,
     opts: UploadOptions,
     cancel: &CancellationToken,
+    mut gate: CommitGate,
 ) -> Result<u64, StorageError> {
     let base = base.filter(|b| b.size > 0);
     let mut st = State {
@@ -448,10 +453,14 @@ pub async fn upload<R: AsyncRead + Unpin>(
             storage.abort(key, &mut st).await;
             return Ok(0);
         }
-        Ok(()) => storage.commit(key, &mut st).await,
+        Ok(()) if opts.keep_partial => storage.commit(key, &mut st, &mut CommitGate::open()).await,
+        Ok(()) => storage.commit(key, &mut st, &mut gate).await,
         Err(e) if e.is_client_side() && opts.keep_partial => {
             tracing::info!(key, received = st.received, error = %e, "interrupted upload kept (uploads.keep_partial)");
-            storage.commit(key, &mut st).await.and(Err(e))
+            storage
+                .commit(key, &mut st, &mut CommitGate::open())
+                .await
+                .and(Err(e))
         }
         Err(e) => Err(e),
     };
@@ -460,40 +469,4 @@ pub async fn upload<R: AsyncRead + Unpin>(
         storage.abort(key, &mut st).await;
     }
     result.map(|()| st.received)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::schedule::MAX_PART;
-
-    const MIB: u64 = 1024 * 1024;
-
-    #[test]
-    fn copy_ranges_cover_the_object_within_part_limits() {
-        assert!(copy_ranges(0, MAX_PART).is_empty());
-        assert_eq!(copy_ranges(6 * MIB, MAX_PART), vec![(0, 6 * MIB - 1)]);
-        assert_eq!(copy_ranges(MAX_PART, MAX_PART), vec![(0, MAX_PART - 1)]);
-        for size in [
-            MAX_PART + 1,
-            2 * MAX_PART,
-            2 * MAX_PART + 7,
-            5 * 1024 * 1024 * MIB - 3,
-        ] {
-            let r = copy_ranges(size, MAX_PART);
-            assert_eq!(r.len() as u64, size.div_ceil(MAX_PART), "size {size}");
-            assert_eq!(r[0].0, 0);
-            assert_eq!(r.last().unwrap().1, size - 1);
-            for w in r.windows(2) {
-                assert_eq!(w[0].1 + 1, w[1].0, "contiguous");
-            }
-            for (a, b) in &r {
-                let len = b - a + 1;
-                assert!(
-                    (MIN_PART..=MAX_PART).contains(&len),
-                    "size {size}: part {len}"
-                );
-            }
-        }
-    }
 }

@@ -221,40 +221,53 @@ fn long_lines_and_garbage_close_only_that_session(b: Backend) {
 fn session_limits_and_idle_timeout(b: Backend) {
     let env = TestEnv::start(b, |c| {
         c.limits.max_sessions_per_ip = 2;
+        c.limits.max_unauthenticated_per_ip = 2;
         c.limits.idle_timeout = s3ftpd::config::Dur(Duration::from_secs(1));
     });
-    let mut a = env.raw();
-    let _b = env.raw();
-    let mut c = Raw::connect_silent(env.addr);
-    let (code, _) = c.reply();
-    assert_eq!(code, 421, "third session from one IP refused");
+    let mut a = env.raw_login();
+    let _b = env.raw_login();
+    // A third session from one IP: connected, but its login is refused.
+    let mut c = env.raw();
+    c.expect("USER u", 331);
+    let (code, text) = c.cmd("PASS p");
+    assert_eq!(code, 421, "{text}");
+    assert!(c.closed());
+    // Connections waiting to log in have their own per-IP cap.
+    let _w1 = env.raw();
+    let _w2 = env.raw();
+    let mut w3 = Raw::connect_silent(env.addr);
+    let (code, text) = w3.reply();
+    assert_eq!(
+        code, 421,
+        "third waiting connection from one IP refused: {text}"
+    );
     // The idle session is closed with 421.
     let (code, text) = a.reply();
     assert_eq!(code, 421, "{text}");
     assert!(text.to_lowercase().contains("idle"));
     assert!(a.closed());
-    // Places are given back.
-    env.raw().expect("NOOP", 200);
 }
 
 fn max_sessions_total(b: Backend) {
     let env = TestEnv::start(b, |c| c.limits.max_sessions = 1);
-    let mut first = env.raw();
-    let mut second = Raw::connect_silent(env.addr);
-    assert_eq!(second.reply().0, 421);
+    let mut first = env.raw_login();
+    let mut second = env.raw();
+    second.expect("USER u", 331);
+    second.expect("PASS p", 421);
     first.expect("QUIT", 221);
     assert!(first.closed());
     // The place is free again once the first session is gone.
     let mut ok = false;
     for _ in 0..50 {
-        let mut third = Raw::connect_silent(env.addr);
-        if third.reply().0 == 220 {
+        let mut third = env.raw();
+        third.expect("USER u", 331);
+        if third.cmd("PASS p").0 == 230 {
             ok = true;
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(ok, "session slot not released");
+    assert!(ok, "session place not released");
 }
 
 fn failed_logins_ban_the_address_for_a_while(b: Backend) {

@@ -3,7 +3,7 @@
 //! and multi-part server-side copies (a small copy-part limit instead of
 //! 5 GiB), through the storage layer against real S3 servers.
 
-use s3ftpd::storage::{Endpoint, Storage, UploadOptions, part_size_for, upload};
+use s3ftpd::storage::{CommitGate, Endpoint, Storage, UploadOptions, part_size_for, upload};
 
 use crate::backend::Backend;
 use crate::backend_tests;
@@ -42,12 +42,8 @@ fn storage(env: &TestEnv, b: Backend, part_size: u64, min_part: u64) -> Storage 
     let mut cfg = env.gateway_config().s3.clone();
     cfg.part_size = s3ftpd::config::Size(part_size);
     cfg.upload_concurrency = 8;
-    env.rt.block_on(Storage::connect(
-        &cfg,
-        &endpoint,
-        std::time::Duration::from_secs(30),
-        std::sync::Arc::default(),
-    ))
+    env.rt
+        .block_on(Storage::connect(&cfg, &endpoint, std::sync::Arc::default()))
 }
 
 fn options() -> UploadOptions {
@@ -87,7 +83,16 @@ fn part_size_grows_on_a_real_upload(b: Backend) {
     let got = env.rt.block_on(async {
         let mut reader = tokio::io::AsyncReadExt::take(tokio::io::repeat(0x5a), total);
         let cancel = tokio_util::sync::CancellationToken::new();
-        upload(&storage, &key, &mut reader, None, options(), &cancel).await
+        upload(
+            &storage,
+            &key,
+            &mut reader,
+            None,
+            options(),
+            &cancel,
+            CommitGate::open(),
+        )
+        .await
     });
     assert_eq!(got.expect("upload"), total);
     let want_parts = parts_for(base, total);
@@ -133,9 +138,17 @@ fn copies_above_the_part_limit_are_ranged(b: Backend) {
     let (src, dst) = (env.key("big/src.bin"), env.key("big/dst.bin"));
     env.rt.block_on(async {
         let cancel = tokio_util::sync::CancellationToken::new();
-        upload(&storage, &src, &mut &body[..], None, options(), &cancel)
-            .await
-            .expect("upload");
+        upload(
+            &storage,
+            &src,
+            &mut &body[..],
+            None,
+            options(),
+            &cancel,
+            CommitGate::open(),
+        )
+        .await
+        .expect("upload");
         env.s3
             .copy_object()
             .bucket(&env.bucket)
@@ -190,6 +203,7 @@ fn copies_above_the_part_limit_are_ranged(b: Backend) {
                 Some(&base),
                 options(),
                 &cancel,
+                CommitGate::open(),
             )
             .await
         })

@@ -37,6 +37,11 @@ impl Session {
         };
         let users = self.shared.users.clone();
         if let Some(account) = users.verify(&user, &password).await {
+            if let Err(text) = self.admission.promote() {
+                tracing::warn!(user = %account.name, text, "login refused: no place (limits.max_sessions)");
+                self.closing = true;
+                return Err(refuse(421, text));
+            }
             tracing::Span::current().record("user", account.name.as_str());
             tracing::info!(user = %account.name, "login ok");
             self.shared.metrics.logins.with_label_values(&["ok"]).inc();

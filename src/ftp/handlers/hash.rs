@@ -85,7 +85,7 @@ async fn compute(
     loop {
         let chunk = tokio::select! {
             () = cancel.cancelled() => return Err(StorageError::Aborted),
-            c = body.try_next() => c.map_err(|e| StorageError::S3 { op: "GetObject", code: None, message: e.to_string() })?,
+            c = body.next_chunk() => c?,
         };
         let Some(chunk) = chunk else { break };
         match algo {

@@ -145,7 +145,7 @@ impl Session {
                     read_only,
                 };
                 let fut = listing.stream(stream, stall, cancel.clone());
-                self.run_transfer(cancel, fut).await?
+                self.run_transfer(cancel, fut, None).await?
             }
             Target::File(entry) => {
                 let line = format!(
@@ -158,7 +158,7 @@ impl Session {
                     stream.shutdown().await.map_err(StorageError::Data)?;
                     Ok(1)
                 };
-                self.run_transfer(cancel, fut).await?
+                self.run_transfer(cancel, fut, None).await?
             }
         };
         Ok(match done {

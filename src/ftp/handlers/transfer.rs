@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
@@ -14,7 +13,7 @@ use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::path::VPath;
 use crate::ftp::reply::Reply;
 use crate::ftp::session::{Done, Outcome, Session};
-use crate::storage::{ObjectInfo, StorageError, UploadOptions, upload};
+use crate::storage::{CommitGate, ObjectBody, ObjectInfo, StorageError, UploadOptions, upload};
 use crate::xferlog::{Direction, Transfer};
 
 /// Writes to the data connection, failing if the client stalls past `stall` or the transfer is cancelled.
@@ -39,7 +38,7 @@ const WRITE_BATCH: usize = 256 * 1024;
 
 /// Copies an S3 body to the data connection (CRLF line ends in ASCII mode).
 async fn send_body(
-    mut body: ByteStream,
+    mut body: ObjectBody,
     mut out: DataStream,
     ascii: bool,
     stall: Duration,
@@ -51,7 +50,7 @@ async fn send_body(
     loop {
         let chunk = tokio::select! {
             () = cancel.cancelled() => return Err(StorageError::Aborted),
-            c = body.try_next() => c.map_err(|e| StorageError::S3 { op: "GetObject", code: None, message: e.to_string() })?,
+            c = body.next_chunk() => c?,
         };
         let Some(chunk) = chunk else { break };
         match encoder.as_mut() {
@@ -161,7 +160,7 @@ impl Session {
             Ok(v) => v,
             Err(StorageError::InvalidRange) => match storage.head(&key).await? {
                 // S3 refuses an empty range; restarting at the very end sends nothing.
-                Some(info) if info.size == offset => (ByteStream::from_static(b""), 0),
+                Some(info) if info.size == offset => (ObjectBody::empty(), 0),
                 _ => {
                     return Err(refuse(
                         554,
@@ -192,7 +191,7 @@ impl Session {
             cancel.clone(),
         );
         let started = std::time::Instant::now();
-        let outcome = self.run_transfer(cancel, fut).await;
+        let outcome = self.run_transfer(cancel, fut, None).await;
         self.record_transfer(&account, &path, Direction::Outgoing, started, &outcome);
         match outcome? {
             Done::Complete(n) => {
@@ -262,15 +261,25 @@ impl Session {
             stall: self.shared.config.limits.data_timeout.0,
         };
         let token = cancel.clone();
+        let (gate, question) = CommitGate::new();
         let fut = async move {
-            let result = upload(&storage, &key, &mut input, base.as_ref(), opts, &token).await;
+            let result = upload(
+                &storage,
+                &key,
+                &mut input,
+                base.as_ref(),
+                opts,
+                &token,
+                gate,
+            )
+            .await;
             // Under TLS this answers the client's close_notify (clients such as
             // Python's ftplib wait for it before reading 226).
             let _ = tokio::time::timeout(opts.stall, input.shutdown()).await;
             result
         };
         let started = std::time::Instant::now();
-        let outcome = self.run_transfer(cancel, fut).await;
+        let outcome = self.run_transfer(cancel, fut, Some(question)).await;
         self.record_transfer(&account, &path, Direction::Incoming, started, &outcome);
         match outcome? {
             Done::Complete(n) => {
