@@ -242,8 +242,10 @@ pub struct Limits {
     pub login_timeout: Dur,
     /// Close a control connection idle this long.
     pub idle_timeout: Dur,
-    /// PASV accept and stalled-transfer timeout.
+    /// Stalled-transfer timeout (and active connects).
     pub data_timeout: Dur,
+    /// How long a PASV/EPSV waits for the client's data connection.
+    pub passive_timeout: Dur,
     /// Close the session after this many failed logins.
     pub max_login_failures: u32,
     /// Commands handled per second per session; more wait for the next second.
@@ -375,6 +377,7 @@ impl Default for Limits {
             login_timeout: Dur(std::time::Duration::from_secs(30)),
             idle_timeout: Dur(std::time::Duration::from_secs(300)),
             data_timeout: Dur(std::time::Duration::from_secs(60)),
+            passive_timeout: Dur(std::time::Duration::from_secs(30)),
             max_login_failures: 3,
             max_commands_per_second: 200,
             ban_after_failures: 10,

@@ -101,6 +101,7 @@ impl Config {
             ("limits.idle_timeout", l.idle_timeout),
             ("limits.data_timeout", l.data_timeout),
             ("limits.login_timeout", l.login_timeout),
+            ("limits.passive_timeout", l.passive_timeout),
             ("limits.ban_window", l.ban_window),
             ("limits.ban_duration", l.ban_duration),
         ] {

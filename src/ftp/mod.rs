@@ -9,6 +9,7 @@ pub mod data;
 pub mod error;
 mod handlers;
 pub mod listing;
+pub mod passive;
 pub mod path;
 pub mod proxy;
 pub mod reply;

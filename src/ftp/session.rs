@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::ControlCodec;
 use super::command::{Command, TransferType};
-use super::data::{DataPlan, PassivePorts};
+use super::data::DataPlan;
 use super::error::{FtpError, refuse, reply_for};
 use super::handlers::Store;
+use super::passive::PassivePorts;
 use super::path::VPath;
 use super::reply::Reply;
 use crate::auth::{Account, Users};

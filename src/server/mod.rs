@@ -19,7 +19,7 @@ use crate::config::Config;
 mod accept;
 use crate::embedded::EmbeddedS3;
 use crate::ftp::admission::Places;
-use crate::ftp::data::PassivePorts;
+use crate::ftp::passive::PassivePorts;
 use crate::ftp::session::Shared;
 use crate::storage::{Endpoint, Storage, StorageError};
 use accept::accept_loop;
@@ -183,7 +183,10 @@ impl Gateway {
         let config_limits = config.limits.clone();
         let config_proxy = config.proxy_protocol.trusted.clone();
         let shared = Arc::new(Shared {
-            ports: PassivePorts::new(config.passive.ports),
+            ports: PassivePorts::new(
+                config.passive.ports,
+                crate::ftp::proxy::ProxyTrust::new(&config_proxy),
+            ),
             config: Arc::new(config),
             storage,
             users,

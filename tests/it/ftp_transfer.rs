@@ -199,7 +199,7 @@ fn passive_ports_are_random_and_one_per_session(b: Backend) {
 
 fn passive_accept_times_out(b: Backend) {
     let env = TestEnv::start(b, |c| {
-        c.limits.data_timeout = s3ftpd::config::Dur(Duration::from_secs(1))
+        c.limits.passive_timeout = s3ftpd::config::Dur(Duration::from_secs(1))
     });
     env.put("a.txt", b"x");
     let mut r = env.raw_login();

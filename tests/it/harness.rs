@@ -308,6 +308,18 @@ impl Raw {
         r
     }
 
+    /// Wraps a connected stream and reads the banner.
+    pub fn from_stream(s: TcpStream) -> Self {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut r = Self {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        };
+        let (code, text) = r.reply();
+        assert_eq!(code, 220, "banner: {text}");
+        r
+    }
+
     /// Connects without reading the banner.
     pub fn connect_silent(addr: SocketAddr) -> Self {
         let s = TcpStream::connect(addr).expect("connect");

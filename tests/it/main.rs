@@ -10,6 +10,7 @@ mod ftp_transfer;
 mod ftps;
 mod harness;
 mod hash;
+mod hostile;
 mod interop;
 mod interop_hard;
 mod lifecycle;

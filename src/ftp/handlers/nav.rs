@@ -2,9 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::ftp::data::{
-    ActiveRefusal, DataPlan, PendingPassive, canonical, check_active, epsv_text, pasv_text,
-};
+use crate::ftp::data::{ActiveRefusal, DataPlan, canonical, check_active, epsv_text, pasv_text};
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::Reply;
 use crate::ftp::session::{Outcome, Session};
@@ -25,25 +23,27 @@ impl Session {
     }
 
     async fn bind_passive(&mut self) -> Result<u16, FtpError> {
-        self.data = None; // a new PASV replaces (and releases) the previous listener
-        let wait = self.shared.config.limits.data_timeout.0;
-        let listener = self
+        self.data = None; // a new PASV replaces (and releases) the previous one
+        let limits = &self.shared.config.limits;
+        let client = self
+            .shared
+            .config
+            .passive
+            .peer_check
+            .then_some(self.peer.ip());
+        let pending = self
             .shared
             .ports
-            .lease(self.local.ip(), wait)
+            .expect(
+                self.local.ip(),
+                client,
+                limits.passive_timeout.0,
+                limits.data_timeout.0,
+            )
             .await
             .map_err(|e| refuse(425, format!("Cannot open passive connection: {e}")))?;
-        let port = listener.port();
-        self.data = Some(DataPlan::Passive(PendingPassive::spawn(
-            listener,
-            self.shared
-                .config
-                .passive
-                .peer_check
-                .then_some(self.peer.ip()),
-            self.shared.proxy.clone(),
-            wait,
-        )));
+        let port = pending.port();
+        self.data = Some(DataPlan::Passive(pending));
         Ok(port)
     }
 
