@@ -268,6 +268,9 @@ pub struct Uploads {
     /// last data byte, before the upload is committed (a dying client's two
     /// connections close together, in either order).
     pub commit_grace: Dur,
+    /// Multipart uploads under `s3.prefix` started longer ago than this are
+    /// aborted (at start and periodically): a killed gateway's leftovers.
+    pub abandoned_after: Dur,
 }
 
 impl Default for Uploads {
@@ -275,6 +278,7 @@ impl Default for Uploads {
         Self {
             keep_partial: false,
             commit_grace: Dur(std::time::Duration::from_millis(50)),
+            abandoned_after: Dur(std::time::Duration::from_secs(24 * 3600)),
         }
     }
 }

@@ -109,6 +109,9 @@ impl Config {
                 return Err(bad(key, "must be longer than 0s"));
             }
         }
+        if self.uploads.abandoned_after.0 < std::time::Duration::from_secs(1) {
+            return Err(bad("uploads.abandoned_after", "must be at least 1s"));
+        }
         if self.s3.timeout.0.is_zero() {
             return Err(bad("s3.timeout", "must be longer than 0s"));
         }

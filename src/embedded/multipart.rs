@@ -35,6 +35,8 @@ pub struct Upload {
     crc32c: bool,
     /// part number → what was written
     parts: BTreeMap<i32, Written>,
+    /// When it was created (ListMultipartUploads' `Initiated`).
+    initiated: std::time::SystemTime,
 }
 
 fn part_path(dir: &std::path::Path, n: i32) -> PathBuf {
@@ -94,6 +96,7 @@ impl EmbeddedStore {
                         .as_ref()
                         .is_none_or(|t| t.as_str() == ChecksumType::FULL_OBJECT),
                 parts: BTreeMap::new(),
+                initiated: std::time::SystemTime::now(),
             },
         );
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -336,6 +339,7 @@ impl EmbeddedStore {
             .map(|(id, u)| MultipartUpload {
                 key: Some(u.key.clone()),
                 upload_id: Some(id.clone()),
+                initiated: Some(Timestamp::from(u.initiated)),
                 ..Default::default()
             })
             .collect();

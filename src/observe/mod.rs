@@ -33,6 +33,9 @@ pub struct Metrics {
     pub s3_requests: IntCounterVec,
     /// S3 request latency by operation.
     pub s3_seconds: HistogramVec,
+    /// Multipart uploads aborted in the background, by reason
+    /// (`abandoned`, `retried`) and outcome (`ok`, `error`).
+    pub multipart_aborts: IntCounterVec,
     bans: IntCounter,
 }
 
@@ -123,6 +126,12 @@ impl Metrics {
                 "S3 request latency",
                 &["operation"],
                 prometheus::exponential_buckets(0.001, 3.0, 12).expect("valid buckets"),
+            ),
+            multipart_aborts: counter_vec(
+                &r,
+                "s3ftpd_multipart_aborts_total",
+                "Multipart uploads aborted in the background (abandoned: older than uploads.abandoned_after; retried: an abort that had failed)",
+                &["reason", "outcome"],
             ),
             bans,
             registry: r,

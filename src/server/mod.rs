@@ -205,6 +205,14 @@ impl Gateway {
         });
         let tracker = TaskTracker::new();
         let observe_stop = CancellationToken::new();
+        // The served root as a key prefix (`a/b/`), so the sweep never
+        // touches `a/bc/` of a neighbour.
+        let served = crate::ftp::path::Root::new(&shared.config.s3.prefix, "/")?;
+        tokio::spawn(shared.storage.clone().clean_uploads(
+            served.base().to_owned(),
+            shared.config.uploads.abandoned_after.0,
+            observe_stop.clone(),
+        ));
         if let Some(l) = observe {
             crate::observe::http::spawn(shared.clone(), l, &observe_stop);
         }

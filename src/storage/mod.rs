@@ -9,6 +9,7 @@ mod deadline;
 mod error;
 mod gate;
 mod instrument;
+mod janitor;
 mod listing;
 mod rename;
 mod schedule;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 pub use deadline::ObjectBody;
 pub use error::StorageError;
 pub use gate::{CommitGate, CommitQuestion};
+pub use janitor::AbortQueue;
 pub use listing::DirPage;
 pub use rename::RENAME_CONCURRENCY;
 pub use schedule::copy_ranges;
@@ -78,6 +80,9 @@ pub struct Storage {
     copy_part_limit: u64,
     /// `s3.timeout`: see [`deadline`].
     timeout: Duration,
+    /// Aborts that failed, retried by [`Storage::clean_uploads`].
+    aborts: std::sync::Arc<AbortQueue>,
+    metrics: std::sync::Arc<crate::observe::Metrics>,
 }
 
 /// Parses `x-amz-meta-mtime`: seconds since the epoch with optional fraction
@@ -194,7 +199,7 @@ impl Storage {
             .timeout_config(timeouts)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .interceptor(instrument::S3Metrics(metrics));
+            .interceptor(instrument::S3Metrics(metrics.clone()));
         if let Some(url) = &endpoint.url {
             b = b.endpoint_url(url);
         }
@@ -207,6 +212,8 @@ impl Storage {
             mtimes: std::sync::Arc::default(),
             copy_part_limit: schedule::MAX_PART,
             timeout: cfg.timeout.0,
+            aborts: std::sync::Arc::default(),
+            metrics,
         }
     }
 

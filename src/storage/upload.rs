@@ -384,18 +384,11 @@ impl Storage {
             while set.join_next().await.is_some() {}
         }
         if let Some(id) = st.upload_id.take() {
-            let r = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&id)
-                .send()
-                .await;
-            match r {
-                Ok(_) => tracing::info!(key, "multipart upload aborted"),
+            match self.abort_upload(key, &id).await {
+                Ok(()) => tracing::info!(key, "multipart upload aborted"),
                 Err(e) => {
-                    tracing::warn!(key, error = %StorageError::from_sdk("AbortMultipartUpload", e), "could not abort multipart upload; a bucket lifecycle rule will clean it up")
+                    tracing::warn!(key, error = %e, "could not abort multipart upload; retrying in the background");
+                    self.aborts.push(key, &id);
                 }
             }
         }

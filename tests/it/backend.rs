@@ -92,6 +92,39 @@ fn hex(n: usize) -> String {
         .collect()
 }
 
+/// A Garage configuration in `dir` on free loopback ports, and its keys.
+fn garage_config(dir: &std::path::Path) -> (std::path::PathBuf, Remote) {
+    let (rpc, s3) = (free_port(), free_port());
+    let config = format!(
+        "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
+         rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
+         [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n",
+        d = dir.display(),
+        secret = hex(64)
+    );
+    let config_path = dir.join("garage.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let remote = Remote {
+        endpoint: format!("http://127.0.0.1:{s3}"),
+        region: "garage".into(),
+        bucket: "s3ftpd-test".into(),
+        access_key: format!("GK{}", hex(24)),
+        secret_key: hex(64),
+    };
+    (config_path, remote)
+}
+
+fn garage_env(cmd: &mut Command, remote: &Remote, log: &std::path::Path) {
+    let log = std::fs::File::create(log).unwrap();
+    cmd.env("GARAGE_DEFAULT_ACCESS_KEY", &remote.access_key)
+        .env("GARAGE_DEFAULT_SECRET_KEY", &remote.secret_key)
+        .env("GARAGE_DEFAULT_BUCKET", &remote.bucket)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+}
+
 /// Starts Garage once per test process and keeps it for the process's life.
 /// Garage runs under `sh`, which kills it when our end of its stdin closes
 /// (that is, when the test process exits, however it exits).
@@ -101,42 +134,77 @@ fn garage() -> &'static Remote {
         .get_or_init(|| {
             assert!(on_path("garage"), "backend garage selected but no `garage` binary on PATH (cargo install garage --locked)");
             let dir = tempfile::tempdir().unwrap();
-            let (rpc, s3) = (free_port(), free_port());
-            let config = format!(
-                "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
-                 rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
-                 [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n",
-                d = dir.path().display(),
-                secret = hex(64)
-            );
-            let config_path = dir.path().join("garage.toml");
-            std::fs::write(&config_path, config).unwrap();
-            let remote = Remote {
-                endpoint: format!("http://127.0.0.1:{s3}"),
-                region: "garage".into(),
-                bucket: "s3ftpd-test".into(),
-                access_key: format!("GK{}", hex(24)),
-                secret_key: hex(64),
-            };
-            let log = std::fs::File::create(dir.path().join("garage.log")).unwrap();
-            let child = Command::new("sh")
-                .arg("-c")
+            let (config_path, remote) = garage_config(dir.path());
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c")
                 .arg("garage -c \"$1\" server --single-node --default-bucket & pid=$!; cat >/dev/null; kill $pid; wait $pid")
                 .arg("sh")
-                .arg(&config_path)
-                .env("GARAGE_DEFAULT_ACCESS_KEY", &remote.access_key)
-                .env("GARAGE_DEFAULT_SECRET_KEY", &remote.secret_key)
-                .env("GARAGE_DEFAULT_BUCKET", &remote.bucket)
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::piped())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start garage");
+                .arg(&config_path);
+            garage_env(&mut cmd, &remote, &dir.path().join("garage.log"));
+            let child = cmd.spawn().expect("start garage");
             wait_ready(&remote, &dir);
             (remote, child, dir)
         })
         .0
+}
+
+/// A Garage server of one test's own, to freeze (SIGSTOP) or kill; it is
+/// killed when dropped.
+pub struct PrivateGarage {
+    pub remote: Remote,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateGarage {
+    /// Starts one; `None` when no `garage` binary is on PATH (the test is
+    /// then skipped, or fails when Garage is a selected backend).
+    pub fn start() -> Option<Self> {
+        if !on_path("garage") {
+            assert!(
+                !Backend::Garage.enabled(),
+                "backend garage selected but no `garage` binary on PATH"
+            );
+            eprintln!("garage not installed; test skipped");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (config_path, remote) = garage_config(dir.path());
+        let mut cmd = Command::new("garage");
+        cmd.arg("-c")
+            .arg(&config_path)
+            .args(["server", "--single-node", "--default-bucket"]);
+        garage_env(&mut cmd, &remote, &dir.path().join("garage.log"));
+        let child = cmd.spawn().expect("start garage");
+        wait_ready(&remote, &dir);
+        Some(Self {
+            remote,
+            child,
+            _dir: dir,
+        })
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, …) to the Garage process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} garage");
+    }
+}
+
+impl Drop for PrivateGarage {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn wait_ready(remote: &Remote, dir: &tempfile::TempDir) {

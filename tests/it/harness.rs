@@ -88,6 +88,11 @@ pub struct TestEnv {
 impl TestEnv {
     /// Starts a gateway for `backend`, after `tweak` adjusts the config.
     pub fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on(backend.remote(), tweak)
+    }
+
+    /// Starts a gateway on the S3 server `remote` (`None`: the embedded store).
+    pub fn start_on(remote: Option<Remote>, tweak: impl FnOnce(&mut Config)) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -95,7 +100,7 @@ impl TestEnv {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("{}/", unique("t"));
-        let s3_yaml = match backend.remote() {
+        let s3_yaml = match &remote {
             None => format!(
                 "s3: {{ endpoint: embedded, bucket: ftp, data_dir: '{}', prefix: '{prefix}', part_size: 5MiB, upload_concurrency: 2 }}",
                 dir.path().join("data").display()
@@ -113,7 +118,7 @@ impl TestEnv {
         let gateway = rt
             .block_on(Gateway::start(config.clone()))
             .expect("gateway starts");
-        let (s3, bucket) = match backend.remote() {
+        let (s3, bucket) = match remote {
             Some(r) => (s3_client(&r), r.bucket),
             None => {
                 let e = gateway.embedded().expect("embedded store");
@@ -469,6 +474,25 @@ pub fn lftp(addr: SocketAddr, settings: &str, commands: &str) -> String {
         "-e",
         &script,
     ]))
+}
+
+/// A range of `n` consecutive ports free on 127.0.0.1 now (probed; tests
+/// running in parallel each get their own).
+pub fn free_port_range(n: u16) -> String {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let first = l.local_addr().unwrap().port();
+        drop(l);
+        let Some(last) = first.checked_add(n - 1) else {
+            continue;
+        };
+        let held: Vec<_> = (first..=last)
+            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return format!("{first}-{last}");
+        }
+    }
 }
 
 /// Polls a condition (S3 cleanup happens just after the reply) for up to 10 s.

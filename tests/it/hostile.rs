@@ -23,11 +23,17 @@ fn connect_from(n: u8, to: SocketAddr) -> TcpStream {
     s
 }
 
-/// Reads one reply line (the first line of a multi-line reply).
-fn line(s: &TcpStream) -> String {
-    let mut l = String::new();
-    let _ = BufReader::new(s).read_line(&mut l);
-    l
+/// Reads one reply line, byte by byte (nothing after it is consumed).
+fn line(mut s: &TcpStream) -> String {
+    let mut l = Vec::new();
+    let mut b = [0u8];
+    while std::io::Read::read(&mut s, &mut b).unwrap_or(0) == 1 {
+        l.push(b[0]);
+        if b[0] == b'\n' {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&l).into_owned()
 }
 
 /// Whether the server sent a 421 on `s` (read what is there, briefly).
@@ -52,9 +58,22 @@ fn silent_connections_never_lock_out_users(b: Backend) {
         .flat_map(|n| (0..4).map(move |_| n))
         .map(|n| connect_from(n, env.addr))
         .collect();
-    // A fifth socket from a flooding address is refused outright.
-    let extra = connect_from(2, env.addr);
-    assert!(line(&extra).starts_with("421"), "per-address cap");
+    // Each was admitted (banner sent) before the next step.
+    for s in &flood {
+        assert!(line(s).starts_with("220"));
+    }
+    // One address gets at most 4 waiting places: a fifth socket is refused
+    // outright (each admitted before the next, so none pushes out another).
+    let mine: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let s = connect_from(30, env.addr);
+            assert!(line(&s).starts_with("220"));
+            s
+        })
+        .collect();
+    let got = line(&connect_from(30, env.addr));
+    assert!(got.starts_with("421"), "per-address cap: {got:?}");
+    drop(mine);
     // Real users still log in, at once, again and again.
     for _ in 0..5 {
         let started = Instant::now();
@@ -97,7 +116,7 @@ fn login_timeout_closes_slowloris(b: Backend) {
 
 fn pasv_hoarding_does_not_block_other_clients(b: Backend) {
     let env = TestEnv::start(b, |c| {
-        c.passive.ports = "43700-43709".parse().unwrap();
+        c.passive.ports = crate::harness::free_port_range(10).parse().unwrap();
         c.limits.max_sessions_per_ip = 64;
     });
     env.put("a.txt", b"still served");

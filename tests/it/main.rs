@@ -3,11 +3,13 @@
 mod backend;
 mod client_death;
 mod deploy;
+mod frozen_s3;
 mod ftp_files;
 mod ftp_listing;
 mod ftp_session;
 mod ftp_transfer;
 mod ftps;
+mod gateway_death;
 mod harness;
 mod hash;
 mod hostile;

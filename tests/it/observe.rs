@@ -11,7 +11,7 @@ use crate::backend_tests;
 use crate::harness::{TestEnv, pattern};
 
 /// `GET path` → (status, body).
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect to the metrics endpoint");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(

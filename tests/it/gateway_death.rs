@@ -1,0 +1,91 @@
+//! The gateway process itself killed with SIGKILL in the middle of an
+//! upload: the client gets an error, the previous object is intact, and the
+//! multipart upload it leaves behind is aborted by the next start
+//! (`uploads.abandoned_after`); the next session works.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+
+use crate::backend::PrivateGarage;
+use crate::harness::{Raw, TestEnv, pattern, wait_until};
+use crate::observe::scrape;
+
+const BIN: &str = env!("CARGO_BIN_EXE_s3ftpd");
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Starts `s3ftpd serve` with `yaml`; ready once its control port answers.
+fn serve(yaml: &std::path::Path, addr: SocketAddr) -> Child {
+    let child = Command::new(BIN)
+        .args(["serve", "-c"])
+        .arg(yaml)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(|| std::net::TcpStream::connect(addr).is_ok());
+    child
+}
+
+#[test]
+fn killed_gateway_leaves_nothing_half_visible() {
+    let Some(garage) = PrivateGarage::start() else {
+        return;
+    };
+    // An S3 view of the bucket (the gateway under test runs as a process).
+    let env = TestEnv::start_on(Some(garage.remote.clone()), |_| {});
+    env.put("keep.bin", b"previous version");
+    let (addr, metrics) = (free_addr(), free_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("s3ftpd.yaml");
+    let r = &garage.remote;
+    std::fs::write(
+        &yaml,
+        format!(
+            "listen: {addr}\npassive: {{ ports: 43800-43899 }}\nmetrics: {{ listen: {metrics} }}\n\
+             s3: {{ endpoint: '{}', region: '{}', bucket: '{}', access_key_id: '{}', secret_access_key: '{}', prefix: '{}', part_size: 5MiB }}\n\
+             uploads: {{ abandoned_after: 2s }}\nusers: [ {{ name: u, password: p, home: / }} ]\n",
+            r.endpoint, r.region, r.bucket, r.access_key, r.secret_key, env.prefix
+        ),
+    )
+    .unwrap();
+    let mut gateway = serve(&yaml, addr);
+    let mut c = Raw::connect(addr);
+    c.login("u", "p");
+    let mut d = c.epsv();
+    c.expect("STOR keep.bin", 150);
+    d.write_all(&pattern(12 * 1024 * 1024, 5)).unwrap();
+    wait_until(|| env.open_uploads() == 1);
+    gateway.kill().unwrap(); // SIGKILL
+    gateway.wait().unwrap();
+    // The client is told: its connections end without a 226.
+    assert_ne!(c.reply().0, 226);
+    assert_eq!(env.get("keep.bin").unwrap(), b"previous version");
+    assert_eq!(env.open_uploads(), 1, "the killed gateway could not abort");
+
+    let mut gateway = serve(&yaml, addr);
+    wait_until(|| env.open_uploads() == 0);
+    let m = scrape(metrics);
+    let aborted = m
+        .get("s3ftpd_multipart_aborts_total{outcome=\"ok\",reason=\"abandoned\"}")
+        .copied()
+        .unwrap_or(0.0);
+    assert!(aborted >= 1.0, "{m:?}");
+    assert_eq!(env.get("keep.bin").unwrap(), b"previous version");
+    let mut c = Raw::connect(addr);
+    c.login("u", "p");
+    let mut d = c.epsv();
+    c.expect("STOR keep.bin", 150);
+    d.write_all(b"next session").unwrap();
+    drop(d);
+    assert_eq!(c.reply().0, 226);
+    assert_eq!(env.get("keep.bin").unwrap(), b"next session");
+    gateway.kill().unwrap();
+    let _ = gateway.wait();
+}
