@@ -9,6 +9,12 @@ use clap::{Parser, Subcommand};
 use s3ftpd::config::Config;
 use s3ftpd::{Gateway, auth};
 
+/// jemalloc, with its background threads purging freed pages, gives the
+/// memory of a load peak back to the system (glibc's malloc kept most of
+/// it for good: BENCHMARKS.md, "Memory after load").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// How long running transfers may continue after SIGINT/SIGTERM.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -72,6 +78,12 @@ async fn serve(config: Config, demo: bool, warning: Option<String>) -> anyhow::R
     init_logging(&config);
     if let Some(w) = warning {
         tracing::warn!("{w}");
+    }
+    // Every session, data connection and S3 connection is a descriptor:
+    // take the whole hard limit (systemd: LimitNOFILE).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(open_files = n, "descriptor limit (RLIMIT_NOFILE)"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
     }
     let data_dir = config.s3.data_dir.clone();
     let bucket = config.s3.bucket.clone();

@@ -163,6 +163,8 @@ pub struct S3 {
     /// and of each chunk of a streamed download: a frozen S3 fails the
     /// command with 451 within it.
     pub timeout: Dur,
+    /// S3 requests (and so connections) at once, across all sessions.
+    pub max_connections: usize,
     /// Which time LIST/MLSD show for a file: `metadata` (x-amz-meta-mtime
     /// when set, one cached HeadObject per entry) or `last_modified` (what
     /// the listing returns; no extra request).
@@ -357,6 +359,7 @@ impl Default for S3 {
             data_dir: PathBuf::from("./s3ftpd-data"),
             list_mtime: ListMtime::Metadata,
             timeout: Dur(std::time::Duration::from_secs(30)),
+            max_connections: 256,
         }
     }
 }
@@ -376,8 +379,8 @@ impl Default for Limits {
         Self {
             max_sessions: 1024,
             max_sessions_per_ip: 64,
-            max_unauthenticated: 256,
-            max_unauthenticated_per_ip: 16,
+            max_unauthenticated: 512,
+            max_unauthenticated_per_ip: 64,
             login_timeout: Dur(std::time::Duration::from_secs(30)),
             idle_timeout: Dur(std::time::Duration::from_secs(300)),
             data_timeout: Dur(std::time::Duration::from_secs(60)),

@@ -153,6 +153,9 @@ impl Config {
                 "must be between 5MiB and 5GiB (S3's part limits)",
             ));
         }
+        if !(1..=65_536).contains(&s3.max_connections) {
+            return Err(bad("s3.max_connections", "must be between 1 and 65536"));
+        }
         if !(1..=64).contains(&s3.upload_concurrency) {
             return Err(bad("s3.upload_concurrency", "must be between 1 and 64"));
         }

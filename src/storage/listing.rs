@@ -9,7 +9,8 @@
 //! directory again costs only its ListObjectsV2 requests.
 
 use dashmap::DashMap;
-use futures::StreamExt;
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
 use super::{MTIME_META, Storage, StorageError, parse_mtime, to_time};
@@ -18,6 +19,8 @@ use crate::ftp::listing::{Entry, Kind};
 
 /// HeadObject requests in flight while resolving one page's times.
 const HEADS_IN_FLIGHT: usize = 32;
+/// Metadata lookups in flight in the whole process, all listings together.
+const HEADS_IN_PROCESS: usize = 64;
 /// Cached entries before the cache starts over.
 const CACHE_LIMIT: usize = 200_000;
 
@@ -28,27 +31,54 @@ type Validator = (String, OffsetDateTime);
 /// listing shows the same ETag and LastModified; a directory marker's time,
 /// valid until the gateway itself rewrites or deletes the marker (a listing
 /// shows nothing to validate a prefix against).
-#[derive(Debug, Default)]
-pub struct MtimeCache(DashMap<String, (Option<Validator>, Option<OffsetDateTime>)>);
+pub struct MtimeCache {
+    known: DashMap<String, (Option<Validator>, Option<OffsetDateTime>)>,
+    /// Lookups under way, shared by the listings that need them.
+    inflight: DashMap<String, Lookup>,
+    /// Places for lookups in the whole process.
+    heads: tokio::sync::Semaphore,
+}
+
+/// A metadata lookup several listings can wait for.
+type Lookup = Shared<BoxFuture<'static, Result<Option<OffsetDateTime>, String>>>;
+
+impl std::fmt::Debug for MtimeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MtimeCache")
+            .field("known", &self.known.len())
+            .field("inflight", &self.inflight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MtimeCache {
+    fn default() -> Self {
+        Self {
+            known: DashMap::new(),
+            inflight: DashMap::new(),
+            heads: tokio::sync::Semaphore::new(HEADS_IN_PROCESS),
+        }
+    }
+}
 
 impl MtimeCache {
     /// Drops what is known about `key` (it was just rewritten).
     pub fn forget(&self, key: &str) {
-        self.0.remove(key);
+        self.known.remove(key);
     }
 
     fn get(&self, key: &str, seen: Option<&Validator>) -> Option<Option<OffsetDateTime>> {
-        self.0
+        self.known
             .get(key)
             .filter(|v| v.0.as_ref() == seen)
             .map(|v| v.1)
     }
 
     fn put(&self, key: String, seen: Option<Validator>, time: Option<OffsetDateTime>) {
-        if self.0.len() >= CACHE_LIMIT {
-            self.0.clear();
+        if self.known.len() >= CACHE_LIMIT {
+            self.known.clear();
         }
-        self.0.insert(key, (seen, time));
+        self.known.insert(key, (seen, time));
     }
 }
 
@@ -117,10 +147,13 @@ impl Storage {
     ///
     /// # Errors
     /// On S3 errors.
+    /// With `times`, entries carry metadata times (see the module docs);
+    /// without, LastModified and no request beyond the listing.
     pub async fn list_dir_page(
         &self,
         prefix: &str,
         token: Option<String>,
+        times: bool,
     ) -> Result<DirPage, StorageError> {
         let out = self
             .client
@@ -139,7 +172,7 @@ impl Storage {
             .flatten();
         let exists = !out.contents().is_empty() || !out.common_prefixes().is_empty();
         let (mut entries, versions) = to_entries(prefix, &out, OffsetDateTime::now_utc());
-        if self.list_mtime == ListMtime::Metadata {
+        if times && self.list_mtime == ListMtime::Metadata {
             self.resolve_times(prefix, &mut entries, versions).await?;
         }
         Ok(DirPage {
@@ -178,6 +211,36 @@ impl Storage {
         }
     }
 
+    /// [`Storage::metadata_time`], shared: concurrent listings of one folder
+    /// wait for the same lookup of a key instead of each sending its own,
+    /// and at most [`HEADS_IN_PROCESS`] run at once in the whole process.
+    async fn shared_metadata_time(
+        &self,
+        key: &str,
+    ) -> Result<Option<OffsetDateTime>, StorageError> {
+        let lookup = self
+            .mtimes
+            .inflight
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                let (this, key) = (self.clone(), key.to_owned());
+                async move {
+                    let _place = this.mtimes.heads.acquire().await;
+                    let r = this.metadata_time(&key).await.map_err(|e| e.to_string());
+                    this.mtimes.inflight.remove(&key);
+                    r
+                }
+                .boxed()
+                .shared()
+            })
+            .clone();
+        lookup.await.map_err(|message| StorageError::S3 {
+            op: "HeadObject",
+            code: None,
+            message,
+        })
+    }
+
     /// Replaces listed times with metadata times (see the module docs).
     async fn resolve_times(
         &self,
@@ -202,7 +265,7 @@ impl Storage {
         }
         let found: Vec<_> = futures::stream::iter(todo)
             .map(|(i, key, seen)| async move {
-                let t = self.metadata_time(&key).await?;
+                let t = self.shared_metadata_time(&key).await?;
                 Ok::<_, StorageError>((i, key, seen, t))
             })
             .buffered(HEADS_IN_FLIGHT)

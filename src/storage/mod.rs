@@ -11,6 +11,7 @@ mod gate;
 mod instrument;
 mod janitor;
 mod listing;
+mod pool;
 mod rename;
 mod schedule;
 mod upload;
@@ -195,6 +196,7 @@ impl Storage {
         let sdk = loader.load().await;
         let timeouts = deadline::client_timeouts(cfg.timeout.0);
         let mut b = aws_sdk_s3::config::Builder::from(&sdk)
+            .http_client(pool::CappedClient::new(cfg.max_connections))
             .force_path_style(cfg.path_style)
             .timeout_config(timeouts)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)

@@ -20,5 +20,6 @@ mod observe;
 mod proxy;
 mod rename;
 mod resume;
+mod s3_pool;
 mod s3_store;
 mod storage_limits;

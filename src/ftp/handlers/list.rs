@@ -71,7 +71,7 @@ impl DirListing {
                 Some(page) => page,
                 None => tokio::select! {
                     () = cancel.cancelled() => return Err(StorageError::Aborted),
-                    p = self.storage.list_dir_page(&self.prefix, token) => p?,
+                    p = self.storage.list_dir_page(&self.prefix, token, self.fmt != ListFormat::Names) => p?,
                 },
             };
             let now = OffsetDateTime::now_utc();
@@ -93,14 +93,21 @@ impl DirListing {
 }
 
 impl Session {
-    async fn list_target(&self, account: &Account, path: &VPath) -> Result<Target, FtpError> {
+    /// What `path` names; `times`: whether the listing shows times (NLST
+    /// and MLST do not, so they cost no metadata lookups).
+    async fn list_target(
+        &self,
+        account: &Account,
+        path: &VPath,
+        times: bool,
+    ) -> Result<Target, FtpError> {
         let storage = &self.shared.storage;
         let prefix = account.root.dir_prefix(path)?;
         if path.is_root() {
             return Ok(Target::Dir(prefix, None));
         }
         // The first page both proves the directory exists and starts the listing.
-        let first = storage.list_dir_page(&prefix, None).await?;
+        let first = storage.list_dir_page(&prefix, None, times).await?;
         if first.exists {
             return Ok(Target::Dir(prefix, Some(first)));
         }
@@ -122,7 +129,9 @@ impl Session {
     ) -> Outcome {
         let account = self.account()?;
         let path = self.cwd.resolve(arg.as_deref().unwrap_or(""))?;
-        let target = self.list_target(&account, &path).await?;
+        let target = self
+            .list_target(&account, &path, fmt != ListFormat::Names)
+            .await?;
         if fmt == ListFormat::Facts && matches!(target, Target::File(_)) {
             return Err(refuse(
                 501,
@@ -170,7 +179,7 @@ impl Session {
     pub(in crate::ftp) async fn cmd_mlst(&mut self, arg: Option<String>) -> Outcome {
         let account = self.account()?;
         let path = self.cwd.resolve(arg.as_deref().unwrap_or(""))?;
-        let entry = match self.list_target(&account, &path).await? {
+        let entry = match self.list_target(&account, &path, false).await? {
             Target::File(e) => e,
             Target::Dir(prefix, _) => {
                 let marker_time = if prefix.is_empty() {
@@ -206,7 +215,7 @@ impl Session {
                 .trim_start_matches("-l")
                 .trim(),
         )?;
-        let (prefix, mut first) = match self.list_target(&account, &path).await? {
+        let (prefix, mut first) = match self.list_target(&account, &path, true).await? {
             Target::File(e) => {
                 let line = list_line(&e, OffsetDateTime::now_utc(), account.read_only);
                 return Ok(Reply::multi(
@@ -221,7 +230,12 @@ impl Session {
         loop {
             let page = match first.take() {
                 Some(page) => page,
-                None => self.shared.storage.list_dir_page(&prefix, token).await?,
+                None => {
+                    self.shared
+                        .storage
+                        .list_dir_page(&prefix, token, true)
+                        .await?
+                }
             };
             let now = OffsetDateTime::now_utc();
             let mut text = String::new();
