@@ -435,7 +435,8 @@ fn pasv_announces_public_host(b: Backend) {
 }
 
 fn two_passive_ports_serve_many_sessions(b: Backend) {
-    let env = TestEnv::start(b, |c| c.passive.ports = "43990-43991".parse().unwrap());
+    let ports = crate::harness::free_port_range(2);
+    let env = TestEnv::start(b, |c| c.passive.ports = ports.parse().unwrap());
     env.put("a.txt", b"shared ports");
     std::thread::scope(|s| {
         for _ in 0..4 {

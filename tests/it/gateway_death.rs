@@ -48,10 +48,12 @@ fn killed_gateway_leaves_nothing_half_visible() {
     std::fs::write(
         &yaml,
         format!(
-            "listen: {addr}\npassive: {{ ports: 43800-43899 }}\nmetrics: {{ listen: {metrics} }}\n\
+            "listen: {addr}\npassive: {{ ports: {} }}\nmetrics: {{ listen: {metrics} }}\n\
              s3: {{ endpoint: '{}', region: '{}', bucket: '{}', access_key_id: '{}', secret_access_key: '{}', prefix: '{}', part_size: 5MiB }}\n\
              uploads: {{ abandoned_after: 2s }}\nusers: [ {{ name: u, password: p, home: / }} ]\n",
-            r.endpoint, r.region, r.bucket, r.access_key, r.secret_key, env.prefix
+            crate::harness::free_port_range(20),
+            r.endpoint,
+            r.region, r.bucket, r.access_key, r.secret_key, env.prefix
         ),
     )
     .unwrap();

@@ -284,6 +284,13 @@ fn json_log_lines_parse_as_json_carry_the_session_span_and_no_password() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Read the log as it comes: a full pipe would block the gateway.
+    let mut err_pipe = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut err_pipe, &mut text).unwrap();
+        text
+    });
     let addr = loop {
         let line = lines.next().unwrap().unwrap();
         if let Some(rest) = line.trim().strip_prefix("s3ftpd serving FTP on ") {
@@ -303,8 +310,8 @@ fn json_log_lines_parse_as_json_carry_the_session_span_and_no_password() {
             .unwrap()
             .success()
     );
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    child.wait().unwrap();
+    let stderr = err_reader.join().unwrap();
     let mut n = 0;
     let mut spans_with_user = 0;
     for line in stderr.lines() {

@@ -2,7 +2,9 @@
 
 mod backend;
 mod client_death;
+mod compose;
 mod deploy;
+mod docker;
 mod frozen_s3;
 mod ftp_files;
 mod ftp_listing;

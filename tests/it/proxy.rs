@@ -65,9 +65,13 @@ fn haproxy_with_proxy_protocol_v2(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let mut gateways = Vec::new();
     let mut backends = Vec::new();
+    // Ranges of their own: the variants of this test run at the same time,
+    // and haproxy binds with SO_REUSEPORT (two would share a port silently).
+    let range = crate::harness::free_port_range(20);
+    let base: u16 = range.split('-').next().unwrap().parse().unwrap();
     for (i, ip) in ["127.0.0.2", "127.0.0.3"].into_iter().enumerate() {
         let port = free_port(ip);
-        let first = 44000 + 10 * i;
+        let first = base + 10 * u16::try_from(i).unwrap();
         let config = dir.path().join(format!("g{i}.yaml"));
         std::fs::write(
             &config,

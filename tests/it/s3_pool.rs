@@ -88,7 +88,7 @@ fn many_listings_under_a_low_descriptor_limit(b: Backend) {
         .arg(env!("CARGO_BIN_EXE_s3ftpd"))
         .arg(&yaml)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("s3ftpd.log")).unwrap())
         .spawn()
         .unwrap();
     wait_until(|| std::net::TcpStream::connect(addr).is_ok());
@@ -112,8 +112,8 @@ fn many_listings_under_a_low_descriptor_limit(b: Backend) {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     gateway.kill().unwrap();
-    let out = gateway.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    gateway.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("s3ftpd.log")).unwrap();
     let failed: Vec<_> = results
         .iter()
         .filter(|r| r.as_ref().map_or(true, |n| *n != 200))
