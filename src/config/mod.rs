@@ -279,7 +279,7 @@ impl Default for Uploads {
     fn default() -> Self {
         Self {
             keep_partial: false,
-            commit_grace: Dur(std::time::Duration::from_millis(50)),
+            commit_grace: Dur(std::time::Duration::from_millis(10)),
             abandoned_after: Dur(std::time::Duration::from_secs(24 * 3600)),
         }
     }

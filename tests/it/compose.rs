@@ -20,35 +20,29 @@ const SECRET: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbcc
 struct Stack(String);
 
 impl Stack {
+    /// `docker-compose` with the shipped file, the override and this project name.
+    fn command(&self) -> Command {
+        let mut c = Command::new("docker-compose");
+        c.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+            "-f",
+            "docker-compose.yml",
+            "-f",
+            "tests/docker/compose.garage.yml",
+            "-p",
+            &self.0,
+        ]);
+        c
+    }
+
     fn compose(&self, args: &[&str]) -> String {
-        run(Command::new("docker-compose")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "-f",
-                "docker-compose.yml",
-                "-f",
-                "tests/docker/compose.garage.yml",
-                "-p",
-                &self.0,
-            ])
-            .args(args))
-        .trim()
-        .to_owned()
+        run(self.command().args(args)).trim().to_owned()
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        let _ = Command::new("docker-compose")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "-f",
-                "docker-compose.yml",
-                "-f",
-                "tests/docker/compose.garage.yml",
-                "-p",
-                &self.0,
-            ])
+        let _ = self
+            .command()
             .args(["down", "-v", "--timeout", "5"])
             .output();
     }
