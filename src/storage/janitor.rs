@@ -5,8 +5,9 @@
 //!   until S3 confirms it (or says the upload is already gone).
 //! - At start, and every quarter of `uploads.abandoned_after` (between
 //!   1 s and 1 h), uploads under the served prefix that were started more
-//!   than `uploads.abandoned_after` ago (default 24 h, longer than any live
-//!   upload, so replicas never abort each other's) are aborted.
+//!   than `uploads.abandoned_after` ago (default 24 h) are aborted, except
+//!   those this process is still running. Replicas cannot see each other's
+//!   uploads: `abandoned_after` must exceed the longest upload.
 //!
 //! Both are counted in `s3ftpd_multipart_aborts_total{reason,outcome}`.
 
@@ -106,6 +107,7 @@ impl Storage {
                     .unwrap_or_else(SystemTime::now);
                 if let (Some(k), Some(id)) = (u.key(), u.upload_id())
                     && started < before
+                    && !self.live.contains(id)
                 {
                     out.push((k.to_owned(), id.to_owned()));
                 }

@@ -83,6 +83,8 @@ pub struct Storage {
     timeout: Duration,
     /// Aborts that failed, retried by [`Storage::clean_uploads`].
     aborts: std::sync::Arc<AbortQueue>,
+    /// Multipart uploads this process is running (never swept).
+    live: std::sync::Arc<dashmap::DashSet<String>>,
     metrics: std::sync::Arc<crate::observe::Metrics>,
 }
 
@@ -215,6 +217,7 @@ impl Storage {
             copy_part_limit: schedule::MAX_PART,
             timeout: cfg.timeout.0,
             aborts: std::sync::Arc::default(),
+            live: std::sync::Arc::default(),
             metrics,
         }
     }

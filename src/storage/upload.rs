@@ -114,7 +114,9 @@ impl Storage {
     /// next part number.
     async fn next_slot(&self, key: &str, st: &mut State) -> Result<i32, StorageError> {
         if st.upload_id.is_none() {
-            st.upload_id = Some(self.start_multipart(key, st).await?);
+            let id = self.start_multipart(key, st).await?;
+            self.live.insert(id.clone());
+            st.upload_id = Some(id);
         }
         let set = st.in_flight.get_or_insert_with(JoinSet::new);
         while set.len() >= self.concurrency {
@@ -374,7 +376,9 @@ impl Storage {
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("CompleteMultipartUpload", e))?;
-        st.upload_id = None;
+        if let Some(id) = st.upload_id.take() {
+            self.live.remove(&id);
+        }
         Ok(())
     }
 
@@ -384,6 +388,7 @@ impl Storage {
             while set.join_next().await.is_some() {}
         }
         if let Some(id) = st.upload_id.take() {
+            self.live.remove(&id);
             match self.abort_upload(key, &id).await {
                 Ok(()) => tracing::info!(key, "multipart upload aborted"),
                 Err(e) => {

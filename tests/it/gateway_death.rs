@@ -91,3 +91,25 @@ fn killed_gateway_leaves_nothing_half_visible() {
     gateway.kill().unwrap();
     let _ = gateway.wait();
 }
+
+/// The sweep never aborts an upload its own gateway is still running,
+/// however long it takes (`abandoned_after` of 1 s, an upload of 4 s).
+fn a_long_upload_outlives_abandoned_after(b: crate::backend::Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.uploads.abandoned_after = s3ftpd::config::Dur(std::time::Duration::from_secs(1));
+    });
+    let body = pattern(12 * 1024 * 1024, 9);
+    let mut r = env.raw_login();
+    let mut d = r.epsv();
+    r.expect("STOR long.bin", 150);
+    for chunk in body.chunks(1024 * 1024) {
+        d.write_all(chunk).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(330));
+    }
+    drop(d);
+    let (code, text) = r.reply();
+    assert_eq!(code, 226, "{text}");
+    assert!(env.get("long.bin").unwrap() == body);
+}
+
+crate::backend_tests!(a_long_upload_outlives_abandoned_after);

@@ -21,6 +21,7 @@ mod lifecycle;
 mod observe;
 mod proxy;
 mod rename;
+mod replicas;
 mod resume;
 mod s3_pool;
 mod s3_store;
