@@ -1,8 +1,8 @@
 //! One control connection: its state machine, the one `match` over commands,
-//! and the transfer runner that keeps reading the control channel (ABOR).
+//! and the transfer runner (in [`runner`]) that keeps reading the control
+//! channel (ABOR, a vanished client).
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -11,6 +11,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
+
+mod runner;
 
 use super::codec::ControlCodec;
 use super::command::{Command, TransferType};
@@ -22,7 +24,7 @@ use super::path::VPath;
 use super::reply::Reply;
 use crate::auth::{Account, Users};
 use crate::config::Config;
-use crate::storage::{CommitQuestion, Storage, StorageError};
+use crate::storage::Storage;
 
 /// The control connection: plain TCP, or TLS after `AUTH TLS` / on the implicit FTPS port.
 pub type ControlStream =
@@ -81,15 +83,6 @@ pub enum Done {
     Complete(u64),
     /// ABOR arrived; 426 was already sent.
     Aborted,
-}
-
-/// What the control connection said while a transfer ran.
-#[derive(Debug)]
-struct Watch {
-    /// ABOR arrived.
-    aborted: bool,
-    /// Not at end of file or reset.
-    control_open: bool,
 }
 
 /// A handler's result: the reply to send, or an error to map.
@@ -300,113 +293,6 @@ impl Session {
             return Err(refuse(550, "Permission denied: this account is read-only"));
         }
         Ok(a)
-    }
-
-    /// Runs a transfer while reading the control connection: ABOR cancels it
-    /// (426 then, from the caller, 226); a closed control connection cancels
-    /// it and ends the session; other commands wait until it is done. When
-    /// an upload asks through `question` whether it may commit, the control
-    /// connection is checked explicitly (see [`Session::client_present`]).
-    /// A transfer whose client left is never reported complete.
-    pub(super) async fn run_transfer<F>(
-        &mut self,
-        cancel: CancellationToken,
-        fut: F,
-        mut question: Option<CommitQuestion>,
-    ) -> Result<Done, FtpError>
-    where
-        F: Future<Output = Result<u64, StorageError>>,
-    {
-        enum Event {
-            Finished(Result<u64, StorageError>),
-            Asked(Option<tokio::sync::oneshot::Sender<bool>>),
-            Line(Option<Result<Bytes, FtpError>>),
-        }
-        tokio::pin!(fut);
-        let mut watch = Watch {
-            aborted: false,
-            control_open: true,
-        };
-        let result = loop {
-            let event = tokio::select! {
-                r = &mut fut => Event::Finished(r),
-                a = async { question.as_mut().expect("guarded").asked().await }, if question.is_some() => Event::Asked(a),
-                line = self.control.next(), if watch.control_open => Event::Line(line.map(|l| l.map_err(FtpError::from))),
-            };
-            match event {
-                Event::Finished(r) => break r,
-                Event::Asked(answer) => {
-                    question = None;
-                    if let Some(answer) = answer {
-                        let present = self.client_present(&mut watch, &cancel).await;
-                        let _ = answer.send(present);
-                    }
-                }
-                Event::Line(line) => {
-                    self.control_during_transfer(line, &mut watch, &cancel)
-                        .await
-                }
-            }
-        };
-        if watch.aborted {
-            if let Err(e) = &result {
-                tracing::info!(error = %e, "transfer aborted by ABOR");
-            }
-            self.reply(Reply::new(426, "Connection closed; transfer aborted"))
-                .await;
-            return Ok(Done::Aborted);
-        }
-        let n = result?;
-        if !watch.control_open {
-            return Err(StorageError::Aborted.into());
-        }
-        Ok(Done::Complete(n))
-    }
-
-    /// One event on the control connection while a transfer runs.
-    async fn control_during_transfer(
-        &mut self,
-        line: Option<Result<Bytes, FtpError>>,
-        watch: &mut Watch,
-        cancel: &CancellationToken,
-    ) {
-        match line {
-            Some(Ok(l)) => match Command::parse(&l) {
-                Ok(Command::Abor) => {
-                    watch.aborted = true;
-                    cancel.cancel();
-                }
-                Ok(Command::Noop) => self.reply(Reply::new(200, "Transfer in progress")).await,
-                _ => self.pending.push_back(l),
-            },
-            _ => {
-                tracing::info!("control connection lost during transfer; aborting it");
-                watch.control_open = false;
-                self.closing = true;
-                cancel.cancel();
-            }
-        }
-    }
-
-    /// Whether the client is still there to be told that its upload is
-    /// complete: the control connection is open and not at end of file.
-    /// A dying client's kernel closes the data and control connections
-    /// together, in either order, so a quiet control connection is given
-    /// `uploads.commit_grace` for its FIN to arrive; a command arriving
-    /// meanwhile proves the client is alive (ABOR still aborts).
-    async fn client_present(&mut self, watch: &mut Watch, cancel: &CancellationToken) -> bool {
-        if watch.aborted || !watch.control_open {
-            return false;
-        }
-        let grace = self.shared.config.uploads.commit_grace.0;
-        match tokio::time::timeout(grace, self.control.next()).await {
-            Err(_) => true,
-            Ok(line) => {
-                let line = line.map(|l| l.map_err(FtpError::from));
-                self.control_during_transfer(line, watch, cancel).await;
-                !watch.aborted && watch.control_open
-            }
-        }
     }
 
     /// The one exhaustive `match` from command to handler.

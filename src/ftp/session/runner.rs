@@ -1,0 +1,134 @@
+//! The transfer runner: a transfer runs while the control connection is
+//! read — ABOR cancels it, a closed control connection cancels it and ends
+//! the session, other commands wait — and an upload's commit gate is
+//! answered by checking the control connection explicitly.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{Done, Session};
+use crate::ftp::command::Command;
+use crate::ftp::error::FtpError;
+use crate::ftp::reply::Reply;
+use crate::storage::{CommitQuestion, StorageError};
+
+/// What the control connection said while a transfer ran.
+#[derive(Debug)]
+struct Watch {
+    /// ABOR arrived.
+    aborted: bool,
+    /// Not at end of file or reset.
+    control_open: bool,
+}
+
+impl Session {
+    /// Runs a transfer while reading the control connection: ABOR cancels it
+    /// (426 then, from the caller, 226); a closed control connection cancels
+    /// it and ends the session; other commands wait until it is done. When
+    /// an upload asks through `question` whether it may commit, the control
+    /// connection is checked explicitly (see [`Session::client_present`]).
+    /// A transfer whose client left is never reported complete.
+    pub(in crate::ftp) async fn run_transfer<F>(
+        &mut self,
+        cancel: CancellationToken,
+        fut: F,
+        mut question: Option<CommitQuestion>,
+    ) -> Result<Done, FtpError>
+    where
+        F: Future<Output = Result<u64, StorageError>>,
+    {
+        enum Event {
+            Finished(Result<u64, StorageError>),
+            Asked(Option<tokio::sync::oneshot::Sender<bool>>),
+            Line(Option<Result<Bytes, FtpError>>),
+        }
+        tokio::pin!(fut);
+        let mut watch = Watch {
+            aborted: false,
+            control_open: true,
+        };
+        let result = loop {
+            let event = tokio::select! {
+                r = &mut fut => Event::Finished(r),
+                a = async { question.as_mut().expect("guarded").asked().await }, if question.is_some() => Event::Asked(a),
+                line = self.control.next(), if watch.control_open => Event::Line(line.map(|l| l.map_err(FtpError::from))),
+            };
+            match event {
+                Event::Finished(r) => break r,
+                Event::Asked(answer) => {
+                    question = None;
+                    if let Some(answer) = answer {
+                        let present = self.client_present(&mut watch, &cancel).await;
+                        let _ = answer.send(present);
+                    }
+                }
+                Event::Line(line) => {
+                    self.control_during_transfer(line, &mut watch, &cancel)
+                        .await
+                }
+            }
+        };
+        if watch.aborted {
+            if let Err(e) = &result {
+                tracing::info!(error = %e, "transfer aborted by ABOR");
+            }
+            self.reply(Reply::new(426, "Connection closed; transfer aborted"))
+                .await;
+            return Ok(Done::Aborted);
+        }
+        let n = result?;
+        if !watch.control_open {
+            return Err(StorageError::Aborted.into());
+        }
+        Ok(Done::Complete(n))
+    }
+
+    /// One event on the control connection while a transfer runs.
+    async fn control_during_transfer(
+        &mut self,
+        line: Option<Result<Bytes, FtpError>>,
+        watch: &mut Watch,
+        cancel: &CancellationToken,
+    ) {
+        match line {
+            Some(Ok(l)) => match Command::parse(&l) {
+                Ok(Command::Abor) => {
+                    watch.aborted = true;
+                    cancel.cancel();
+                }
+                Ok(Command::Noop) => self.reply(Reply::new(200, "Transfer in progress")).await,
+                _ => self.pending.push_back(l),
+            },
+            _ => {
+                tracing::info!("control connection lost during transfer; aborting it");
+                watch.control_open = false;
+                self.closing = true;
+                cancel.cancel();
+            }
+        }
+    }
+
+    /// Whether the client is still there to be told that its upload is
+    /// complete: the control connection is open and not at end of file.
+    /// A dying client's kernel closes the data and control connections
+    /// together, in either order, so a quiet control connection is given
+    /// `uploads.commit_grace` for its FIN to arrive; a command arriving
+    /// meanwhile proves the client is alive (ABOR still aborts).
+    async fn client_present(&mut self, watch: &mut Watch, cancel: &CancellationToken) -> bool {
+        if watch.aborted || !watch.control_open {
+            return false;
+        }
+        let grace = self.shared.config.uploads.commit_grace.0;
+        match tokio::time::timeout(grace, self.control.next()).await {
+            Err(_) => true,
+            Ok(line) => {
+                let line = line.map(|l| l.map_err(FtpError::from));
+                self.control_during_transfer(line, watch, cancel).await;
+                !watch.aborted && watch.control_open
+            }
+        }
+    }
+}
