@@ -31,7 +31,8 @@ fn login_and_reply_codes(b: Backend) {
     r.expect("ALLO 100", 202);
     r.expect("OPTS UTF8 ON", 200);
     r.expect("AUTH TLS", 502);
-    r.expect("SITE CHMOD 644 x", 502);
+    r.expect("SITE CHMOD 644 x", 550); // no such file (legacy.rs covers SITE)
+    r.expect("SITE FOO", 504);
     assert!(r.expect("HELP", 214).contains("RETR"));
     assert!(r.expect("STAT", 211).contains("Logged in as u"));
     r.expect("ABOR", 226);

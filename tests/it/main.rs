@@ -17,6 +17,7 @@ mod hash;
 mod hostile;
 mod interop;
 mod interop_hard;
+mod legacy;
 mod lifecycle;
 mod observe;
 mod proxy;

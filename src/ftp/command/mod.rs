@@ -4,6 +4,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::config::Secret;
 
+mod site;
+pub use site::Site;
+
 /// Representation type (`TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferType {
@@ -93,8 +96,12 @@ pub enum Command {
     Mlst(Option<String>),
     /// `PASV`
     Pasv,
-    /// `EPSV [ALL|1|2]`
+    /// `EPSV [1|2]`
     Epsv,
+    /// `EPSV ALL` (RFC 2428): from now on only EPSV sets up data connections.
+    EpsvAll,
+    /// `SITE subcommand`
+    Site(Site),
     /// `PORT h1,h2,h3,h4,p1,p2`
     Port(SocketAddr),
     /// `EPRT |af|addr|port|`
@@ -297,7 +304,8 @@ impl Command {
             Self::Mlsd(..) => "MLSD",
             Self::Mlst(..) => "MLST",
             Self::Pasv => "PASV",
-            Self::Epsv => "EPSV",
+            Self::Epsv | Self::EpsvAll => "EPSV",
+            Self::Site(..) => "SITE",
             Self::Port(..) => "PORT",
             Self::Eprt(..) => "EPRT",
             Self::Auth(..) => "AUTH",
@@ -427,7 +435,8 @@ impl Command {
                 .map(str::to_ascii_uppercase)
                 .as_deref()
             {
-                None | Some("" | "1" | "ALL") => Self::Epsv,
+                None | Some("" | "1") => Self::Epsv,
+                Some("ALL") => Self::EpsvAll,
                 Some("2") => {
                     return Err(ParseError::Unsupported(
                         "522 Network protocol not supported, use (1)".into(),
@@ -441,6 +450,7 @@ impl Command {
             "PBSZ" => Self::Pbsz(need("PBSZ", arg)?.trim().to_owned()),
             "PROT" => Self::Prot(need("PROT", arg)?.trim().to_ascii_uppercase()),
             "CCC" => Self::Ccc,
+            "SITE" => Self::Site(site::parse(&need("SITE", arg)?)?),
             _ => Self::Unknown(verb),
         })
     }

@@ -77,7 +77,8 @@ fn table() {
         ("MLST f", C::Mlst(Some("f".into()))),
         ("PASV", C::Pasv),
         ("EPSV", C::Epsv),
-        ("EPSV ALL", C::Epsv),
+        ("EPSV ALL", C::EpsvAll),
+        ("epsv all", C::EpsvAll),
         (
             "PORT 127,0,0,1,4,1",
             C::Port("127.0.0.1:1025".parse().unwrap()),
@@ -91,7 +92,11 @@ fn table() {
         ("PBSZ 0", C::Pbsz("0".into())),
         ("PROT p", C::Prot("P".into())),
         ("CCC", C::Ccc),
-        ("SITE CHMOD 777 x", C::Unknown("SITE".into())),
+        (
+            "SITE CHMOD 777 x",
+            C::Site(super::Site::Chmod { path: "x".into() }),
+        ),
+        ("SITE HELP", C::Site(super::Site::Help)),
         ("XYZZY", C::Unknown("XYZZY".into())),
     ];
     for (line, want) in cases {

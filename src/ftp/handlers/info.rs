@@ -63,8 +63,9 @@ impl Session {
                 "The following commands are recognized:".into(),
                 " ABOR ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HASH HELP LIST MDTM MFMT".into(),
                 " MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR".into(),
-                " RMD  RNFR RNTO SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD"
+                " RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD"
                     .into(),
+                " XRMD".into(),
                 "Help OK".into(),
             ],
         )

@@ -6,6 +6,7 @@ mod hash;
 mod info;
 mod list;
 mod nav;
+mod site;
 mod tls;
 mod transfer;
 

@@ -47,7 +47,19 @@ impl Session {
         Ok(port)
     }
 
+    /// RFC 2428: after `EPSV ALL` only EPSV sets up data connections.
+    fn refuse_after_epsv_all(&self, verb: &str) -> Result<(), FtpError> {
+        if self.epsv_all {
+            return Err(refuse(
+                550,
+                format!("{verb} not allowed after EPSV ALL; use EPSV"),
+            ));
+        }
+        Ok(())
+    }
+
     pub(in crate::ftp) async fn cmd_pasv(&mut self) -> Outcome {
+        self.refuse_after_epsv_all("PASV")?;
         let ip = match self.shared.config.passive.public_host.as_deref() {
             Some(host) => match host.parse::<IpAddr>() {
                 Ok(ip) => canonical(ip),
@@ -80,6 +92,7 @@ impl Session {
     }
 
     pub(in crate::ftp) fn cmd_port(&mut self, target: SocketAddr) -> Outcome {
+        self.refuse_after_epsv_all("PORT/EPRT")?;
         if !self.shared.config.active.enabled {
             return Err(refuse(
                 502,

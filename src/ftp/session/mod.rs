@@ -115,6 +115,10 @@ pub struct Session {
     pub(super) admission: super::admission::Admission,
     /// When a connection that has not logged in is closed.
     login_deadline: tokio::time::Instant,
+    /// `EPSV ALL` was sent: PASV, PORT and EPRT are refused (RFC 2428).
+    pub(super) epsv_all: bool,
+    /// This session's idle timeout (`SITE IDLE`, at most `limits.idle_timeout`).
+    pub(super) idle: std::time::Duration,
 }
 
 impl Session {
@@ -150,6 +154,8 @@ impl Session {
             ),
             admission,
             login_deadline: tokio::time::Instant::now() + shared.config.limits.login_timeout.0,
+            epsv_all: false,
+            idle: shared.config.limits.idle_timeout.0,
             shared,
         }
     }
@@ -188,7 +194,7 @@ impl Session {
     }
 
     async fn next_line(&mut self) -> Option<Bytes> {
-        let idle = tokio::time::Instant::now() + self.shared.config.limits.idle_timeout.0;
+        let idle = tokio::time::Instant::now() + self.idle;
         let shutdown = self.shared.shutdown.clone();
         // Before login: the login deadline, and room made for newer connections.
         let (deadline, what) = match &self.login {
@@ -393,6 +399,14 @@ impl Session {
             C::Mlst(path) => self.cmd_mlst(path).await,
             C::Pasv => self.cmd_pasv().await,
             C::Epsv => self.cmd_epsv().await,
+            C::EpsvAll => {
+                self.epsv_all = true;
+                Ok(Reply::new(
+                    200,
+                    "EPSV ALL ok: from now on only EPSV sets up data connections",
+                ))
+            }
+            C::Site(site) => self.cmd_site(site).await,
             C::Port(addr) | C::Eprt(addr) => self.cmd_port(addr),
             C::Auth(mech) => self.cmd_auth(&mech),
             C::Pbsz(size) => self.cmd_pbsz(&size),

@@ -1,0 +1,71 @@
+//! SITE: the subcommands legacy clients send (lftp `chmod`, `mirror -R`,
+//! Windows tools' UTIME). S3 objects have no permission bits, so CHMOD and
+//! UMASK are accepted and change nothing, and the replies say so.
+
+use std::time::Duration;
+
+use crate::ftp::command::Site;
+use crate::ftp::error::refuse;
+use crate::ftp::reply::Reply;
+use crate::ftp::session::{Outcome, Session};
+
+/// The shortest idle timeout `SITE IDLE` sets (vsftpd's floor).
+const MIN_IDLE: u64 = 30;
+
+impl Session {
+    pub(in crate::ftp) async fn cmd_site(&mut self, site: Site) -> Outcome {
+        match site {
+            Site::Chmod { path } => {
+                let account = self.writable_account()?;
+                let path = self.cwd.resolve(&path)?;
+                let storage = &self.shared.storage;
+                let exists = storage
+                    .head(&account.root.file_key(&path)?)
+                    .await?
+                    .is_some()
+                    || storage.dir_exists(&account.root.dir_prefix(&path)?).await?;
+                if !exists {
+                    return Err(refuse(550, format!("{path}: no such file or directory")));
+                }
+                Ok(Reply::new(
+                    200,
+                    "SITE CHMOD command ok; S3 objects have no permission bits, nothing was changed",
+                ))
+            }
+            Site::Umask(mask) => Ok(Reply::new(
+                200,
+                format!(
+                    "UMASK set to {}; S3 objects have no permission bits, it changes nothing",
+                    mask.as_deref().unwrap_or("0022")
+                ),
+            )),
+            Site::Help => Ok(Reply::multi(
+                214,
+                vec![
+                    "The following SITE commands are recognized:".into(),
+                    " CHMOD HELP IDLE UMASK UTIME".into(),
+                    "Help OK".into(),
+                ],
+            )),
+            Site::Idle(None) => Ok(Reply::new(
+                200,
+                format!("Current idle timeout is {} seconds", self.idle.as_secs()),
+            )),
+            Site::Idle(Some(secs)) => {
+                let max = self.shared.config.limits.idle_timeout.0.as_secs();
+                if !(MIN_IDLE.min(max)..=max).contains(&secs) {
+                    return Err(refuse(
+                        501,
+                        format!("SITE IDLE takes {} to {max} seconds", MIN_IDLE.min(max)),
+                    ));
+                }
+                self.idle = Duration::from_secs(secs);
+                Ok(Reply::new(200, format!("Timeout set to {secs} seconds")))
+            }
+            Site::Utime { time, path } => {
+                self.cmd_mfmt(time, &path).await?;
+                Ok(Reply::new(200, "UTIME command successful"))
+            }
+        }
+    }
+}
