@@ -1,5 +1,5 @@
 //! One control connection: its state machine, the one `match` over commands,
-//! and the transfer runner (in [`runner`]) that keeps reading the control
+//! and the transfer runner (in `runner.rs`) that keeps reading the control
 //! channel (ABOR, a vanished client).
 
 use std::collections::VecDeque;
