@@ -13,6 +13,12 @@ fn bad(key: &str, msg: impl Into<String>) -> ConfigError {
 
 const MIB: u64 = 1024 * 1024;
 
+/// Whether a prefix or home holds a character no S3 key of ours may hold
+/// (the path mapping refuses the same ones).
+fn has_control_chars(s: &str) -> bool {
+    s.contains(['\0', '\r', '\n'])
+}
+
 impl Config {
     /// Validates the configuration.
     ///
@@ -165,7 +171,7 @@ impl Config {
                 "access_key_id and secret_access_key go together",
             ));
         }
-        if crate::ftp::path::Root::new(&s3.prefix, "/").is_err() {
+        if has_control_chars(&s3.prefix) {
             return Err(bad("s3.prefix", "contains NUL, CR or LF"));
         }
         Ok(())
@@ -207,13 +213,11 @@ impl Config {
                     ));
                 }
             }
-            if crate::ftp::path::Root::new(&self.s3.prefix, &u.home).is_err() {
+            if has_control_chars(&u.home) {
                 return Err(bad(&key("home"), "contains NUL, CR or LF"));
             }
         }
-        if self.anonymous.enabled
-            && crate::ftp::path::Root::new(&self.s3.prefix, &self.anonymous.home).is_err()
-        {
+        if self.anonymous.enabled && has_control_chars(&self.anonymous.home) {
             return Err(bad("anonymous.home", "contains NUL, CR or LF"));
         }
         Ok(())

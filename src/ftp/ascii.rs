@@ -3,7 +3,11 @@
 //! Both directions keep one byte of state, so a CRLF split across two reads
 //! is converted the same as one inside a read.
 
-use bytes::BytesMut;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// Wire → store: CRLF becomes LF; a lone CR is kept.
 #[derive(Debug, Default)]
@@ -33,6 +37,65 @@ impl AsciiDecoder {
     pub fn finish(&mut self, out: &mut BytesMut) {
         if std::mem::take(&mut self.pending_cr) {
             out.extend_from_slice(b"\r");
+        }
+    }
+}
+
+/// A data connection read in TYPE A: what it yields has CRLF turned to LF.
+/// A peer that ends TLS without close_notify ends the file, as in binary
+/// mode (vsftpd's default).
+#[derive(Debug)]
+pub struct AsciiReader<R> {
+    inner: R,
+    decoder: AsciiDecoder,
+    raw: Vec<u8>,
+    decoded: BytesMut,
+    eof: bool,
+}
+
+impl<R> AsciiReader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            decoder: AsciiDecoder::default(),
+            raw: vec![0; 64 * 1024],
+            decoded: BytesMut::new(),
+            eof: false,
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for AsciiReader<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.decoded.is_empty() {
+                let n = buf.remaining().min(this.decoded.len());
+                buf.put_slice(&this.decoded[..n]);
+                this.decoded.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let mut raw = ReadBuf::new(&mut this.raw);
+            match ready!(Pin::new(&mut this.inner).poll_read(cx, &mut raw)) {
+                Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => {
+                    return Poll::Ready(Err(e));
+                }
+                Ok(()) if !raw.filled().is_empty() => {
+                    this.decoder.decode(raw.filled(), &mut this.decoded);
+                }
+                _ => {
+                    this.eof = true;
+                    this.decoder.finish(&mut this.decoded);
+                }
+            }
         }
     }
 }
@@ -99,5 +162,19 @@ mod tests {
     fn round_trip() {
         let text: &[u8] = b"line one\nline two\n\nlast";
         assert_eq!(dec(&[&enc(&[text])]), text);
+    }
+
+    #[tokio::test]
+    async fn the_reader_decodes_across_reads() {
+        use tokio::io::AsyncReadExt;
+        let wire: &[u8] = b"a\r\nb\r\r\nc\r";
+        let mut out = Vec::new();
+        // One byte at a time: every CRLF is split across reads.
+        let slow = tokio_util::io::StreamReader::new(futures::stream::iter(
+            wire.iter()
+                .map(|b| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(&[*b]))),
+        ));
+        AsciiReader::new(slow).read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"a\nb\r\nc\r");
     }
 }

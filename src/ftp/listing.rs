@@ -4,27 +4,7 @@ use time::{
     Duration, OffsetDateTime, format_description::BorrowedFormatItem, macros::format_description,
 };
 
-/// What a listing entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// An object.
-    File,
-    /// A common prefix or marker.
-    Dir,
-}
-
-/// One file or directory as the listing formats see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Name inside the listed directory (no slash).
-    pub name: String,
-    /// File or directory.
-    pub kind: Kind,
-    /// Size in bytes (0 for directories).
-    pub size: u64,
-    /// Modification time.
-    pub modified: OffsetDateTime,
-}
+pub use crate::storage::{Entry, Kind};
 
 const RECENT: &[BorrowedFormatItem<'_>] =
     format_description!("[month repr:short] [day padding:space] [hour]:[minute]");

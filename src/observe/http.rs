@@ -15,7 +15,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::ftp::session::Shared;
+use crate::observe::Metrics;
 use crate::storage::Storage;
 
 /// How often the bucket is probed for `/readyz`.
@@ -75,9 +75,16 @@ impl Readiness {
     }
 }
 
-/// What the endpoint reads: the gateway's shared state.
+/// How many client addresses have been banned so far (kept by the FTP side).
+pub type BanCount = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// What the endpoint reads: the metrics, readiness and the ban count.
 #[derive(Clone)]
-pub struct Endpoint(pub Arc<Shared>);
+pub struct Endpoint {
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    bans_total: BanCount,
+}
 
 fn text(status: StatusCode, body: impl Into<Bytes>, content_type: &str) -> Response<Full<Bytes>> {
     Response::builder()
@@ -96,11 +103,11 @@ impl Endpoint {
         match req.uri().path() {
             "/metrics" => text(
                 StatusCode::OK,
-                self.0.metrics.render(self.0.bans.bans_total()),
+                self.metrics.render((self.bans_total)()),
                 "text/plain; version=0.0.4; charset=utf-8",
             ),
             "/healthz" => text(StatusCode::OK, "ok\n", PLAIN),
-            "/readyz" if self.0.readiness.ready() => text(StatusCode::OK, "ready\n", PLAIN),
+            "/readyz" if self.readiness.ready() => text(StatusCode::OK, "ready\n", PLAIN),
             "/readyz" => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not ready: S3 unreachable or shutting down\n",
@@ -147,15 +154,22 @@ impl Endpoint {
 }
 
 /// Serves the endpoint on `listener` and probes the bucket, until `stop`.
-pub fn spawn(shared: Arc<Shared>, listener: TcpListener, stop: &CancellationToken) {
+pub fn spawn(
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    storage: Storage,
+    bans_total: BanCount,
+    listener: TcpListener,
+    stop: &CancellationToken,
+) {
     let addr = listener.local_addr().ok();
-    tokio::spawn(
-        shared
-            .readiness
-            .clone()
-            .probe(shared.storage.clone(), stop.clone()),
-    );
-    tokio::spawn(Endpoint(shared).serve(listener, stop.clone()));
+    tokio::spawn(readiness.clone().probe(storage, stop.clone()));
+    let endpoint = Endpoint {
+        metrics,
+        readiness,
+        bans_total,
+    };
+    tokio::spawn(endpoint.serve(listener, stop.clone()));
     tracing::info!(
         ?addr,
         "metrics and health endpoint listening (/metrics, /healthz, /readyz)"

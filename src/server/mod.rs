@@ -214,7 +214,15 @@ impl Gateway {
             observe_stop.clone(),
         ));
         if let Some(l) = observe {
-            crate::observe::http::spawn(shared.clone(), l, &observe_stop);
+            let counts = shared.clone();
+            crate::observe::http::spawn(
+                shared.metrics.clone(),
+                shared.readiness.clone(),
+                shared.storage.clone(),
+                Arc::new(move || counts.bans.bans_total()),
+                l,
+                &observe_stop,
+            );
         }
         if let Some(l) = implicit {
             tracker.spawn(accept_loop(

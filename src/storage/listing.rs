@@ -15,7 +15,6 @@ use time::OffsetDateTime;
 
 use super::{MTIME_META, Storage, StorageError, parse_mtime, to_time};
 use crate::config::ListMtime;
-use crate::ftp::listing::{Entry, Kind};
 
 /// HeadObject requests in flight while resolving one page's times.
 const HEADS_IN_FLIGHT: usize = 32;
@@ -23,6 +22,28 @@ const HEADS_IN_FLIGHT: usize = 32;
 const HEADS_IN_PROCESS: usize = 64;
 /// Cached entries before the cache starts over.
 const CACHE_LIMIT: usize = 200_000;
+
+/// What a listing entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An object.
+    File,
+    /// A common prefix or marker.
+    Dir,
+}
+
+/// One file or directory of a listed folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Name inside the listed directory (no slash).
+    pub name: String,
+    /// File or directory.
+    pub kind: Kind,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Modification time.
+    pub modified: OffsetDateTime,
+}
 
 /// What a file's version is known by: its ETag and LastModified.
 type Validator = (String, OffsetDateTime);

@@ -30,7 +30,7 @@ pub use deadline::ObjectBody;
 pub use error::StorageError;
 pub use gate::{CommitGate, CommitQuestion};
 pub use janitor::AbortQueue;
-pub use listing::DirPage;
+pub use listing::{DirPage, Entry, Kind};
 pub use rename::RENAME_CONCURRENCY;
 pub use schedule::copy_ranges;
 pub use schedule::part_size_for;

@@ -30,15 +30,12 @@ use super::schedule::{MAX_PARTS, MIN_PART, copy_ranges};
 use super::{
     CommitGate, ObjectBody, ObjectInfo, Storage, StorageError, checksum, copy_source, part_size_for,
 };
-use crate::ftp::ascii::AsciiDecoder;
 
 /// How an upload behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct UploadOptions {
     /// Commit what was received when the transfer is interrupted.
     pub keep_partial: bool,
-    /// Convert CRLF to LF (TYPE A).
-    pub ascii: bool,
     /// Longest wait for the next bytes from the client.
     pub stall: Duration,
 }
@@ -256,23 +253,17 @@ impl Storage {
         opts: UploadOptions,
         cancel: &CancellationToken,
     ) -> Result<(), StorageError> {
-        let mut ascii = opts.ascii.then(AsciiDecoder::default);
-        let mut chunk = vec![0u8; if ascii.is_some() { 64 * 1024 } else { 0 }];
         loop {
             self.send_full_parts(key, st).await?;
             let size = usize::try_from(part_size_for(self.part_size, st.next_part + 1))
                 .unwrap_or(usize::MAX);
-            let read = async {
-                if ascii.is_some() {
-                    return reader.read(&mut chunk).await;
-                }
-                // Binary: read straight into the part buffer, never past the part boundary.
-                if st.buf.capacity() < size {
-                    st.buf.reserve(size - st.buf.len());
-                }
-                let room = size.saturating_sub(st.buf.len());
-                reader.read_buf(&mut (&mut st.buf).limit(room)).await
-            };
+            // Read straight into the part buffer, never past the part boundary.
+            if st.buf.capacity() < size {
+                st.buf.reserve(size - st.buf.len());
+            }
+            let room = size.saturating_sub(st.buf.len());
+            let mut room = (&mut st.buf).limit(room);
+            let read = reader.read_buf(&mut room);
             let n = tokio::select! {
                 () = cancel.cancelled() => return Err(StorageError::Aborted),
                 r = tokio::time::timeout(opts.stall, read) => match r {
@@ -284,15 +275,9 @@ impl Storage {
                 },
             };
             if n == 0 {
-                if let Some(dec) = ascii.as_mut() {
-                    dec.finish(&mut st.buf);
-                }
                 return Ok(());
             }
             st.received += n as u64;
-            if let Some(dec) = ascii.as_mut() {
-                dec.decode(&chunk[..n], &mut st.buf);
-            }
         }
     }
 

@@ -49,7 +49,6 @@ fn storage(env: &TestEnv, b: Backend, part_size: u64, min_part: u64) -> Storage 
 fn options() -> UploadOptions {
     UploadOptions {
         keep_partial: false,
-        ascii: false,
         stall: std::time::Duration::from_secs(30),
     }
 }

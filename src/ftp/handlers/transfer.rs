@@ -6,7 +6,9 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Account;
-use crate::ftp::ascii::AsciiEncoder;
+use tokio_util::either::Either;
+
+use crate::ftp::ascii::{AsciiEncoder, AsciiReader};
 use crate::ftp::command::TransferType;
 use crate::ftp::data::{self, DataStream};
 use crate::ftp::error::{FtpError, refuse};
@@ -257,22 +259,29 @@ impl Session {
         let cancel = self.shared.abort.child_token();
         let opts = UploadOptions {
             keep_partial: self.shared.config.uploads.keep_partial,
-            ascii: self.ttype == TransferType::Ascii,
             stall: self.shared.config.limits.data_timeout.0,
         };
+        let ascii = self.ttype == TransferType::Ascii;
         let token = cancel.clone();
         let (gate, question) = CommitGate::new();
         let fut = async move {
+            // TYPE A: CRLF becomes LF before the bytes reach storage.
+            let mut reader = if ascii {
+                Either::Right(AsciiReader::new(&mut input))
+            } else {
+                Either::Left(&mut input)
+            };
             let result = upload(
                 &storage,
                 &key,
-                &mut input,
+                &mut reader,
                 base.as_ref(),
                 opts,
                 &token,
                 gate,
             )
             .await;
+            drop(reader);
             // Under TLS this answers the client's close_notify (clients such as
             // Python's ftplib wait for it before reading 226).
             let _ = tokio::time::timeout(opts.stall, input.shutdown()).await;
