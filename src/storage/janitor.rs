@@ -81,12 +81,13 @@ impl Storage {
         }
     }
 
-    /// Multipart uploads under `prefix` started before `before`.
-    async fn stale_uploads(
+    /// Multipart uploads under `prefix` started before `before` that this
+    /// process does not run: key, upload id, when S3 says it started.
+    pub(super) async fn open_uploads(
         &self,
         prefix: &str,
         before: SystemTime,
-    ) -> Result<Vec<(String, String)>, StorageError> {
+    ) -> Result<Vec<(String, String, SystemTime)>, StorageError> {
         let mut out = Vec::new();
         let (mut key_marker, mut id_marker) = (None, None);
         loop {
@@ -109,7 +110,7 @@ impl Storage {
                     && started < before
                     && !self.live.contains(id)
                 {
-                    out.push((k.to_owned(), id.to_owned()));
+                    out.push((k.to_owned(), id.to_owned(), started));
                 }
             }
             if !page.is_truncated().unwrap_or(false) {
@@ -135,11 +136,11 @@ impl Storage {
         let before = SystemTime::now()
             .checked_sub(abandoned_after)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let stale = match self.stale_uploads(prefix, before).await {
+        let stale = match self.open_uploads(prefix, before).await {
             Ok(s) => s,
             Err(e) => return tracing::warn!(error = %e, "cannot list multipart uploads"),
         };
-        for (key, id) in stale {
+        for (key, id, _) in stale {
             let r = self.abort_upload(&key, &id).await;
             self.count_abort("abandoned", r.is_ok());
             match r {

@@ -13,6 +13,7 @@ mod janitor;
 mod listing;
 mod pool;
 mod rename;
+mod resume;
 mod schedule;
 mod upload;
 
@@ -32,6 +33,7 @@ pub use gate::{CommitGate, CommitQuestion};
 pub use janitor::AbortQueue;
 pub use listing::{DirPage, Entry, Kind};
 pub use rename::RENAME_CONCURRENCY;
+pub use resume::ResumeRefusal;
 pub use schedule::copy_ranges;
 pub use schedule::part_size_for;
 pub use upload::{UploadOptions, upload};
@@ -48,6 +50,8 @@ pub struct ObjectInfo {
     pub size: u64,
     /// `x-amz-meta-mtime` when present, else LastModified.
     pub modified: OffsetDateTime,
+    /// LastModified: when S3 stored this version.
+    pub stored: OffsetDateTime,
     /// The ETag, quotes included, as S3 sent it (for conditional requests).
     pub etag: String,
     /// The whole object's CRC32C, when S3 stores one.
@@ -85,6 +89,8 @@ pub struct Storage {
     aborts: std::sync::Arc<AbortQueue>,
     /// Multipart uploads this process is running (never swept).
     live: std::sync::Arc<dashmap::DashSet<String>>,
+    /// Overwrites that failed, leaving the previous object: see [`resume`].
+    failed: std::sync::Arc<resume::FailedOverwrites>,
     metrics: std::sync::Arc<crate::observe::Metrics>,
 }
 
@@ -156,6 +162,7 @@ impl ObjectInfo {
         Self {
             size: u64::try_from(o.content_length().unwrap_or(0)).unwrap_or(0),
             modified: meta_time.unwrap_or_else(|| to_time(o.last_modified())),
+            stored: to_time(o.last_modified()),
             etag: o.e_tag().unwrap_or_default().to_owned(),
             crc32c: o
                 .checksum_crc32_c()
@@ -218,6 +225,7 @@ impl Storage {
             timeout: cfg.timeout.0,
             aborts: std::sync::Arc::default(),
             live: std::sync::Arc::default(),
+            failed: std::sync::Arc::default(),
             metrics,
         }
     }

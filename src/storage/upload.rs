@@ -447,9 +447,16 @@ pub async fn upload<R: AsyncRead + Unpin>(
         }
         Err(e) => Err(e),
     };
-    if let Err(e) = &result {
-        tracing::info!(key, error = %e, "upload failed");
-        storage.abort(key, &mut st).await;
+    match &result {
+        Ok(()) => storage.failed.forget(key),
+        Err(e) => {
+            tracing::info!(key, error = %e, "upload failed");
+            storage.abort(key, &mut st).await;
+            // The previous object, if any, is still there: no resume may build on it.
+            if base.is_none() && !opts.keep_partial {
+                storage.note_failed_overwrite(key);
+            }
+        }
     }
     result.map(|()| st.received)
 }

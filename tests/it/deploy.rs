@@ -114,6 +114,22 @@ fn compose_file_and_chart_parse() {
             assert!(out.contains(service), "{service} missing:\n{out}");
         }
     }
+    // Every pulled image is pinned by release tag and digest; ours are built.
+    let text = std::fs::read_to_string(&compose).unwrap();
+    let pulled: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("image: "))
+        .filter(|image| !image.ends_with(":local"))
+        .collect();
+    assert_eq!(pulled.len(), 2, "{pulled:?}");
+    for image in pulled {
+        let (reference, digest) = image.split_once("@sha256:").expect(image);
+        assert!(reference.contains(":RELEASE."), "{image}");
+        assert!(
+            digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{image}"
+        );
+    }
     if available("yamllint") {
         let chart = root().join("helm/s3ftpd");
         run(Command::new("yamllint")

@@ -127,3 +127,67 @@ fn frozen_s3_fails_commands_within_the_deadline() {
     assert_eq!(code, 226);
     assert_eq!(env.get("after.bin").unwrap(), b"works");
 }
+
+/// lftp's automatic retry after an upload failed (S3 frozen in the middle):
+/// SIZE, then `REST <size>` + STOR of the rest of its (seekable) file. The
+/// size is the old file's: the failed upload kept nothing. The gateway
+/// refuses that resume, so whatever lftp does next, the file is the old one
+/// or the whole new one, and lftp's exit 0 means the new one — never the old
+/// file's head joined to the new file's tail.
+#[test]
+fn lftp_retry_after_a_failure_never_joins_two_files() {
+    if !crate::harness::available("lftp") {
+        return;
+    }
+    let Some(garage) = PrivateGarage::start() else {
+        return;
+    };
+    let env = TestEnv::start_on(Some(garage.remote.clone()), |c| {
+        c.s3.timeout = Dur(Duration::from_secs(1));
+        // lftp's fallback after the refusal (REST 0, STOR, then its data
+        // connection closed unused) leaves it waiting until the idle timeout.
+        c.limits.idle_timeout = Dur(Duration::from_secs(5));
+    });
+    let old = pattern(2 * MIB, 47);
+    env.put("f.bin", &old);
+    let dir = tempfile::tempdir().unwrap();
+    let new = pattern(12 * MIB, 48);
+    std::fs::write(dir.path().join("new.bin"), &new).unwrap();
+    let script = "set net:max-retries 30; set net:reconnect-interval-base 1; \
+                  set net:reconnect-interval-multiplier 1; set net:timeout 8; \
+                  set net:limit-rate 4000000; set cmd:fail-exit yes; \
+                  put new.bin -o f.bin; bye";
+    let port = env.gateway().ftp_addr().port().to_string();
+    let child = std::process::Command::new("lftp")
+        .args(["-d", "-u", "u,p", "-p", &port, "127.0.0.1", "-e", script])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the multipart upload exists, S3 freezes for longer than the
+    // gateway's deadlines: the upload fails (451, or lftp gives up first).
+    wait_until(|| env.open_uploads() == 1);
+    garage.signal("STOP");
+    std::thread::sleep(Duration::from_secs(14));
+    garage.signal("CONT");
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let got = env.get("f.bin").unwrap();
+    assert!(
+        got == old || got == new,
+        "the file is {} bytes of neither version; lftp:\n{log}",
+        got.len()
+    );
+    if out.status.success() {
+        assert!(
+            got == new,
+            "lftp exited 0 but the file is the old one:\n{log}"
+        );
+    }
+    assert!(
+        log.contains(&format!("REST {}", old.len())) && log.contains("554"),
+        "lftp did not retry with a resume:\n{log}"
+    );
+    wait_until(|| env.open_uploads() == 0);
+}

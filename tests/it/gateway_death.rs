@@ -50,7 +50,7 @@ fn killed_gateway_leaves_nothing_half_visible() {
         format!(
             "listen: {addr}\npassive: {{ ports: {} }}\nmetrics: {{ listen: {metrics} }}\n\
              s3: {{ endpoint: '{}', region: '{}', bucket: '{}', access_key_id: '{}', secret_access_key: '{}', prefix: '{}', part_size: 5MiB }}\n\
-             uploads: {{ abandoned_after: 2s }}\nusers: [ {{ name: u, password: p, home: / }} ]\n",
+             uploads: {{ abandoned_after: 4s }}\nusers: [ {{ name: u, password: p, home: / }} ]\n",
             crate::harness::free_port_range(20),
             r.endpoint,
             r.region, r.bucket, r.access_key, r.secret_key, env.prefix
@@ -72,6 +72,15 @@ fn killed_gateway_leaves_nothing_half_visible() {
     assert_eq!(env.open_uploads(), 1, "the killed gateway could not abort");
 
     let mut gateway = serve(&yaml, addr);
+    // The client's automatic retry (SIZE, then REST <size> + STOR): the
+    // file is not its partial upload; the trace is the dead gateway's
+    // multipart upload, younger than the file.
+    let mut c = Raw::connect(addr);
+    c.login("u", "p");
+    let _d = c.epsv();
+    c.expect("REST 16", 350);
+    let text = c.expect("STOR keep.bin", 554);
+    assert!(text.contains("interrupted"), "{text}");
     wait_until(|| env.open_uploads() == 0);
     let m = scrape(metrics);
     let aborted = m

@@ -140,7 +140,53 @@ fn keep_partial_then_resume_completes_the_file(b: Backend) {
     assert_eq!(env.open_uploads(), 0);
 }
 
+/// A failed overwrite kept none of its bytes: its client's automatic retry
+/// (lftp: SIZE, then `REST <size>` + STOR with the rest) must not "resume"
+/// on the old file it left in place, nor APPE onto it; sending the whole
+/// file works, and after that a resume does again.
+fn no_resume_on_what_a_failed_upload_left(b: Backend) {
+    let env = TestEnv::start(b, |_| {});
+    let old = pattern(2 * MIB, 45);
+    env.put("f.bin", &old);
+    let new = pattern(6 * MIB, 46);
+    let mut r = env.raw_login();
+    let mut d = r.epsv();
+    r.expect("STOR f.bin", 150);
+    d.write_all(&new[..3 * MIB]).unwrap();
+    d.flush().unwrap();
+    r.send("ABOR");
+    let (code, _) = r.reply();
+    assert!(code == 426 || code == 226, "{code}");
+    if code == 426 {
+        assert_eq!(r.reply().0, 226);
+    }
+    drop(d);
+    wait_until(|| env.open_uploads() == 0);
+    assert!(env.get("f.bin").unwrap() == old);
+    let before = env.etag("f.bin");
+    // The retry, in this session and in another.
+    for r in [&mut r, &mut env.raw_login()] {
+        assert_eq!(r.cmd("SIZE f.bin").1.trim(), format!("213 {}", old.len()));
+        let _d = r.epsv();
+        r.expect(&format!("REST {}", old.len()), 350);
+        let text = r.expect("STOR f.bin", 554);
+        assert!(text.contains("not your interrupted upload"), "{text}");
+        let _d = r.epsv();
+        let text = r.expect("APPE f.bin", 554);
+        assert!(text.contains("send the whole file"), "{text}");
+    }
+    assert_eq!(env.etag("f.bin"), before);
+    // The whole file: an ordinary overwrite; then resuming it is fine.
+    let mut f = env.ftp("u", "p");
+    f.put_file("f.bin", &mut &new[..4 * MIB]).unwrap();
+    f.resume_transfer(4 * MIB).unwrap();
+    f.put_file("f.bin", &mut &new[4 * MIB..]).unwrap();
+    assert!(env.get("f.bin").unwrap() == new);
+    assert_eq!(env.open_uploads(), 0);
+}
+
 backend_tests!(
+    no_resume_on_what_a_failed_upload_left,
     rest_stor_at_the_exact_size_resumes,
     wrong_rest_offset_is_refused_and_changes_nothing,
     appe_appends_and_creates,

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 
+T0 = time.time()
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STOR_STDIN = os.path.join(ROOT, "tests", "clients", "stor_stdin.py")
 MIB = 1024 * 1024
@@ -159,12 +160,14 @@ class Books:
     def __init__(self):
         self.lock = threading.Lock()
         self.attempts = {}  # name -> [(sha, complete, acked)]
+        self.history = {}  # name -> [description of each attempt, in order]
         self.counts = {"acked": 0, "killed": 0, "failed": 0, "downloads": 0, "bad_downloads": 0}
         self.problems = []
 
-    def record(self, name, sha, complete, acked, killed):
+    def record(self, name, sha, complete, acked, killed, what):
         with self.lock:
             self.attempts.setdefault(name, []).append((sha, complete, acked))
+            self.history.setdefault(name, []).append(what)
             key = "acked" if acked else "killed" if killed else "failed"
             self.counts[key] += 1
 
@@ -178,7 +181,7 @@ class Books:
 
 
 def upload(kind, port, name, body, kill_at):
-    """Runs one client; returns (complete_data_sent, acked, killed)."""
+    """Runs one client; returns (complete_data_sent, acked, killed, exit code)."""
     if kind == "curl":
         cmd = ["curl", "-sS", "--max-time", "60", "-T", "-", f"ftp://u:p@127.0.0.1:{port}/{name}"]
     elif kind == "lftp":
@@ -213,13 +216,13 @@ def upload(kind, port, name, body, kill_at):
         p.stdin.close()
     except OSError:
         pass
-    return complete, (code == 0 and complete and not killed), killed
+    return complete, (code == 0 and complete and not killed), killed, code
 
 
 def download(port, name):
     r = subprocess.run(["curl", "-sS", "--max-time", "60", f"ftp://u:p@127.0.0.1:{port}/{name}"],
                        capture_output=True)
-    return r.returncode, hashlib.sha256(r.stdout).hexdigest()
+    return r.returncode, hashlib.sha256(r.stdout).hexdigest(), len(r.stdout)
 
 
 def worker(i, args, gateway, books, deadline):
@@ -231,20 +234,28 @@ def worker(i, args, gateway, books, deadline):
         if rnd.random() < 0.25 and name in books.attempts:
             with books.lock:
                 allowed = books.allowed(name)
-            code, sha = download(gateway.port, name)
+            start = time.time()
+            code, sha, size = download(gateway.port, name)
             if code == 0:
                 with books.lock:
                     books.counts["downloads"] += 1
                     if sha not in allowed:
                         books.counts["bad_downloads"] += 1
-                        books.problems.append(f"download of {name} gave content never acknowledged")
+                        books.problems.append(
+                            f"{name}: a download at {start - T0:.2f}-{time.time() - T0:.2f}s gave "
+                            f"{size} bytes (sha={sha[:12]}) never acknowledged; attempts:\n    "
+                            + "\n    ".join(books.history.get(name, [])))
             continue
         size = rnd.choice([1024, 100 * 1024, 2 * MIB, 7 * MIB, 12 * MIB])
         body = rnd.randbytes(size)
         kill_at = int(size * rnd.uniform(0.2, 0.8)) if rnd.random() < 0.33 else None
         kind = rnd.choice(kinds)
-        complete, acked, killed = upload(kind, gateway.port, name, body, kill_at)
-        books.record(name, hashlib.sha256(body).hexdigest(), complete, acked, killed)
+        start = time.time()
+        complete, acked, killed, code = upload(kind, gateway.port, name, body, kill_at)
+        sha = hashlib.sha256(body).hexdigest()
+        what = (f"{start - T0:7.2f}-{time.time() - T0:7.2f}s {kind:6} {size:>8} bytes "
+                f"sha={sha[:12]} exit={code} complete={complete} acked={acked} killed={killed}")
+        books.record(name, sha, complete, acked, killed, what)
 
 
 def chaos(args, garage, gateway, deadline, log):
@@ -255,13 +266,13 @@ def chaos(args, garage, gateway, deadline, log):
             return
         if rnd.random() < 0.5:
             pause = rnd.uniform(1, 5)
-            log.append(f"SIGSTOP garage {pause:.1f}s")
+            log.append(f"{time.time() - T0:7.2f}s SIGSTOP garage {pause:.1f}s")
             garage.signal(signal.SIGSTOP)
             time.sleep(pause)
             garage.signal(signal.SIGCONT)
         else:
             sig = rnd.choice([signal.SIGKILL, signal.SIGTERM])
-            log.append(f"restart gateway ({sig.name})")
+            log.append(f"{time.time() - T0:7.2f}s restart gateway ({sig.name})")
             gateway.restart(sig)
 
 
@@ -280,7 +291,8 @@ def verify(s3, bucket, books, bystanders):
             got = None
         if got not in allowed:
             problems.append(f"{name}: holds {'nothing' if got is None else str(len(body)) + ' bytes'} "
-                            f"never acknowledged (allowed: {len(allowed)} versions)")
+                            f"(sha={str(got)[:12]}) never acknowledged (allowed: {len(allowed)} versions); "
+                            "attempts:\n    " + "\n    ".join(books.history.get(name, [])))
     for name, sha in bystanders.items():
         body = s3.get_object(Bucket=bucket, Key="soak/" + name)["Body"].read()
         if hashlib.sha256(body).hexdigest() != sha:
@@ -351,6 +363,22 @@ def main():
               f"names={len(books.attempts)} problems={len(problems)}")
         for p in problems:
             print("PROBLEM:", p)
+        if problems:
+            print(f"times are seconds after {time.strftime('%H:%M:%S', time.gmtime(T0))} UTC; "
+                  "chaos events:\n  " + "\n  ".join(events))
+            gateway.log.flush()
+            with open(gateway.log.name, errors="replace") as f:
+                lines = f.readlines()
+            for p in problems:
+                name = p.split(":", 1)[0]
+                if name in books.attempts:
+                    hits = [l.rstrip() for l in lines if name in l]
+                    print(f"gateway log for {name} ({len(hits)} lines, last 80):")
+                    print("  " + "\n  ".join(hits[-80:]))
+            keep = os.environ.get("SOAK_KEEP_LOG")
+            if keep:
+                shutil.copy(gateway.log.name, keep)
+                print(f"gateway log kept in {keep}")
         return 1 if problems else 0
     finally:
         if gateway:

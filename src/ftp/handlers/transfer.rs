@@ -15,7 +15,9 @@ use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::path::VPath;
 use crate::ftp::reply::Reply;
 use crate::ftp::session::{Done, Outcome, Session};
-use crate::storage::{CommitGate, ObjectBody, ObjectInfo, StorageError, UploadOptions, upload};
+use crate::storage::{
+    CommitGate, ObjectBody, ObjectInfo, ResumeRefusal, StorageError, UploadOptions, upload,
+};
 use crate::xferlog::{Direction, Transfer};
 
 /// Writes to the data connection, failing if the client stalls past `stall` or the transfer is cancelled.
@@ -214,26 +216,51 @@ impl Session {
         rest: Option<u64>,
     ) -> Result<Option<ObjectInfo>, FtpError> {
         let storage = &self.shared.storage;
-        match (mode, rest) {
-            (Store::Append, _) => Ok(storage.head(key).await?),
+        let base = match (mode, rest) {
+            (Store::Append, _) => storage.head(key).await?,
             (Store::Replace, Some(n)) if n > 0 => match storage.head(key).await? {
-                Some(info) if info.size == n => Ok(Some(info)),
-                Some(info) => Err(refuse(
-                    554,
-                    format!(
-                        "REST {n} does not match the size of {path} ({} bytes): an upload resumes only at the end of the file; nothing was changed",
-                        info.size
-                    ),
-                )),
-                None => Err(refuse(
-                    554,
-                    format!(
-                        "REST {n}: {path} does not exist, there is nothing to resume; nothing was changed"
-                    ),
-                )),
+                Some(info) if info.size == n => Some(info),
+                Some(info) => {
+                    return Err(refuse(
+                        554,
+                        format!(
+                            "REST {n} does not match the size of {path} ({} bytes): an upload resumes only at the end of the file; nothing was changed",
+                            info.size
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(refuse(
+                        554,
+                        format!(
+                            "REST {n}: {path} does not exist, there is nothing to resume; nothing was changed"
+                        ),
+                    ));
+                }
             },
-            _ => Ok(None),
-        }
+            _ => None,
+        };
+        let Some(info) = base else {
+            return Ok(None);
+        };
+        let Some(why) = storage.resume_refusal(key, &info).await? else {
+            return Ok(Some(info));
+        };
+        let what = match rest {
+            Some(n) if mode == Store::Replace => format!("REST {n}"),
+            _ => "APPE".to_owned(),
+        };
+        let cause = match why {
+            ResumeRefusal::FailedHere => "the last upload of it failed",
+            ResumeRefusal::Interrupted => "an upload of it was interrupted",
+        };
+        tracing::info!(path = %path, reason = ?why, "resume refused: the file is not the interrupted upload");
+        Err(refuse(
+            554,
+            format!(
+                "{what}: {path} is not your interrupted upload: {cause} and kept none of its bytes (the previous version is intact), so there is nothing to resume; send the whole file; nothing was changed"
+            ),
+        ))
     }
 
     pub(in crate::ftp) async fn cmd_stor(&mut self, arg: &str, mode: Store) -> Outcome {
