@@ -74,7 +74,122 @@ fn lftp_chmod_and_mirror_verbose(b: Backend) {
     assert_eq!(env.get("up/sub/b.txt").unwrap(), b"b");
 }
 
+/// A batch script written for Windows ftp.exe, run through inetutils `ftp
+/// -n` in active mode (PORT): `mput *.csv`, `mget *.txt`, `mdelete *.txt`,
+/// `mget sub1` (NLST of a folder names `sub1/mid.bin`), an ASCII upload of
+/// LF text and a binary download, checked byte for byte in S3.
+fn ftp_exe_style_batch_script(b: Backend) {
+    if !available("ftp") {
+        return;
+    }
+    let env = TestEnv::start(b, |_| {});
+    env.put("a.txt", b"alpha\n");
+    env.put("b.txt", b"beta\n");
+    env.put("keep.bin", &crate::harness::pattern(70_000, 9));
+    env.put("sub1/mid.bin", b"middle");
+    env.put("sub1/other.txt", b"other");
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path();
+    std::fs::write(local.join("x.csv"), b"1,2\n3,4\n").unwrap();
+    std::fs::write(local.join("y.csv"), b"5,6\n").unwrap();
+    std::fs::write(local.join("lf.txt"), b"line one\nline two\n").unwrap();
+    std::fs::create_dir(local.join("sub1")).unwrap();
+    let addr = env.gateway().ftp_addr();
+    let script = format!(
+        "open {} {}\nuser u p\nbinary\nprompt\nlcd {}\nmput *.csv\nmget *.txt\n\
+         mdelete *.txt\nmget sub1\nget keep.bin\nascii\nput lf.txt\n\
+         quote XMKD made\nquote XCWD made\nquote XPWD\nquote XCWD /\nquote XRMD made\nbye\n",
+        addr.ip(),
+        addr.port(),
+        local.display()
+    );
+    let mut child = std::process::Command::new("ftp")
+        .args(["-n", "-v", "-A"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("200 PORT") || log.contains("200 EPRT"),
+        "not active mode:\n{log}"
+    );
+    assert_eq!(env.get("x.csv").unwrap(), b"1,2\n3,4\n", "{log}");
+    assert_eq!(env.get("y.csv").unwrap(), b"5,6\n");
+    assert_eq!(
+        std::fs::read(local.join("a.txt")).unwrap(),
+        b"alpha\n",
+        "{log}"
+    );
+    assert_eq!(std::fs::read(local.join("b.txt")).unwrap(), b"beta\n");
+    assert_eq!(env.get("a.txt"), None, "mdelete *.txt:\n{log}");
+    assert_eq!(env.get("b.txt"), None);
+    assert_eq!(
+        std::fs::read(local.join("sub1/mid.bin")).unwrap(),
+        b"middle",
+        "{log}"
+    );
+    assert!(std::fs::read(local.join("keep.bin")).unwrap() == crate::harness::pattern(70_000, 9));
+    assert_eq!(env.get("lf.txt").unwrap(), b"line one\nline two\n", "{log}");
+    assert!(log.contains("257 \"/made\""), "{log}");
+    assert_eq!(env.get("keep.bin").unwrap().len(), 70_000);
+}
+
+/// NLST, LIST and STAT expand `*`, `?` and `[...]` in the last component
+/// against one folder; a name that really holds `*` is found first; NLST
+/// of a folder or pattern names entries as the client can RETR them.
+fn wildcards_in_listings(b: Backend) {
+    let env = TestEnv::start(b, |_| {});
+    for name in [
+        "a.txt",
+        "b.txt",
+        "c.bin",
+        ".hidden.txt",
+        "d/e.txt",
+        "d/f.bin",
+        "star*.txt",
+    ] {
+        env.put(name, b"x");
+    }
+    let mut r = env.raw_login();
+    let mut nlst = |arg: &str| {
+        let d = r.epsv();
+        r.expect(&format!("NLST {arg}"), 150);
+        let body = String::from_utf8(read_all(d)).unwrap();
+        assert_eq!(r.reply().0, 226);
+        let mut names: Vec<String> = body.lines().map(str::to_owned).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(nlst("*.txt"), ["a.txt", "b.txt", "star*.txt"]);
+    assert_eq!(nlst("?.bin"), ["c.bin"]);
+    assert_eq!(nlst("[ab].txt"), ["a.txt", "b.txt"]);
+    assert_eq!(nlst(".*.txt"), [".hidden.txt"]);
+    assert_eq!(nlst("d/*.txt"), ["d/e.txt"]);
+    assert_eq!(nlst("d"), ["d/e.txt", "d/f.bin"]);
+    assert_eq!(nlst("/d/"), ["/d/e.txt", "/d/f.bin"]);
+    assert_eq!(nlst("*.none"), Vec::<String>::new());
+    // The literal name wins over the pattern.
+    assert_eq!(nlst("star*.txt"), ["star*.txt"]);
+    let d = r.epsv();
+    r.expect("LIST -la *.bin", 150);
+    let long = String::from_utf8(read_all(d)).unwrap();
+    assert_eq!(r.reply().0, 226);
+    assert_eq!(long.lines().count(), 1, "{long}");
+    assert!(long.contains("c.bin") && long.starts_with('-'), "{long}");
+    let stat = r.expect("STAT d/*.bin", 213);
+    assert!(stat.contains("f.bin") && !stat.contains("e.txt"), "{stat}");
+    r.expect("NLST nowhere/*.txt", 550);
+    r.expect("MLST *.txt", 550);
+}
+
 backend_tests!(
+    ftp_exe_style_batch_script,
+    wildcards_in_listings,
     site_commands,
     epsv_all_refuses_other_data_commands,
     lftp_chmod_and_mirror_verbose,

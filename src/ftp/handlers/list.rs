@@ -31,17 +31,77 @@ pub enum ListFormat {
 
 /// What a listing argument names.
 enum Target {
-    /// A directory, by key prefix, with its first page when the existence
-    /// check already fetched it (never for the home, which always exists).
-    Dir(String, Option<DirPage>),
+    /// A directory by key prefix — or, with `only`, the entries of one that
+    /// match a pattern — with its first page when the existence check
+    /// already fetched it (never for the home, which always exists).
+    Dir {
+        prefix: String,
+        first: Option<DirPage>,
+        only: Option<Pattern>,
+    },
     /// A single file.
     File(Entry),
 }
 
-fn format_entry(e: &Entry, fmt: ListFormat, now: OffsetDateTime, read_only: bool) -> String {
+/// A wildcard (`*`, `?`, `[...]`) in the last path component, expanded as
+/// vsftpd and ProFTPD do for NLST, LIST and STAT: matched against one
+/// directory's listing, never a bucket-wide scan, and only when no file or
+/// folder has the name itself. As in a shell, `*` and `?` do not match a
+/// leading dot unless the pattern starts with one.
+#[derive(Clone)]
+struct Pattern {
+    glob: globset::GlobMatcher,
+    dots: bool,
+}
+
+impl Pattern {
+    fn new(name: &str) -> Option<Self> {
+        if !name.contains(['*', '?', '[']) {
+            return None;
+        }
+        let glob = globset::GlobBuilder::new(name)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .ok()?;
+        Some(Self {
+            glob: glob.compile_matcher(),
+            dots: name.starts_with('.'),
+        })
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        (self.dots || !name.starts_with('.')) && self.glob.is_match(name)
+    }
+}
+
+/// How NLST names an entry: vsftpd's way, so that a client can RETR what
+/// it gets from its current directory — `NLST dir` gives `dir/a.txt`,
+/// `NLST dir/*.txt` too, `NLST *.txt` and `NLST` bare names.
+fn nlst_prefix(arg: Option<&str>, target: &Target) -> String {
+    let arg = arg.unwrap_or("");
+    match target {
+        Target::Dir { only: None, .. } => match arg.trim_end_matches('/') {
+            "" if arg.starts_with('/') => "/".to_owned(),
+            "" | "." => String::new(),
+            dir => format!("{dir}/"),
+        },
+        _ => arg
+            .rfind('/')
+            .map_or(String::new(), |i| arg[..=i].to_owned()),
+    }
+}
+
+fn format_entry(
+    e: &Entry,
+    fmt: ListFormat,
+    now: OffsetDateTime,
+    read_only: bool,
+    names_under: &str,
+) -> String {
     match fmt {
         ListFormat::Long => list_line(e, now, read_only),
-        ListFormat::Names => display_name(&e.name).into_owned(),
+        ListFormat::Names => format!("{names_under}{}", display_name(&e.name)),
         ListFormat::Facts => mlsx_line(e, read_only),
     }
 }
@@ -52,8 +112,12 @@ struct DirListing {
     prefix: String,
     /// The first page, when the existence check already fetched it.
     first: Option<DirPage>,
+    /// Only the entries matching this pattern.
+    only: Option<Pattern>,
     fmt: ListFormat,
     read_only: bool,
+    /// NLST: what goes before each name (see [`nlst_prefix`]).
+    names_under: String,
 }
 
 impl DirListing {
@@ -76,11 +140,21 @@ impl DirListing {
             };
             let now = OffsetDateTime::now_utc();
             let mut text = String::with_capacity(page.entries.len() * 64);
-            for e in &page.entries {
-                text.push_str(&format_entry(e, self.fmt, now, self.read_only));
+            for e in page
+                .entries
+                .iter()
+                .filter(|e| wanted(self.only.as_ref(), e))
+            {
+                text.push_str(&format_entry(
+                    e,
+                    self.fmt,
+                    now,
+                    self.read_only,
+                    &self.names_under,
+                ));
                 text.push_str("\r\n");
+                count += 1;
             }
-            count += page.entries.len() as u64;
             write_data(&mut out, text.as_bytes(), stall, &cancel).await?;
             match page.next {
                 Some(t) => token = Some(t),
@@ -90,6 +164,10 @@ impl DirListing {
         out.shutdown().await.map_err(StorageError::Data)?;
         Ok(count)
     }
+}
+
+fn wanted(only: Option<&Pattern>, e: &Entry) -> bool {
+    only.is_none_or(|p| p.matches(&e.name))
 }
 
 impl Session {
@@ -104,22 +182,44 @@ impl Session {
         let storage = &self.shared.storage;
         let prefix = account.root.dir_prefix(path)?;
         if path.is_root() {
-            return Ok(Target::Dir(prefix, None));
+            return Ok(Target::Dir {
+                prefix,
+                first: None,
+                only: None,
+            });
         }
         // The first page both proves the directory exists and starts the listing.
         let first = storage.list_dir_page(&prefix, None, times).await?;
         if first.exists {
-            return Ok(Target::Dir(prefix, Some(first)));
+            return Ok(Target::Dir {
+                prefix,
+                first: Some(first),
+                only: None,
+            });
         }
-        match storage.head(&account.root.file_key(path)?).await? {
-            Some(info) => Ok(Target::File(Entry {
+        if let Some(info) = storage.head(&account.root.file_key(path)?).await? {
+            return Ok(Target::File(Entry {
                 name: path.name().to_owned(),
                 kind: Kind::File,
                 size: info.size,
                 modified: info.modified,
-            })),
-            None => Err(refuse(550, format!("{path}: no such file or directory"))),
+            }));
         }
+        let missing = || refuse(550, format!("{path}: no such file or directory"));
+        let only = Pattern::new(path.name()).ok_or_else(missing)?;
+        let parent = path.parent();
+        let prefix = account.root.dir_prefix(&parent)?;
+        let first = if parent.is_root() {
+            None
+        } else {
+            let first = storage.list_dir_page(&prefix, None, times).await?;
+            Some(first).filter(|f| f.exists).ok_or_else(missing)?.into()
+        };
+        Ok(Target::Dir {
+            prefix,
+            first,
+            only: Some(only),
+        })
     }
 
     pub(in crate::ftp) async fn cmd_list(
@@ -144,14 +244,21 @@ impl Session {
         let cancel = self.shared.abort.child_token();
         let stall = self.shared.config.limits.data_timeout.0;
         let read_only = account.read_only;
+        let names_under = nlst_prefix(arg.as_deref(), &target);
         let done = match target {
-            Target::Dir(prefix, first) => {
+            Target::Dir {
+                prefix,
+                first,
+                only,
+            } => {
                 let listing = DirListing {
                     storage: self.shared.storage.clone(),
                     prefix,
                     first,
+                    only,
                     fmt,
                     read_only,
+                    names_under,
                 };
                 let fut = listing.stream(stream, stall, cancel.clone());
                 self.run_transfer(cancel, fut, None).await?
@@ -159,7 +266,13 @@ impl Session {
             Target::File(entry) => {
                 let line = format!(
                     "{}\r\n",
-                    format_entry(&entry, fmt, OffsetDateTime::now_utc(), read_only)
+                    format_entry(
+                        &entry,
+                        fmt,
+                        OffsetDateTime::now_utc(),
+                        read_only,
+                        &names_under
+                    )
                 );
                 let token = cancel.clone();
                 let fut = async move {
@@ -181,7 +294,10 @@ impl Session {
         let path = self.cwd.resolve(arg.as_deref().unwrap_or(""))?;
         let entry = match self.list_target(&account, &path, false).await? {
             Target::File(e) => e,
-            Target::Dir(prefix, _) => {
+            Target::Dir { only: Some(_), .. } => {
+                return Err(refuse(550, format!("{path}: no such file or directory")));
+            }
+            Target::Dir { prefix, .. } => {
                 let marker_time = if prefix.is_empty() {
                     None
                 } else {
@@ -215,7 +331,7 @@ impl Session {
                 .trim_start_matches("-l")
                 .trim(),
         )?;
-        let (prefix, mut first) = match self.list_target(&account, &path, true).await? {
+        let (prefix, mut first, only) = match self.list_target(&account, &path, true).await? {
             Target::File(e) => {
                 let line = list_line(&e, OffsetDateTime::now_utc(), account.read_only);
                 return Ok(Reply::multi(
@@ -223,7 +339,11 @@ impl Session {
                     vec![format!("Status of {path}:"), line, "End of status".into()],
                 ));
             }
-            Target::Dir(prefix, first) => (prefix, first),
+            Target::Dir {
+                prefix,
+                first,
+                only,
+            } => (prefix, first, only),
         };
         self.send_raw(&format!("213-Status of {path}:\r\n")).await;
         let mut token = None;
@@ -239,7 +359,7 @@ impl Session {
             };
             let now = OffsetDateTime::now_utc();
             let mut text = String::new();
-            for e in &page.entries {
+            for e in page.entries.iter().filter(|e| wanted(only.as_ref(), e)) {
                 text.push(' ');
                 text.push_str(&list_line(e, now, account.read_only).replace(['\r', '\n'], " "));
                 text.push_str("\r\n");
