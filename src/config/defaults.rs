@@ -23,7 +23,7 @@ impl Default for Config {
             listen: "0.0.0.0:2121".parse().expect("literal address"),
             banner: "s3ftpd ready".into(),
             passive: Passive::default(),
-            active: Active { enabled: true },
+            active: Active::default(),
             tls: None,
             s3: S3::default(),
             users: Vec::new(),
@@ -52,7 +52,10 @@ impl Default for Passive {
 
 impl Default for Active {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            connect_to_peer: false,
+        }
     }
 }
 

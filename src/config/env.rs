@@ -28,6 +28,7 @@ const SECTIONS: &[&str] = &[
 /// Keys whose value is a YAML scalar (number, bool); every other key is a string.
 const TYPED: &[&str] = &[
     "active.enabled",
+    "active.connect_to_peer",
     "tls.required",
     "tls.required_data",
     "tls.require_session_reuse",

@@ -100,6 +100,10 @@ pub struct Passive {
 pub struct Active {
     /// Whether PORT/EPRT are accepted.
     pub enabled: bool,
+    /// Connect to the control connection's peer address with the port from
+    /// PORT/EPRT, whatever address they name (clients behind NAT name their
+    /// private one). Never anywhere else; ports below 1024 stay refused.
+    pub connect_to_peer: bool,
 }
 
 /// `tls:` section.

@@ -187,7 +187,33 @@ fn wildcards_in_listings(b: Backend) {
     r.expect("MLST *.txt", 550);
 }
 
+/// A client behind NAT names its private address in PORT: refused (RFC
+/// 2577) unless `active.connect_to_peer`, which connects to the control
+/// peer with the port from PORT — never elsewhere, never below 1024.
+fn active_mode_through_nat(b: Backend) {
+    for connect_to_peer in [false, true] {
+        let env = TestEnv::start(b, |c| c.active.connect_to_peer = connect_to_peer);
+        env.put("a.txt", b"through NAT");
+        let mut r = env.raw_login();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let private = format!("PORT 10,1,2,3,{},{}", port >> 8, port & 0xff);
+        if !connect_to_peer {
+            r.expect(&private, 501);
+            continue;
+        }
+        r.expect(&private, 200);
+        r.expect("RETR a.txt", 150);
+        let (d, _) = listener.accept().unwrap();
+        assert_eq!(read_all(d), b"through NAT");
+        assert_eq!(r.reply().0, 226);
+        r.expect(&format!("EPRT |1|192.168.7.9|{port}|"), 200);
+        r.expect("PORT 10,1,2,3,0,21", 504);
+    }
+}
+
 backend_tests!(
+    active_mode_through_nat,
     ftp_exe_style_batch_script,
     wildcards_in_listings,
     site_commands,

@@ -99,7 +99,15 @@ impl Session {
                 "Active mode is disabled on this server; use PASV or EPSV",
             ));
         }
-        match check_active(target, self.peer.ip()) {
+        let peer = self.peer.ip();
+        let target = if self.shared.config.active.connect_to_peer && target.ip() != peer {
+            // A client behind NAT names its private address (active.connect_to_peer).
+            tracing::debug!(%target, %peer, "PORT/EPRT address replaced by the control peer's");
+            SocketAddr::new(peer, target.port())
+        } else {
+            target
+        };
+        match check_active(target, peer) {
             Ok(()) => {}
             Err(ActiveRefusal::OtherHost) => {
                 tracing::warn!(%target, "PORT to another host refused (RFC 2577)");
