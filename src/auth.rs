@@ -25,6 +25,8 @@ pub struct Account {
     pub root: Root,
     /// Whether writes are refused.
     pub read_only: bool,
+    /// The user's own `require_session_reuse`, when set.
+    pub require_session_reuse: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +71,7 @@ impl Users {
                 name: u.name.clone(),
                 root: Root::new(&config.s3.prefix, &u.home)?,
                 read_only: u.read_only,
+                require_session_reuse: u.require_session_reuse,
             };
             users.insert(
                 u.name.clone(),
@@ -83,6 +86,7 @@ impl Users {
                 name: "anonymous".into(),
                 root: Root::new(&config.s3.prefix, &config.anonymous.home)?,
                 read_only: config.anonymous.read_only,
+                require_session_reuse: None,
             })
         } else {
             None

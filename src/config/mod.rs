@@ -204,6 +204,11 @@ pub struct User {
     /// Refuse every write.
     #[serde(default)]
     pub read_only: bool,
+    /// This user's `tls.require_session_reuse` (absent: the global one).
+    /// `false` for clients that never resume the TLS session on data
+    /// connections (Apache Commons Net, Java batch jobs).
+    #[serde(default)]
+    pub require_session_reuse: Option<bool>,
 }
 
 #[allow(clippy::ref_option)]

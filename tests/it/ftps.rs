@@ -243,6 +243,65 @@ fn python_ftp_tls(b: Backend) {
     assert_eq!(out.trim(), "ok");
 }
 
+const COMMONS_NET: &str = "/usr/share/java/commons-net.jar";
+
+/// Runs tests/clients/CommonsNet.java (an Apache Commons Net batch job).
+fn commons_net(port: u16, mode: &str, user: &str) -> std::process::Output {
+    let program =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/CommonsNet.java");
+    Command::new("java")
+        .args(["-cp", COMMONS_NET])
+        .arg(program)
+        .args([&port.to_string(), mode, user, "p"])
+        .output()
+        .unwrap()
+}
+
+/// A Java job on Apache Commons Net, plain and over FTPS. Commons Net never
+/// resumes the TLS session on data connections, so with the default
+/// `tls.require_session_reuse: true` its upload is refused (522, and a log
+/// line naming the setting); its user's own `require_session_reuse: false`
+/// lets it work without relaxing anyone else.
+fn commons_net_plain_and_ftps(b: Backend) {
+    if !std::path::Path::new(COMMONS_NET).exists() || !available("java") {
+        assert!(
+            std::env::var("S3FTPD_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "Apache Commons Net (libcommons-net-java) and java are required"
+        );
+        return;
+    }
+    let c = test_cert();
+    let env = TestEnv::start(b, |cfg| {
+        cfg.tls = Some(tls(&c, false));
+        cfg.users.push(
+            serde_yaml::from_str(
+                "{ name: java, password: p, home: /, require_session_reuse: false }",
+            )
+            .unwrap(),
+        );
+    });
+    let port = env.addr.port();
+    let out = commons_net(port, "plain", "u");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{out:?}");
+    assert_eq!(env.get("cn/data.bin").unwrap().len(), 3 * 1024 * 1024 + 17);
+    // FTPS as user u (session reuse required): the upload is refused.
+    let out = commons_net(port, "ftps", "u");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && ["Connection reset", "Broken pipe", "FAILED: STOR"]
+                .iter()
+                .any(|m| text.contains(m)),
+        "{text}"
+    );
+    eprintln!("Commons Net with session reuse required: {text}");
+    // FTPS as the user configured for it: everything works.
+    let out = commons_net(port, "ftps", "java");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{out:?}");
+    assert_eq!(env.get("cn/data.bin").unwrap().len(), 3 * 1024 * 1024 + 17);
+}
+
 fn tls_commands_and_feat(b: Backend) {
     let c = test_cert();
     let env = TestEnv::start(b, |cfg| cfg.tls = Some(tls(&c, false)));
@@ -261,6 +320,7 @@ fn tls_commands_and_feat(b: Backend) {
 }
 
 backend_tests!(
+    commons_net_plain_and_ftps,
     curl_explicit_and_implicit,
     lftp_over_tls,
     python_ftp_tls,

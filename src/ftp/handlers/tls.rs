@@ -113,15 +113,25 @@ impl Session {
                     format!("TLS handshake on the data connection failed: {e}"),
                 )
             })?;
-        let reuse_required = self
+        let global = self
             .shared
             .config
             .tls
             .as_ref()
             .is_some_and(|t| t.require_session_reuse);
-        if reuse_required && stream.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed) {
+        let own = self.account().ok().and_then(|a| a.require_session_reuse);
+        if own.unwrap_or(global)
+            && stream.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed)
+        {
             tracing::warn!(
-                "TLS data connection did not resume the control connection's session; refused"
+                setting = if own.is_some() {
+                    "users[].require_session_reuse"
+                } else {
+                    "tls.require_session_reuse"
+                },
+                "TLS data connection did not resume the control connection's TLS session; refused. \
+                 Clients that never resume (Apache Commons Net, Java jobs) need \
+                 `require_session_reuse: false` on their user"
             );
             return Err(refuse(
                 522,
