@@ -41,6 +41,8 @@ COPY Dockerfile docker-compose.yml .dockerignore ./
 COPY deploy ./deploy
 COPY helm ./helm
 COPY tests ./tests
+# lftp reads and writes non-ASCII file names in the locale's character set.
+ENV LANG=C.UTF-8
 RUN cargo test --locked --test it --no-run
 CMD ["cargo", "test", "--locked", "--test", "it"]
 

@@ -27,6 +27,8 @@ pub struct Account {
     pub read_only: bool,
     /// The user's own `require_session_reuse`, when set.
     pub require_session_reuse: Option<bool>,
+    /// The user's own `encoding` label, when set.
+    pub encoding: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +74,7 @@ impl Users {
                 root: Root::new(&config.s3.prefix, &u.home)?,
                 read_only: u.read_only,
                 require_session_reuse: u.require_session_reuse,
+                encoding: u.encoding.clone(),
             };
             users.insert(
                 u.name.clone(),
@@ -87,6 +90,7 @@ impl Users {
                 root: Root::new(&config.s3.prefix, &config.anonymous.home)?,
                 read_only: config.anonymous.read_only,
                 require_session_reuse: None,
+                encoding: None,
             })
         } else {
             None

@@ -28,6 +28,7 @@ impl Default for Config {
             s3: S3::default(),
             users: Vec::new(),
             anonymous: Anonymous::default(),
+            ftp: super::Ftp::default(),
             limits: Limits::default(),
             uploads: Uploads::default(),
             metrics: Metrics::default(),

@@ -24,6 +24,7 @@ const SECTIONS: &[&str] = &[
     "metrics",
     "proxy_protocol",
     "log",
+    "ftp",
 ];
 /// Keys whose value is a YAML scalar (number, bool); every other key is a string.
 const TYPED: &[&str] = &[

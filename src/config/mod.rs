@@ -70,6 +70,34 @@ pub struct Config {
     pub proxy_protocol: ProxyProtocol,
     /// Logging.
     pub log: Log,
+    /// The FTP conversation.
+    pub ftp: Ftp,
+}
+
+/// `ftp:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ftp {
+    /// Character set of names on the control connection and in listings
+    /// (a WHATWG label: `utf-8`, `windows-1252`, `shift_jis`, …). Keys in
+    /// S3 stay UTF-8. `OPTS UTF8 ON` switches a session to UTF-8.
+    pub encoding: String,
+}
+
+impl Default for Ftp {
+    fn default() -> Self {
+        Self {
+            encoding: "utf-8".into(),
+        }
+    }
+}
+
+/// The character set a label names, when it can serve FTP: ASCII-compatible
+/// and stateless (not UTF-16, not ISO-2022-JP).
+#[must_use]
+pub fn ftp_encoding(label: &str) -> Option<&'static encoding_rs::Encoding> {
+    let enc = encoding_rs::Encoding::for_label(label.trim().as_bytes())?;
+    (enc.is_ascii_compatible() && enc.output_encoding() == enc).then_some(enc)
 }
 
 /// `proxy_protocol:` section.
@@ -209,6 +237,9 @@ pub struct User {
     /// connections (Apache Commons Net, Java batch jobs).
     #[serde(default)]
     pub require_session_reuse: Option<bool>,
+    /// This user's `ftp.encoding` (absent: the global one).
+    #[serde(default)]
+    pub encoding: Option<String>,
 }
 
 #[allow(clippy::ref_option)]

@@ -133,6 +133,9 @@ impl Config {
                 format!("{:?}: use text or json", self.log.format),
             ));
         }
+        if super::ftp_encoding(&self.ftp.encoding).is_none() {
+            return Err(bad("ftp.encoding", unusable_encoding(&self.ftp.encoding)));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(bad("log.level", format!("{:?}: {e}", self.log.level)));
         }
@@ -187,6 +190,11 @@ impl Config {
                     format!("{:?} is not a valid user name", u.name),
                 ));
             }
+            if let Some(enc) = u.encoding.as_deref()
+                && super::ftp_encoding(enc).is_none()
+            {
+                return Err(bad(&key("encoding"), unusable_encoding(enc)));
+            }
             if !seen.insert(u.name.as_str()) {
                 return Err(bad(
                     &key("name"),
@@ -222,6 +230,12 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn unusable_encoding(label: &str) -> String {
+    format!(
+        "{label:?} is not a character set FTP can use (an ASCII-compatible WHATWG label such as utf-8, windows-1252, shift_jis, iso-8859-15)"
+    )
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ pub struct ControlCodec {
     max_line: usize,
     /// How far `buf` was already searched for LF.
     scanned: usize,
+    /// The set replies are written in.
+    pub charset: crate::ftp::charset::Charset,
 }
 
 /// A control line longer than the cap.
@@ -31,6 +33,7 @@ impl ControlCodec {
         Self {
             max_line,
             scanned: 0,
+            charset: crate::ftp::charset::Charset::utf8(),
         }
     }
 }
@@ -82,7 +85,7 @@ impl Encoder<&Reply> for ControlCodec {
     type Error = CodecError;
 
     fn encode(&mut self, reply: &Reply, dst: &mut BytesMut) -> Result<(), CodecError> {
-        dst.extend_from_slice(reply.to_wire().as_bytes());
+        dst.extend_from_slice(&self.charset.encode(&reply.to_wire()));
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod ascii;
 pub mod bans;
+pub mod charset;
 pub mod codec;
 pub mod command;
 pub mod data;

@@ -343,11 +343,19 @@ impl Raw {
         let _ = self.writer.write_all(b);
     }
 
+    /// One reply line, lossily decoded (legacy character sets are not UTF-8).
+    fn read_reply_line(&mut self, line: &mut String) -> usize {
+        let mut bytes = Vec::new();
+        let n = self.reader.read_until(b'\n', &mut bytes).unwrap_or(0);
+        line.push_str(&String::from_utf8_lossy(&bytes));
+        n
+    }
+
     /// Reads one reply (all lines of a multi-line one); `(0, "")` at EOF.
     pub fn reply(&mut self) -> (u16, String) {
         let mut text = String::new();
         let mut first = String::new();
-        if self.reader.read_line(&mut first).unwrap_or(0) == 0 {
+        if self.read_reply_line(&mut first) == 0 {
             return (0, String::new());
         }
         let code: u16 = first
@@ -358,7 +366,7 @@ impl Raw {
         if first.as_bytes().get(3) == Some(&b'-') {
             loop {
                 let mut line = String::new();
-                if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                if self.read_reply_line(&mut line) == 0 {
                     break;
                 }
                 text.push_str(&line);

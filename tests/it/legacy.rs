@@ -212,7 +212,94 @@ fn active_mode_through_nat(b: Backend) {
     }
 }
 
+fn nlst_bytes(r: &mut crate::harness::Raw) -> Vec<u8> {
+    let d = r.epsv();
+    r.expect("NLST", 150);
+    let body = read_all(d);
+    assert_eq!(r.reply().0, 226);
+    body
+}
+
+/// Legacy character sets: a windows-1252 server (`ftp.encoding`) and a
+/// Shift_JIS user (`users[].encoding`) list, upload and download names with
+/// accents and kana; the keys in S3 are UTF-8; a name the set cannot show
+/// is escaped (`^65e5;`) and can be used as listed; `OPTS UTF8 ON` switches
+/// a session to UTF-8, and FEAT names UTF8 only then.
+fn legacy_encodings(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.ftp.encoding = "windows-1252".into();
+        c.users.push(
+            serde_yaml::from_str("{ name: sj, password: p, home: /, encoding: shift_jis }")
+                .unwrap(),
+        );
+    });
+    env.put("café.txt", b"accent");
+    env.put("日本.txt", b"kanji");
+    env.put("a^b.txt", b"caret");
+    let mut r = env.raw_login();
+    assert!(!r.expect("FEAT", 211).contains("UTF8"));
+    let names = nlst_bytes(&mut r);
+    for want in [&b"caf\xe9.txt"[..], b"^65e5;^672c;.txt", b"a^^b.txt"] {
+        assert!(names.windows(want.len()).any(|w| w == want), "{names:?}");
+    }
+    for (name, body) in [
+        (&b"caf\xe9.txt"[..], &b"accent"[..]),
+        (b"^65e5;^672c;.txt", b"kanji"),
+        (b"a^^b.txt", b"caret"),
+    ] {
+        let d = r.epsv();
+        r.send_bytes(&[b"RETR ", name, b"\r\n"].concat());
+        assert_eq!(r.reply().0, 150, "{name:?}");
+        assert_eq!(read_all(d), body);
+        assert_eq!(r.reply().0, 226);
+    }
+    let mut d = r.epsv();
+    r.send_bytes(b"STOR \xe9t\xe9.txt\r\n");
+    assert_eq!(r.reply().0, 150);
+    std::io::Write::write_all(&mut d, b"summer").unwrap();
+    drop(d);
+    assert_eq!(r.reply().0, 226);
+    assert_eq!(env.get("été.txt").unwrap(), b"summer");
+    r.send_bytes(b"MKD \xc5ngstr\xf6m\r\n");
+    let (code, text) = r.reply();
+    assert_eq!(code, 257, "{text}");
+    assert!(
+        env.keys().iter().any(|k| k.ends_with("Ångström/")),
+        "{:?}",
+        env.keys()
+    );
+    // The client asks for UTF-8.
+    r.expect("OPTS UTF8 ON", 200);
+    assert!(r.expect("FEAT", 211).contains("UTF8"));
+    let names = String::from_utf8(nlst_bytes(&mut r)).unwrap();
+    assert!(
+        names.contains("日本.txt") && names.contains("café.txt"),
+        "{names}"
+    );
+
+    // A Shift_JIS user: kanji both ways.
+    let mut r = env.raw();
+    r.login("sj", "p");
+    let names = nlst_bytes(&mut r);
+    let kanji = b"\x93\xfa\x96\x7b.txt";
+    assert!(names.windows(kanji.len()).any(|w| w == kanji), "{names:?}");
+    assert!(
+        names.windows(12).any(|w| w == b"caf^e9;.txt\r"),
+        "{names:?}"
+    );
+    let mut d = r.epsv();
+    r.send_bytes(b"STOR \x83\x4a\x83\x69.txt\r\n");
+    assert_eq!(r.reply().0, 150);
+    std::io::Write::write_all(&mut d, b"kana").unwrap();
+    drop(d);
+    assert_eq!(r.reply().0, 226);
+    assert_eq!(env.get("カナ.txt").unwrap(), b"kana");
+    r.send_bytes(b"RETR \xff\xff\r\n");
+    assert_eq!(r.reply().0, 501, "not Shift_JIS");
+}
+
 backend_tests!(
+    legacy_encodings,
     active_mode_through_nat,
     ftp_exe_style_batch_script,
     wildcards_in_listings,

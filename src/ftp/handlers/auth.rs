@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::auth::is_anonymous_name;
 use crate::config::Secret;
+use crate::ftp::charset::Charset;
 use crate::ftp::error::refuse;
 use crate::ftp::path::VPath;
 use crate::ftp::reply::Reply;
@@ -46,6 +47,12 @@ impl Session {
             tracing::info!(user = %account.name, "login ok");
             self.shared.metrics.logins.with_label_values(&["ok"]).inc();
             self.cwd = VPath::root();
+            if let Some(own) = account.encoding.as_deref().and_then(Charset::for_label) {
+                self.native = own;
+            }
+            if !self.utf8_asked {
+                self.set_charset(self.native);
+            }
             self.login = Login::LoggedIn(account);
             return Ok(Reply::new(230, "Login successful"));
         }

@@ -1,5 +1,6 @@
 //! FEAT, OPTS, HELP, STAT (server), PWD: answers about the server and session.
 
+use crate::ftp::charset::Charset;
 use crate::ftp::command::TransferType;
 use crate::ftp::error::refuse;
 use crate::ftp::reply::Reply;
@@ -30,7 +31,13 @@ pub fn quote_path(p: &str) -> String {
 impl Session {
     pub(in crate::ftp) fn cmd_feat(&self) -> Reply {
         let hash = super::HashAlgo::feat_line(self.hash_algo);
-        let mut features: Vec<&str> = FEATURES.to_vec();
+        // UTF8 only while the session speaks it (RFC 2640).
+        let utf8 = self.charset().is_utf8();
+        let mut features: Vec<&str> = FEATURES
+            .iter()
+            .copied()
+            .filter(|f| utf8 || *f != "UTF8")
+            .collect();
         features.push(&hash);
         if self.shared.tls.is_some() {
             features.extend(TLS_FEATURES);
@@ -48,9 +55,21 @@ impl Session {
         match (words.next(), words.next()) {
             (Some("HASH"), _) => self.cmd_opts_hash(arg.trim().get(4..)),
             (Some("UTF8" | "UTF-8"), Some("ON") | None) => {
+                self.utf8_asked = true;
+                self.set_charset(Charset::utf8());
                 Ok(Reply::new(200, "Always in UTF8 mode"))
             }
-            (Some("UTF8" | "UTF-8"), Some("OFF")) => Err(refuse(504, "UTF8 cannot be turned off")),
+            (Some("UTF8" | "UTF-8"), Some("OFF")) if self.native.is_utf8() => {
+                Err(refuse(504, "UTF8 cannot be turned off"))
+            }
+            (Some("UTF8" | "UTF-8"), Some("OFF")) => {
+                self.utf8_asked = false;
+                self.set_charset(self.native);
+                Ok(Reply::new(
+                    200,
+                    format!("Names in {} now", self.native.name()),
+                ))
+            }
             (Some("MLST"), _) => Ok(Reply::new(200, "MLST OPTS type;size;modify;perm;")),
             _ => Err(refuse(501, format!("Option not understood: {arg}"))),
         }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::transfer::write_data;
 use crate::auth::Account;
+use crate::ftp::charset::Charset;
 use crate::ftp::data::DataStream;
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::listing::{Entry, Kind, display_name, list_line, mlsx_line};
@@ -118,6 +119,8 @@ struct DirListing {
     read_only: bool,
     /// NLST: what goes before each name (see [`nlst_prefix`]).
     names_under: String,
+    /// The session's character set.
+    charset: Charset,
 }
 
 impl DirListing {
@@ -155,7 +158,7 @@ impl DirListing {
                 text.push_str("\r\n");
                 count += 1;
             }
-            write_data(&mut out, text.as_bytes(), stall, &cancel).await?;
+            write_data(&mut out, &self.charset.encode(&text), stall, &cancel).await?;
             match page.next {
                 Some(t) => token = Some(t),
                 None => break,
@@ -245,6 +248,7 @@ impl Session {
         let stall = self.shared.config.limits.data_timeout.0;
         let read_only = account.read_only;
         let names_under = nlst_prefix(arg.as_deref(), &target);
+        let charset = self.charset();
         let done = match target {
             Target::Dir {
                 prefix,
@@ -259,6 +263,7 @@ impl Session {
                     fmt,
                     read_only,
                     names_under,
+                    charset,
                 };
                 let fut = listing.stream(stream, stall, cancel.clone());
                 self.run_transfer(cancel, fut, None).await?
@@ -276,7 +281,7 @@ impl Session {
                 );
                 let token = cancel.clone();
                 let fut = async move {
-                    write_data(&mut stream, line.as_bytes(), stall, &token).await?;
+                    write_data(&mut stream, &charset.encode(&line), stall, &token).await?;
                     stream.shutdown().await.map_err(StorageError::Data)?;
                     Ok(1)
                 };

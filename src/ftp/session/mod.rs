@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 mod runner;
 
+use super::charset::Charset;
 use super::codec::ControlCodec;
 use super::command::{Command, TransferType};
 use super::data::DataPlan;
@@ -119,6 +120,11 @@ pub struct Session {
     pub(super) epsv_all: bool,
     /// This session's idle timeout (`SITE IDLE`, at most `limits.idle_timeout`).
     pub(super) idle: std::time::Duration,
+    /// The configured character set: `ftp.encoding`, from login on the
+    /// user's own; the session speaks it unless the client sent `OPTS UTF8 ON`.
+    pub(super) native: Charset,
+    /// The client asked for UTF-8 (`OPTS UTF8 ON`).
+    pub(super) utf8_asked: bool,
 }
 
 impl Session {
@@ -132,8 +138,13 @@ impl Session {
         admission: super::admission::Admission,
     ) -> Self {
         let secure = matches!(stream, tokio_util::either::Either::Right(_));
+        let native = Charset::for_label(&shared.config.ftp.encoding).unwrap_or_default();
+        let mut codec = ControlCodec::new(MAX_LINE);
+        codec.charset = native;
         Self {
-            control: Framed::new(stream, ControlCodec::new(MAX_LINE)),
+            control: Framed::new(stream, codec),
+            native,
+            utf8_asked: false,
             peer,
             local,
             login: Login::AwaitingUser,
@@ -237,7 +248,12 @@ impl Session {
             tracing::debug!(?wait, "command rate limit (limits.max_commands_per_second)");
             tokio::time::sleep(wait).await;
         }
-        let (verb, result) = match Command::parse(line) {
+        let charset = self.control.codec().charset;
+        let Some(line) = charset.decode_line(line) else {
+            let text = format!("Command is not valid {} text", charset.name());
+            return self.reply(Reply::new(501, text)).await;
+        };
+        let (verb, result) = match Command::parse(&line).map(|c| c.unescaped(charset)) {
             Ok(cmd) => {
                 tracing::debug!(command = ?cmd, "command");
                 (cmd.verb(), self.dispatch(cmd).await)
@@ -268,15 +284,20 @@ impl Session {
     /// Sends raw CRLF-terminated lines (the body of a multi-line reply streamed in pages).
     pub(super) async fn send_raw(&mut self, text: &str) {
         use tokio::io::AsyncWriteExt;
-        if self
-            .control
-            .get_mut()
-            .write_all(text.as_bytes())
-            .await
-            .is_err()
-        {
+        let bytes = self.control.codec().charset.encode(text).into_owned();
+        if self.control.get_mut().write_all(&bytes).await.is_err() {
             self.closing = true;
         }
+    }
+
+    /// The character set this session speaks (see [`crate::ftp::charset`]).
+    pub(in crate::ftp) fn charset(&self) -> Charset {
+        self.control.codec().charset
+    }
+
+    /// Switches the session's character set (login, `OPTS UTF8`).
+    pub(in crate::ftp) fn set_charset(&mut self, cs: Charset) {
+        self.control.codec_mut().charset = cs;
     }
 
     /// Whether the control connection is TLS (after AUTH TLS, or implicit FTPS).
@@ -437,8 +458,10 @@ async fn start_tls(
         .map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
         })??;
+    let mut codec = ControlCodec::new(MAX_LINE);
+    codec.charset = parts.codec.charset;
     Ok(Framed::new(
         tokio_util::either::Either::Right(stream),
-        ControlCodec::new(MAX_LINE),
+        codec,
     ))
 }
