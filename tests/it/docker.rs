@@ -148,6 +148,9 @@ fn the_image_runs_as_users_run_it() {
         "S3FTPD_PASSIVE_PUBLIC_HOST=127.0.0.1",
         "-e",
         "S3FTPD_USERS=[{name: u, password: p, home: /}]",
+        // Active mode from the host crosses Docker's NAT (checked below).
+        "-e",
+        "S3FTPD_ACTIVE_CONNECT_TO_PEER=true",
         "s3ftpd:local",
     ]);
     clean.containers.push(gw.clone());
@@ -195,6 +198,23 @@ fn the_image_runs_as_users_run_it() {
         .arg("-o")
         .arg(&back));
     assert_eq!(std::fs::read(&back).unwrap(), body, "curl round trip");
+
+    // Active mode through Docker's NAT: the host names 127.0.0.1 in PORT,
+    // the container sees the bridge's address as its peer; with
+    // active.connect_to_peer it connects there, to the port from PORT.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut r = Raw::connect(addr);
+    r.login("u", "p");
+    r.expect(
+        &format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff),
+        200,
+    );
+    r.expect("RETR in/curl.bin", 150);
+    let (d, from) = listener.accept().unwrap();
+    assert!(!from.ip().is_loopback(), "came through the bridge: {from}");
+    assert!(crate::harness::read_all(d) == body, "active-mode download");
+    assert_eq!(r.reply().0, 226);
 
     // The HEALTHCHECK (every 10 s) turns healthy.
     wait_until_for(Duration::from_secs(60), || health(&gw) == "healthy");

@@ -144,8 +144,9 @@ fn lftp_retry_after_a_failure_never_joins_two_files() {
     };
     let env = TestEnv::start_on(Some(garage.remote.clone()), |c| {
         c.s3.timeout = Dur(Duration::from_secs(1));
-        // lftp's fallback after the refusal (REST 0, STOR, then its data
-        // connection closed unused) leaves it waiting until the idle timeout.
+        // lftp answers the refusal with REST 0 + STOR carrying what it had
+        // buffered, then waits until the idle timeout before it starts over
+        // (README: lftp, `ftp:rest-stor`).
         c.limits.idle_timeout = Dur(Duration::from_secs(5));
     });
     let old = pattern(2 * MIB, 47);

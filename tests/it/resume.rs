@@ -176,6 +176,18 @@ fn no_resume_on_what_a_failed_upload_left(b: Backend) {
         assert!(text.contains("send the whole file"), "{text}");
     }
     assert_eq!(env.etag("f.bin"), before);
+    // An empty upload right after the refusal is not committed: 451, the
+    // previous version stays.
+    let _d = r.epsv();
+    r.expect(&format!("REST {}", old.len()), 350);
+    r.expect("STOR f.bin", 554);
+    let d = r.epsv();
+    r.expect("STOR f.bin", 150);
+    drop(d);
+    let (code, text) = r.reply();
+    assert_eq!(code, 451, "{text}");
+    assert!(text.contains("Nothing arrived"), "{text}");
+    assert_eq!(env.etag("f.bin"), before);
     // The whole file: an ordinary overwrite; then resuming it is fine.
     let mut f = env.ftp("u", "p");
     f.put_file("f.bin", &mut &new[..4 * MIB]).unwrap();

@@ -185,7 +185,10 @@ def upload(kind, port, name, body, kill_at):
     if kind == "curl":
         cmd = ["curl", "-sS", "--max-time", "60", "-T", "-", f"ftp://u:p@127.0.0.1:{port}/{name}"]
     elif kind == "lftp":
+        # ftp:rest-stor no, as the README recommends for s3ftpd (lftp's
+        # answer to a refused resume is tested in tests/it/frozen_s3.rs).
         cmd = ["lftp", "-c", f"set net:max-retries 1; set net:timeout 20; set ftp:ssl-allow no; "
+               f"set ftp:rest-stor no; "
                f"open -u u,p -p {port} 127.0.0.1; put /dev/stdin -o {name}"]
     else:
         cmd = [sys.executable, STOR_STDIN, str(port), name, "plain", "control-first"]

@@ -1,5 +1,7 @@
 //! RETR, STOR, STOU: file transfers between the data connection and S3.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -7,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Account;
 use tokio_util::either::Either;
+use tokio_util::io::InspectReader;
 
 use crate::ftp::ascii::{AsciiEncoder, AsciiReader};
 use crate::ftp::command::TransferType;
@@ -209,7 +212,7 @@ impl Session {
     /// The existing object an upload continues: `REST n` + STOR where n is
     /// its size, or APPE (a missing file is created).
     async fn upload_base(
-        &self,
+        &mut self,
         key: &str,
         path: &VPath,
         mode: Store,
@@ -255,6 +258,7 @@ impl Session {
             ResumeRefusal::Interrupted => "an upload of it was interrupted",
         };
         tracing::info!(path = %path, reason = ?why, "resume refused: the file is not the interrupted upload");
+        self.refused_resume = Some(key.to_owned());
         Err(refuse(
             554,
             format!(
@@ -275,6 +279,10 @@ impl Session {
                 format!("{path}: a directory with that name exists"),
             ));
         }
+        // A client that meets a refused resume may answer with an empty
+        // STOR at once: never commit that (it would replace the previous
+        // version with nothing).
+        let after_refusal = self.refused_resume.take().is_some_and(|k| k == key);
         let base = self.upload_base(&key, &path, mode, rest).await?;
         let unique = mode == Store::Unique;
         let text = match (&base, mode) {
@@ -282,7 +290,7 @@ impl Session {
             (Some(b), _) => format!("Ok to send data; appending after byte {}", b.size),
             (None, _) => "Ok to send data".to_owned(),
         };
-        let mut input = self.open_data(Reply::new(150, text)).await?;
+        let input = self.open_data(Reply::new(150, text)).await?;
         let cancel = self.shared.abort.child_token();
         let opts = UploadOptions {
             keep_partial: self.shared.config.uploads.keep_partial,
@@ -291,6 +299,12 @@ impl Session {
         let ascii = self.ttype == TransferType::Ascii;
         let token = cancel.clone();
         let (gate, question) = CommitGate::new();
+        let arrived = Arc::new(AtomicU64::new(0));
+        self.commit_needs_bytes = after_refusal.then(|| arrived.clone());
+        let counter = arrived.clone();
+        let mut input = InspectReader::new(input, move |b: &[u8]| {
+            counter.fetch_add(b.len() as u64, Ordering::Relaxed);
+        });
         let fut = async move {
             // TYPE A: CRLF becomes LF before the bytes reach storage.
             let mut reader = if ascii {
@@ -316,6 +330,14 @@ impl Session {
         };
         let started = std::time::Instant::now();
         let outcome = self.run_transfer(cancel, fut, Some(question)).await;
+        if after_refusal && arrived.load(Ordering::Relaxed) == 0 && outcome.is_err() {
+            return Err(refuse(
+                451,
+                format!(
+                    "Nothing arrived after the refused resume: {path} keeps its previous version; send the whole file"
+                ),
+            ));
+        }
         self.record_transfer(&account, &path, Direction::Incoming, started, &outcome);
         match outcome? {
             Done::Complete(n) => {

@@ -125,6 +125,10 @@ pub struct Session {
     pub(super) native: Charset,
     /// The client asked for UTF-8 (`OPTS UTF8 ON`).
     pub(super) utf8_asked: bool,
+    /// The key whose resume was just refused (see `cmd_stor`).
+    pub(super) refused_resume: Option<String>,
+    /// The running upload may commit only if bytes arrived (counted here).
+    pub(super) commit_needs_bytes: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Session {
@@ -145,6 +149,8 @@ impl Session {
             control: Framed::new(stream, codec),
             native,
             utf8_asked: false,
+            refused_resume: None,
+            commit_needs_bytes: None,
             peer,
             local,
             login: Login::AwaitingUser,

@@ -121,6 +121,12 @@ impl Session {
         if watch.aborted || !watch.control_open {
             return false;
         }
+        if let Some(arrived) = self.commit_needs_bytes.take()
+            && arrived.load(std::sync::atomic::Ordering::Relaxed) == 0
+        {
+            tracing::info!("empty upload right after a refused resume: not committed");
+            return false;
+        }
         let grace = self.shared.config.uploads.commit_grace.0;
         match tokio::time::timeout(grace, self.control.next()).await {
             Err(_) => true,
