@@ -36,11 +36,15 @@ enum Cmd {
         #[arg(short, long, default_value = "/etc/s3ftpd/s3ftpd.yaml")]
         config: PathBuf,
     },
-    /// Validate a config file and print the effective config (secrets masked).
+    /// Validate a config file, check that its bucket answers, and print the
+    /// effective config (secrets masked).
     CheckConfig {
         /// Config file (YAML).
         #[arg(short, long)]
         config: PathBuf,
+        /// Do not ask S3 (the file alone is checked).
+        #[arg(long)]
+        offline: bool,
     },
     /// Read a password on stdin, print its argon2id PHC string.
     HashPassword,
@@ -141,27 +145,51 @@ async fn serve(config: Config, demo: bool, warning: Option<String>) -> anyhow::R
     Ok(())
 }
 
+/// `check-config`: the file, then (unless `offline`) the bucket.
+fn check_config(path: &std::path::Path, offline: bool) -> ExitCode {
+    let c = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(w) = Config::permission_warning(path) {
+        eprintln!("warning: {w}");
+    }
+    print!("{}", c.to_masked_yaml());
+    if !offline {
+        let probe = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(s3ftpd::server::probe_bucket(&c))
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = probe {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    eprintln!(
+        "{}: OK{}",
+        path.display(),
+        if offline {
+            " (S3 not asked: --offline)"
+        } else {
+            ""
+        }
+    );
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let loaded = match &cli.command {
         None => Config::demo().map(|c| (c, true)),
         Some(Cmd::Serve { config }) => Config::load(config).map(|c| (c, false)),
-        Some(Cmd::CheckConfig { config }) => {
-            return match Config::load(config) {
-                Ok(c) => {
-                    if let Some(w) = Config::permission_warning(config) {
-                        eprintln!("warning: {w}");
-                    }
-                    print!("{}", c.to_masked_yaml());
-                    eprintln!("{}: OK", config.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        Some(Cmd::CheckConfig { config, offline }) => return check_config(config, *offline),
         Some(Cmd::HashPassword) => {
             let mut input = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut input) {

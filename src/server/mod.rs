@@ -114,16 +114,7 @@ impl Gateway {
             embedded = Some(store);
             ep
         } else {
-            Endpoint {
-                url: config.s3.endpoint.clone(),
-                keys: config.s3.access_key_id.clone().zip(
-                    config
-                        .s3
-                        .secret_access_key
-                        .as_ref()
-                        .map(|s| s.expose().to_owned()),
-                ),
-            }
+            remote_endpoint(&config.s3)
         };
         let metrics = Arc::new(crate::observe::Metrics::new());
         let storage = Storage::connect(&config.s3, &endpoint, metrics.clone()).await;
@@ -312,4 +303,36 @@ impl Gateway {
         self.observe_stop.cancel();
         tracing::info!("shutdown complete");
     }
+}
+
+/// The S3 endpoint of a config that does not use the embedded store.
+fn remote_endpoint(s3: &crate::config::S3) -> Endpoint {
+    Endpoint {
+        url: s3.endpoint.clone(),
+        keys: s3
+            .access_key_id
+            .clone()
+            .zip(s3.secret_access_key.as_ref().map(|s| s.expose().to_owned())),
+    }
+}
+
+/// What `check-config` asks of S3: the bucket answers HeadBucket with the
+/// configured endpoint and keys (the embedded store is made at start, so
+/// there is nothing to ask).
+///
+/// # Errors
+/// [`StartError::Bucket`] when it does not.
+pub async fn probe_bucket(config: &Config) -> Result<(), StartError> {
+    if config.s3.is_embedded() {
+        return Ok(());
+    }
+    let metrics = Arc::new(crate::observe::Metrics::new());
+    let storage = Storage::connect(&config.s3, &remote_endpoint(&config.s3), metrics).await;
+    storage
+        .check_bucket()
+        .await
+        .map_err(|source| StartError::Bucket {
+            bucket: config.s3.bucket.clone(),
+            source,
+        })
 }

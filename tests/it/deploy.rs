@@ -28,7 +28,7 @@ fn deploy_examples_are_valid() {
         .map(|e| e.unwrap().path());
     for path in files {
         if path.extension().is_some_and(|e| e == "yaml") {
-            let out = s3ftpd(&["check-config", "-c", path.to_str().unwrap()]);
+            let out = s3ftpd(&["check-config", "--offline", "-c", path.to_str().unwrap()]);
             assert!(
                 out.status.success(),
                 "{}: {}",
@@ -244,7 +244,7 @@ fn check_chart_with_helm() {
         .unwrap()
         .to_owned();
     let check = Command::new(BIN)
-        .args(["check-config", "-c"])
+        .args(["check-config", "--offline", "-c"])
         .arg(&config)
         .env("S3FTPD_USERS", &users)
         .output()

@@ -54,7 +54,36 @@ fn shutdown_aborts_transfers_at_the_deadline(b: Backend) {
     assert_eq!(env.get("big.bin").unwrap(), b"previous");
 }
 
+/// Without `--offline`, check-config asks S3: the bucket that exists passes,
+/// a missing one fails (exit 1, naming the bucket), as `serve` would.
+fn check_config_asks_s3_for_the_bucket(b: Backend) {
+    let Some(r) = b.remote() else {
+        return; // the embedded store is made at start: nothing to ask
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (bucket, ok) in [(r.bucket.as_str(), true), ("no-such-bucket-s3ftpd", false)] {
+        let cfg = dir.path().join("c.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "s3: {{ endpoint: '{}', region: '{}', bucket: '{bucket}', access_key_id: '{}', secret_access_key: '{}', timeout: 5s }}\nusers: [{{ name: a, password: x }}]\n",
+                r.endpoint, r.region, r.access_key, r.secret_key
+            ),
+        )
+        .unwrap();
+        let out = s3ftpd(&["check-config", "-c", cfg.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{bucket}: {err}");
+        if !ok {
+            assert!(err.contains(bucket), "{err}");
+            let offline = s3ftpd(&["check-config", "--offline", "-c", cfg.to_str().unwrap()]);
+            assert!(offline.status.success());
+        }
+    }
+}
+
 backend_tests!(
+    check_config_asks_s3_for_the_bucket,
     shutdown_drains_running_transfers,
     shutdown_aborts_transfers_at_the_deadline
 );
@@ -93,15 +122,15 @@ fn check_config_prints_masked_config_or_names_the_bad_key() {
         "s3: { bucket: b, access_key_id: AKIA, secret_access_key: TOPSECRET }\nusers: [{ name: a, password: PLAINPW }]\n",
     )
     .unwrap();
-    let out = s3ftpd(&["check-config", "-c", good.to_str().unwrap()]);
+    let out = s3ftpd(&["check-config", "--offline", "-c", good.to_str().unwrap()]);
     assert!(out.status.success());
     // A config others can read (it may hold secrets) is reported; a private one is not.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let warned = s3ftpd(&["check-config", "-c", good.to_str().unwrap()]);
+    let warned = s3ftpd(&["check-config", "--offline", "-c", good.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&warned.stderr).contains("readable by other users"));
     std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let quiet = s3ftpd(&["check-config", "-c", good.to_str().unwrap()]);
+    let quiet = s3ftpd(&["check-config", "--offline", "-c", good.to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&quiet.stderr).contains("readable by other users"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -123,16 +152,16 @@ fn check_config_prints_masked_config_or_names_the_bad_key() {
     ] {
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, yaml).unwrap();
-        let out = s3ftpd(&["check-config", "-c", bad.to_str().unwrap()]);
+        let out = s3ftpd(&["check-config", "--offline", "-c", bad.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{yaml}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{yaml}: {err}");
     }
-    let out = s3ftpd(&["check-config", "-c", "/nonexistent.yaml"]);
+    let out = s3ftpd(&["check-config", "--offline", "-c", "/nonexistent.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     // The environment beats the file.
     let out = Command::new(BIN)
-        .args(["check-config", "-c", good.to_str().unwrap()])
+        .args(["check-config", "--offline", "-c", good.to_str().unwrap()])
         .env("S3FTPD_S3_BUCKET", "from-env")
         .output()
         .unwrap();
