@@ -28,24 +28,6 @@ RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked \
  && strip -o /usr/local/bin/s3ftpd target/release/s3ftpd
 
-# The integration suite against the compose stack's S3
-# (docker compose --profile test run --rm tests). Tests whose programs are
-# not in this image (garage, haproxy, docker, rclone) skip themselves; the
-# deployment files are here for the tests that check them. The suite is
-# compiled in the image, so `run` starts testing at once.
-FROM build AS test
-RUN apt-get update \
- && apt-get install -y --no-install-recommends lftp curl python3 procps inetutils-ftp \
- && rm -rf /var/lib/apt/lists/*
-COPY Dockerfile docker-compose.yml .dockerignore ./
-COPY deploy ./deploy
-COPY helm ./helm
-COPY tests ./tests
-# lftp reads and writes non-ASCII file names in the locale's character set.
-ENV LANG=C.UTF-8
-RUN cargo test --locked --test it --no-run
-CMD ["cargo", "test", "--locked", "--test", "it"]
-
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
