@@ -97,7 +97,7 @@ fn ftp_exe_style_batch_script(b: Backend) {
     let addr = env.gateway().ftp_addr();
     let script = format!(
         "open {} {}\nuser u p\nbinary\nprompt\nlcd {}\nmput *.csv\nmget *.txt\n\
-         mdelete *.txt\nmget sub1\nget keep.bin\nascii\nput lf.txt\n\
+         mdelete *.txt\nmget sub1\ncd sub1\nmget *.txt\ncd /\nget keep.bin\nascii\nput lf.txt\n\
          quote XMKD made\nquote XCWD made\nquote XPWD\nquote XCWD /\nquote XRMD made\nbye\n",
         addr.ip(),
         addr.port(),
@@ -131,6 +131,12 @@ fn ftp_exe_style_batch_script(b: Backend) {
     assert_eq!(
         std::fs::read(local.join("sub1/mid.bin")).unwrap(),
         b"middle",
+        "{log}"
+    );
+    // `cd sub1` then `mget *.txt`: the pattern is matched in the new folder.
+    assert_eq!(
+        std::fs::read(local.join("other.txt")).unwrap(),
+        b"other",
         "{log}"
     );
     assert!(std::fs::read(local.join("keep.bin")).unwrap() == crate::harness::pattern(70_000, 9));
