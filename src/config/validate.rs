@@ -25,6 +25,15 @@ impl Config {
     /// # Errors
     /// The first problem found, naming its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_addresses()?;
+        self.validate_s3()?;
+        self.validate_users()?;
+        self.validate_limits()?;
+        self.validate_behaviour()
+    }
+
+    /// Listen addresses, passive ports and trusted balancers.
+    fn validate_addresses(&self) -> Result<(), ConfigError> {
         let ports = self.passive.ports;
         if ports.contains(self.listen.port()) {
             return Err(bad(
@@ -76,8 +85,11 @@ impl Config {
                 ));
             }
         }
-        self.validate_s3()?;
-        self.validate_users()?;
+        Ok(())
+    }
+
+    /// `limits.*`: counts at least 1, durations longer than 0.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
         if l.max_sessions == 0 {
             return Err(bad("limits.max_sessions", "must be at least 1"));
@@ -115,6 +127,11 @@ impl Config {
                 return Err(bad(key, "must be longer than 0s"));
             }
         }
+        Ok(())
+    }
+
+    /// Uploads, the S3 deadline, logging and the character set.
+    fn validate_behaviour(&self) -> Result<(), ConfigError> {
         if self.uploads.abandoned_after.0 < std::time::Duration::from_secs(1) {
             return Err(bad("uploads.abandoned_after", "must be at least 1s"));
         }

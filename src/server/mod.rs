@@ -91,109 +91,30 @@ impl Gateway {
     /// # Errors
     /// A [`StartError`] naming the config key at fault; nothing is left listening.
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let mut embedded = None;
-        let endpoint = if config.s3.is_embedded() {
-            let (ak, sk) = match (&config.s3.access_key_id, &config.s3.secret_access_key) {
-                (Some(ak), Some(sk)) => (ak.clone(), sk.expose().to_owned()),
-                _ => (
-                    EMBEDDED_ACCESS_KEY.to_owned(),
-                    EMBEDDED_SECRET_KEY.to_owned(),
-                ),
-            };
-            let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
-            let store = EmbeddedS3::start(&config.s3.data_dir, listen, &config.s3.bucket, &ak, &sk)
-                .await
-                .map_err(|source| StartError::Embedded {
-                    dir: config.s3.data_dir.display().to_string(),
-                    source,
-                })?;
-            let ep = Endpoint {
-                url: Some(store.endpoint.clone()),
-                keys: Some((ak, sk)),
-            };
-            embedded = Some(store);
-            ep
-        } else {
-            remote_endpoint(&config.s3)
-        };
+        let (endpoint, embedded) = resolve_s3(&config).await?;
         let metrics = Arc::new(crate::observe::Metrics::new());
-        let storage = Storage::connect(&config.s3, &endpoint, metrics.clone()).await;
-        storage
-            .check_bucket()
-            .await
-            .map_err(|source| StartError::Bucket {
-                bucket: config.s3.bucket.clone(),
-                source,
-            })?;
-        let users = Users::from_config(&config)?;
-        let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
-        let transfer_log = match &config.log.transfer_log {
-            Some(path) => Some(crate::xferlog::TransferLog::open(path).map_err(|source| {
-                StartError::TransferLog {
-                    path: path.display().to_string(),
-                    source,
-                }
-            })?),
-            None => None,
-        };
-        for name in users.plain_text_users() {
-            if !config.s3.is_embedded() || name != "demo" {
-                tracing::warn!(user = %name, "plain-text password in the config; use password_hash (s3ftpd hash-password)");
-            }
-        }
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let ftp_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-        let implicit = match config.tls.as_ref().and_then(|t| t.implicit_listen) {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| StartError::Bind { addr, source })?,
-            ),
-            None => None,
-        };
+        let storage = connect_storage(&config, &endpoint, metrics.clone()).await?;
+        let services = Services::load(&config)?;
+        let listeners = Listeners::bind(&config).await?;
+        let shared = shared_state(config, storage, services, metrics);
+        Self::serve(shared, listeners, embedded)
+    }
+
+    /// Spawns the accept loops, the metrics endpoint and the upload sweep.
+    fn serve(
+        shared: Arc<Shared>,
+        listeners: Listeners,
+        embedded: Option<EmbeddedS3>,
+    ) -> Result<Self, StartError> {
+        let Listeners {
+            ftp,
+            ftp_addr,
+            implicit,
+            observe,
+        } = listeners;
         let ftps_addr = implicit.as_ref().and_then(|l| l.local_addr().ok());
-        let observe = match config.metrics.listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| StartError::Bind { addr, source })?,
-            ),
-            None => None,
-        };
         let metrics_addr = observe.as_ref().and_then(|l| l.local_addr().ok());
-        let places = Places::new(&config.limits);
-        let config_limits = config.limits.clone();
-        let config_proxy = config.proxy_protocol.trusted.clone();
-        let shared = Arc::new(Shared {
-            ports: PassivePorts::new(
-                config.passive.ports,
-                crate::ftp::proxy::ProxyTrust::new(&config_proxy),
-            ),
-            config: Arc::new(config),
-            storage,
-            users,
-            shutdown: CancellationToken::new(),
-            abort: CancellationToken::new(),
-            tls,
-            transfer_log,
-            metrics,
-            readiness: Arc::default(),
-            proxy: crate::ftp::proxy::ProxyTrust::new(&config_proxy),
-            bans: crate::ftp::bans::Bans::new(
-                config_limits.ban_after_failures,
-                config_limits.ban_window.0,
-                config_limits.ban_duration.0,
-            ),
-        });
+        let places = Places::new(&shared.config.limits);
         let tracker = TaskTracker::new();
         let observe_stop = CancellationToken::new();
         // The served root as a key prefix (`a/b/`), so the sweep never
@@ -215,23 +136,22 @@ impl Gateway {
                 &observe_stop,
             );
         }
-        if let Some(l) = implicit {
+        for (listener, implicit_tls) in implicit
+            .into_iter()
+            .map(|l| (l, true))
+            .chain([(ftp, false)])
+        {
             tracker.spawn(accept_loop(
-                l,
-                true,
+                listener,
+                implicit_tls,
                 shared.clone(),
                 places.clone(),
                 tracker.clone(),
             ));
+        }
+        if ftps_addr.is_some() {
             tracing::info!(?ftps_addr, "implicit FTPS listening");
         }
-        tracker.spawn(accept_loop(
-            listener,
-            false,
-            shared.clone(),
-            places,
-            tracker.clone(),
-        ));
         tracing::info!(%ftp_addr, "FTP server listening");
         Ok(Self {
             ftp_addr,
@@ -327,12 +247,150 @@ pub async fn probe_bucket(config: &Config) -> Result<(), StartError> {
         return Ok(());
     }
     let metrics = Arc::new(crate::observe::Metrics::new());
-    let storage = Storage::connect(&config.s3, &remote_endpoint(&config.s3), metrics).await;
+    connect_storage(config, &remote_endpoint(&config.s3), metrics)
+        .await
+        .map(drop)
+}
+
+/// Where S3 is: the embedded store (started here) or the configured endpoint.
+async fn resolve_s3(config: &Config) -> Result<(Endpoint, Option<EmbeddedS3>), StartError> {
+    if !config.s3.is_embedded() {
+        return Ok((remote_endpoint(&config.s3), None));
+    }
+    let (ak, sk) = match (&config.s3.access_key_id, &config.s3.secret_access_key) {
+        (Some(ak), Some(sk)) => (ak.clone(), sk.expose().to_owned()),
+        _ => (
+            EMBEDDED_ACCESS_KEY.to_owned(),
+            EMBEDDED_SECRET_KEY.to_owned(),
+        ),
+    };
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+    let store = EmbeddedS3::start(&config.s3.data_dir, listen, &config.s3.bucket, &ak, &sk)
+        .await
+        .map_err(|source| StartError::Embedded {
+            dir: config.s3.data_dir.display().to_string(),
+            source,
+        })?;
+    let endpoint = Endpoint {
+        url: Some(store.endpoint.clone()),
+        keys: Some((ak, sk)),
+    };
+    Ok((endpoint, Some(store)))
+}
+
+/// The S3 client, once the bucket answered.
+async fn connect_storage(
+    config: &Config,
+    endpoint: &Endpoint,
+    metrics: Arc<crate::observe::Metrics>,
+) -> Result<Storage, StartError> {
+    let storage = Storage::connect(&config.s3, endpoint, metrics).await;
     storage
         .check_bucket()
         .await
         .map_err(|source| StartError::Bucket {
             bucket: config.s3.bucket.clone(),
             source,
+        })?;
+    Ok(storage)
+}
+
+/// What sessions use besides storage: accounts, TLS, the transfer log.
+struct Services {
+    users: Users,
+    tls: Option<crate::tls::Tls>,
+    transfer_log: Option<crate::xferlog::TransferLog>,
+}
+
+impl Services {
+    fn load(config: &Config) -> Result<Self, StartError> {
+        let users = Users::from_config(config)?;
+        let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
+        let transfer_log = match &config.log.transfer_log {
+            Some(path) => Some(crate::xferlog::TransferLog::open(path).map_err(|source| {
+                StartError::TransferLog {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?),
+            None => None,
+        };
+        for name in users.plain_text_users() {
+            if !config.s3.is_embedded() || name != "demo" {
+                tracing::warn!(user = %name, "plain-text password in the config; use password_hash (s3ftpd hash-password)");
+            }
+        }
+        Ok(Self {
+            users,
+            tls,
+            transfer_log,
         })
+    }
+}
+
+/// The sockets, bound before anything is served.
+struct Listeners {
+    ftp: TcpListener,
+    ftp_addr: SocketAddr,
+    implicit: Option<TcpListener>,
+    observe: Option<TcpListener>,
+}
+
+impl Listeners {
+    async fn bind(config: &Config) -> Result<Self, StartError> {
+        async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })
+        }
+        let ftp = bind(config.listen).await?;
+        let ftp_addr = ftp.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let implicit = match config.tls.as_ref().and_then(|t| t.implicit_listen) {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let observe = match config.metrics.listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Self {
+            ftp,
+            ftp_addr,
+            implicit,
+            observe,
+        })
+    }
+}
+
+/// What every session shares.
+fn shared_state(
+    config: Config,
+    storage: Storage,
+    services: Services,
+    metrics: Arc<crate::observe::Metrics>,
+) -> Arc<Shared> {
+    let limits = &config.limits;
+    let trust = || crate::ftp::proxy::ProxyTrust::new(&config.proxy_protocol.trusted);
+    let bans = crate::ftp::bans::Bans::new(
+        limits.ban_after_failures,
+        limits.ban_window.0,
+        limits.ban_duration.0,
+    );
+    Arc::new(Shared {
+        ports: PassivePorts::new(config.passive.ports, trust()),
+        proxy: trust(),
+        bans,
+        storage,
+        users: services.users,
+        shutdown: CancellationToken::new(),
+        abort: CancellationToken::new(),
+        tls: services.tls,
+        transfer_log: services.transfer_log,
+        metrics,
+        readiness: Arc::default(),
+        config: Arc::new(config),
+    })
 }

@@ -302,32 +302,17 @@ impl Session {
         let arrived = Arc::new(AtomicU64::new(0));
         self.commit_needs_bytes = after_refusal.then(|| arrived.clone());
         let counter = arrived.clone();
-        let mut input = InspectReader::new(input, move |b: &[u8]| {
+        let input = InspectReader::new(input, move |b: &[u8]| {
             counter.fetch_add(b.len() as u64, Ordering::Relaxed);
         });
-        let fut = async move {
-            // TYPE A: CRLF becomes LF before the bytes reach storage.
-            let mut reader = if ascii {
-                Either::Right(AsciiReader::new(&mut input))
-            } else {
-                Either::Left(&mut input)
-            };
-            let result = upload(
-                &storage,
-                &key,
-                &mut reader,
-                base.as_ref(),
-                opts,
-                &token,
-                gate,
-            )
-            .await;
-            drop(reader);
-            // Under TLS this answers the client's close_notify (clients such as
-            // Python's ftplib wait for it before reading 226).
-            let _ = tokio::time::timeout(opts.stall, input.shutdown()).await;
-            result
+        let job = Receive {
+            storage,
+            key,
+            base,
+            opts,
+            ascii,
         };
+        let fut = job.run(input, token, gate);
         let started = std::time::Instant::now();
         let outcome = self.run_transfer(cancel, fut, Some(question)).await;
         if after_refusal && arrived.load(Ordering::Relaxed) == 0 && outcome.is_err() {
@@ -371,5 +356,48 @@ impl Session {
             }
         }
         Err(refuse(553, "Could not find a unique file name"))
+    }
+}
+
+/// One upload from a data connection.
+struct Receive {
+    storage: crate::storage::Storage,
+    key: String,
+    base: Option<ObjectInfo>,
+    opts: UploadOptions,
+    /// TYPE A: CRLF becomes LF before the bytes reach storage.
+    ascii: bool,
+}
+
+impl Receive {
+    async fn run<S>(
+        self,
+        mut input: S,
+        token: CancellationToken,
+        gate: CommitGate,
+    ) -> Result<u64, StorageError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let mut reader = if self.ascii {
+            Either::Right(AsciiReader::new(&mut input))
+        } else {
+            Either::Left(&mut input)
+        };
+        let result = upload(
+            &self.storage,
+            &self.key,
+            &mut reader,
+            self.base.as_ref(),
+            self.opts,
+            &token,
+            gate,
+        )
+        .await;
+        drop(reader);
+        // Under TLS this answers the client's close_notify (clients such as
+        // Python's ftplib wait for it before reading 226).
+        let _ = tokio::time::timeout(self.opts.stall, input.shutdown()).await;
+        result
     }
 }
