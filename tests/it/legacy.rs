@@ -218,6 +218,16 @@ fn active_mode_through_nat(b: Backend) {
     }
 }
 
+/// STOR of `body` under a name sent as raw bytes (a legacy character set).
+fn stor_raw(r: &mut crate::harness::Raw, name: &[u8], body: &[u8]) {
+    let mut d = r.epsv();
+    r.send_bytes(&[b"STOR ", name, b"\r\n"].concat());
+    assert_eq!(r.reply().0, 150, "{name:?}");
+    std::io::Write::write_all(&mut d, body).unwrap();
+    drop(d);
+    assert_eq!(r.reply().0, 226, "{name:?}");
+}
+
 fn nlst_bytes(r: &mut crate::harness::Raw) -> Vec<u8> {
     let d = r.epsv();
     r.expect("NLST", 150);
@@ -259,12 +269,7 @@ fn legacy_encodings(b: Backend) {
         assert_eq!(read_all(d), body);
         assert_eq!(r.reply().0, 226);
     }
-    let mut d = r.epsv();
-    r.send_bytes(b"STOR \xe9t\xe9.txt\r\n");
-    assert_eq!(r.reply().0, 150);
-    std::io::Write::write_all(&mut d, b"summer").unwrap();
-    drop(d);
-    assert_eq!(r.reply().0, 226);
+    stor_raw(&mut r, b"\xe9t\xe9.txt", b"summer");
     assert_eq!(env.get("été.txt").unwrap(), b"summer");
     r.send_bytes(b"MKD \xc5ngstr\xf6m\r\n");
     let (code, text) = r.reply();
@@ -293,12 +298,7 @@ fn legacy_encodings(b: Backend) {
         names.windows(12).any(|w| w == b"caf^e9;.txt\r"),
         "{names:?}"
     );
-    let mut d = r.epsv();
-    r.send_bytes(b"STOR \x83\x4a\x83\x69.txt\r\n");
-    assert_eq!(r.reply().0, 150);
-    std::io::Write::write_all(&mut d, b"kana").unwrap();
-    drop(d);
-    assert_eq!(r.reply().0, 226);
+    stor_raw(&mut r, b"\x83\x4a\x83\x69.txt", b"kana");
     assert_eq!(env.get("カナ.txt").unwrap(), b"kana");
     r.send_bytes(b"RETR \xff\xff\r\n");
     assert_eq!(r.reply().0, 501, "not Shift_JIS");
