@@ -4,7 +4,7 @@
 //! session IDs and stateful TLS 1.3 tickets, plus stateless tickets), which
 //! is what lets a data connection prove it belongs to the control
 //! connection's TLS session (RFC 4217 §10.2, vsftpd's `require_ssl_reuse`).
-//! The certificate is held by a resolver that [`Tls::reload`] swaps in
+//! The certificate is held by a resolver that [`Ftps::reload`] swaps in
 //! place, so SIGHUP renews it without dropping sessions or the session cache.
 
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ pub enum TlsError {
     },
 }
 
-/// Serves the current certificate; swapped by [`Tls::reload`].
+/// Serves the current certificate; swapped by [`Ftps::reload`].
 #[derive(Debug)]
 struct Resolver(RwLock<Arc<CertifiedKey>>);
 
@@ -53,7 +53,7 @@ impl ResolvesServerCert for Resolver {
 
 /// The FTPS configuration of a running server.
 #[derive(Clone)]
-pub struct Tls {
+pub struct Ftps {
     acceptor: TlsAcceptor,
     data_acceptor: TlsAcceptor,
     resolver: Arc<Resolver>,
@@ -90,16 +90,16 @@ fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     Ok(Arc::new(certified))
 }
 
-impl std::fmt::Debug for Tls {
+impl std::fmt::Debug for Ftps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls")
+        f.debug_struct("Ftps")
             .field("cert", &self.cert)
             .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
 
-impl Tls {
+impl Ftps {
     /// Loads the certificate and key and builds the server configuration.
     ///
     /// # Errors

@@ -101,6 +101,7 @@ impl Default for Limits {
             idle_timeout: Dur(std::time::Duration::from_secs(300)),
             data_timeout: Dur(std::time::Duration::from_secs(60)),
             passive_timeout: Dur(std::time::Duration::from_secs(30)),
+            handshake_timeout: Dur(std::time::Duration::from_secs(30)),
             max_login_failures: 3,
             max_commands_per_second: 200,
             ban_after_failures: 10,

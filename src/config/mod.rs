@@ -6,6 +6,7 @@
 
 mod defaults;
 mod env;
+mod timeouts;
 mod types;
 mod validate;
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use timeouts::Timeouts;
 pub use types::{Dur, PortRange, Secret, Size};
 
 /// A configuration error; the message names the offending key.
@@ -285,8 +287,12 @@ pub struct Limits {
     pub login_timeout: Dur,
     /// Close a control connection idle this long.
     pub idle_timeout: Dur,
-    /// Stalled-transfer timeout (and active connects).
+    /// A transfer that moves no byte this long fails; also the connect
+    /// of an active-mode data connection.
     pub data_timeout: Dur,
+    /// TLS handshakes (control and data) and a trusted balancer's PROXY
+    /// header must be done within this.
+    pub handshake_timeout: Dur,
     /// How long a PASV/EPSV waits for the client's data connection.
     pub passive_timeout: Dur,
     /// Close the session after this many failed logins.

@@ -120,6 +120,7 @@ impl Config {
             ("limits.data_timeout", l.data_timeout),
             ("limits.login_timeout", l.login_timeout),
             ("limits.passive_timeout", l.passive_timeout),
+            ("limits.handshake_timeout", l.handshake_timeout),
             ("limits.ban_window", l.ban_window),
             ("limits.ban_duration", l.ban_duration),
         ] {

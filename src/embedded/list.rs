@@ -9,7 +9,7 @@
 
 /// One entry of a listing page: an object key or a rolled-up common prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry<T> {
+pub enum Listed<T> {
     /// An object, with whatever the caller attached to it.
     Key(String, T),
     /// A common prefix (ends with the delimiter).
@@ -35,7 +35,7 @@ pub struct ListParams<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
     /// Keys and common prefixes in order.
-    pub entries: Vec<Entry<T>>,
+    pub entries: Vec<Listed<T>>,
     /// Token for the next page, when the listing is truncated.
     pub next_token: Option<String>,
 }
@@ -100,7 +100,7 @@ where
         .map(|s| Resume::AfterKey(s.to_owned()));
     let resume = resume.or(start_after.as_ref());
     let delimiter = params.delimiter.filter(|d| !d.is_empty());
-    let mut entries: Vec<Entry<T>> = Vec::new();
+    let mut entries: Vec<Listed<T>> = Vec::new();
     let mut last_prefix: Option<String> = None;
     let mut next_token = None;
     if params.max_keys == 0 {
@@ -131,17 +131,17 @@ where
         }
         if entries.len() == params.max_keys {
             next_token = entries.last().map(|e| match e {
-                Entry::Key(k, _) => Resume::AfterKey(k.clone()).to_token(),
-                Entry::Prefix(p) => Resume::AfterPrefix(p.clone()).to_token(),
+                Listed::Key(k, _) => Resume::AfterKey(k.clone()).to_token(),
+                Listed::Prefix(p) => Resume::AfterPrefix(p.clone()).to_token(),
             });
             break;
         }
         match rolled {
             Some(cp) => {
                 last_prefix = Some(cp.clone());
-                entries.push(Entry::Prefix(cp));
+                entries.push(Listed::Prefix(cp));
             }
-            None => entries.push(Entry::Key(key, value)),
+            None => entries.push(Listed::Key(key, value)),
         }
     }
     Page {
@@ -164,8 +164,8 @@ mod tests {
         page.entries
             .iter()
             .map(|e| match e {
-                Entry::Key(k, ()) => k.clone(),
-                Entry::Prefix(p) => format!("P:{p}"),
+                Listed::Key(k, ()) => k.clone(),
+                Listed::Prefix(p) => format!("P:{p}"),
             })
             .collect()
     }

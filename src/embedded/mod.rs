@@ -10,6 +10,7 @@
 //! multipart with UploadPartCopy.
 
 mod disk;
+mod hooks;
 mod list;
 mod multipart;
 mod objects;
@@ -28,8 +29,10 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use hooks::TestHooks;
+
 pub use disk::encode_name;
-pub use list::{Entry, ListParams, Page, Resume, list_page};
+pub use list::{ListParams, Listed, Page, Resume, list_page};
 
 /// The `S3` trait implementation over a [`disk::Disk`].
 #[derive(Debug)]
@@ -37,32 +40,6 @@ pub struct EmbeddedStore {
     disk: disk::Disk,
     uploads: Mutex<HashMap<String, multipart::Upload>>,
     hooks: Arc<TestHooks>,
-}
-
-/// Test hooks: a failure injected on purpose, an S3 limit relaxed. Both are
-/// off unless a test turns them on.
-#[derive(Debug)]
-pub struct TestHooks {
-    /// CopyObject / UploadPartCopy fail (InternalError) when the source key contains this.
-    copy_fails_for: Mutex<Option<String>>,
-    /// Smallest non-last multipart part (S3: 5 MiB).
-    min_part: std::sync::atomic::AtomicU64,
-}
-
-impl TestHooks {
-    fn check_copy(&self, src_key: &str) -> S3Result<()> {
-        let fails = self.copy_fails_for.lock().expect("hooks poisoned");
-        match fails.as_deref() {
-            Some(pat) if src_key.contains(pat) => {
-                Err(s3_error!(InternalError, "copy failure injected by a test"))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn min_part(&self) -> u64 {
-        self.min_part.load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 impl EmbeddedStore {
@@ -116,6 +93,7 @@ pub struct EmbeddedS3 {
     pub secret_key: String,
     shutdown: CancellationToken,
     tasks: tokio_util::task::TaskTracker,
+    #[cfg(feature = "test-hooks")]
     hooks: Arc<TestHooks>,
 }
 
@@ -134,10 +112,7 @@ impl EmbeddedS3 {
     ) -> std::io::Result<Self> {
         let disk = disk::Disk::open(data_dir)?;
         disk.create_bucket(bucket)?;
-        let hooks = Arc::new(TestHooks {
-            copy_fails_for: Mutex::new(None),
-            min_part: std::sync::atomic::AtomicU64::new(5 * 1024 * 1024),
-        });
+        let hooks = Arc::new(TestHooks::new());
         let store = EmbeddedStore {
             disk,
             uploads: Mutex::new(HashMap::new()),
@@ -183,22 +158,23 @@ impl EmbeddedS3 {
             secret_key: secret_key.to_owned(),
             shutdown,
             tasks,
+            #[cfg(feature = "test-hooks")]
             hooks,
         })
     }
 
     /// Test hook: from now on, copies whose source key contains `pattern`
     /// fail with InternalError (`None`: none fail).
+    #[cfg(feature = "test-hooks")]
     pub fn fail_copies_of(&self, pattern: Option<&str>) {
-        *self.hooks.copy_fails_for.lock().expect("hooks poisoned") = pattern.map(str::to_owned);
+        self.hooks.fail_copies_of(pattern);
     }
 
     /// Test hook: the smallest multipart part accepted before the last one
     /// (S3 and the default: 5 MiB).
+    #[cfg(feature = "test-hooks")]
     pub fn set_min_part_size(&self, bytes: u64) {
-        self.hooks
-            .min_part
-            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+        self.hooks.set_min_part_size(bytes);
     }
 
     /// Stops serving: new requests are refused, open connections dropped.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use md5::{Digest, Md5};
 use s3s::dto::{
     AbortMultipartUploadInput, AbortMultipartUploadOutput, ChecksumAlgorithm, ChecksumType,
-    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CopyPartResult,
+    CompleteMultipartUploadInput, CompleteMultipartUploadOutput, CompletedPart, CopyPartResult,
     CreateMultipartUploadInput, CreateMultipartUploadOutput, ETag, ListMultipartUploadsInput,
     ListMultipartUploadsOutput, MultipartUpload, Timestamp, UploadPartCopyInput,
     UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
@@ -37,6 +37,39 @@ pub struct Upload {
     parts: BTreeMap<i32, Written>,
     /// When it was created (ListMultipartUploads' `Initiated`).
     initiated: std::time::SystemTime,
+}
+
+/// What a CompleteMultipartUpload will assemble.
+struct Chosen {
+    parts: Vec<(i32, Written)>,
+    content_type: Option<String>,
+    metadata: BTreeMap<String, String>,
+    with_crc: bool,
+}
+
+/// Writes `parts` (from `dir`) one after the other into `out`: the object's
+/// size and its multipart ETag (MD5 of the parts' MD5s, `-count`).
+async fn concatenate(
+    dir: &std::path::Path,
+    parts: &[(i32, Written)],
+    out: &std::path::Path,
+) -> S3Result<(u64, String)> {
+    let mut file_out = tokio::fs::File::create(out).await.map_err(|e| io_err(&e))?;
+    let mut etag_md5 = Md5::new();
+    let mut total = 0u64;
+    for (n, part) in parts {
+        let mut file = tokio::fs::File::open(part_path(dir, *n))
+            .await
+            .map_err(|e| io_err(&e))?;
+        tokio::io::copy(&mut file, &mut file_out)
+            .await
+            .map_err(|e| io_err(&e))?;
+        etag_md5.update(part.md5);
+        total += part.size;
+    }
+    file_out.flush().await.map_err(|e| io_err(&e))?;
+    let etag = format!("{}-{}", hex::encode(etag_md5.finalize()), parts.len());
+    Ok((total, etag))
 }
 
 fn part_path(dir: &std::path::Path, n: i32) -> PathBuf {
@@ -223,76 +256,24 @@ impl EmbeddedStore {
             .multipart_upload
             .and_then(|m| m.parts)
             .unwrap_or_default();
-        if requested.is_empty() {
-            return Err(s3_error!(MalformedXML, "no parts given"));
-        }
-        // Validate against what was uploaded, under the lock, then work without it.
-        let (chosen, content_type, metadata, with_crc) = {
-            let uploads = self.uploads.lock().expect("uploads poisoned");
-            let upload = uploads
-                .get(&input.upload_id)
-                .ok_or_else(|| s3_error!(NoSuchUpload))?;
-            let mut chosen = Vec::with_capacity(requested.len());
-            let mut last = 0;
-            for (i, p) in requested.iter().enumerate() {
-                let n = p.part_number.unwrap_or(0);
-                if n <= last {
-                    return Err(s3_error!(InvalidPartOrder));
-                }
-                last = n;
-                let part = *upload.parts.get(&n).ok_or_else(|| s3_error!(InvalidPart))?;
-                let etag_ok = p
-                    .e_tag
-                    .as_ref()
-                    .is_none_or(|e| e.value() == hex::encode(part.md5));
-                if !etag_ok {
-                    return Err(s3_error!(InvalidPart));
-                }
-                if i + 1 < requested.len() && part.size < self.hooks.min_part() {
-                    return Err(s3_error!(EntityTooSmall));
-                }
-                chosen.push((n, part));
-            }
-            (
-                chosen,
-                upload.content_type.clone(),
-                upload.metadata.clone(),
-                upload.crc32c,
-            )
-        };
+        let chosen = self.chosen_parts(&input.upload_id, &requested)?;
         let full_crc = chosen
+            .parts
             .iter()
             .fold(0u32, |acc, (_, p)| checksum::combine(acc, p.crc32c, p.size));
         let crc32c = match verify_crc32c(input.checksum_crc32c.as_deref(), full_crc)? {
             Some(c) => Some(c),
-            None => with_crc.then_some(full_crc),
+            None => chosen.with_crc.then_some(full_crc),
         };
         let tmp = self.disk.tmp_path();
-        let mut out = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| io_err(&e))?;
-        let mut etag_md5 = Md5::new();
-        let mut total = 0u64;
-        for (n, part) in &chosen {
-            let mut file = tokio::fs::File::open(part_path(&dir, *n))
-                .await
-                .map_err(|e| io_err(&e))?;
-            tokio::io::copy(&mut file, &mut out)
-                .await
-                .map_err(|e| io_err(&e))?;
-            etag_md5.update(part.md5);
-            total += part.size;
-        }
-        out.flush().await.map_err(|e| io_err(&e))?;
-        drop(out);
-        let etag = format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len());
+        let (total, etag) = concatenate(&dir, &chosen.parts, &tmp).await?;
         let meta = ObjMeta {
             key: input.key.clone(),
             size: total,
             etag: etag.clone(),
             modified: now_pair(),
-            content_type,
-            metadata,
+            content_type: chosen.content_type,
+            metadata: chosen.metadata,
             crc32c,
         };
         bucket.commit(&tmp, meta).map_err(|e| io_err(&e))?;
@@ -307,6 +288,45 @@ impl EmbeddedStore {
             e_tag: Some(ETag::Strong(etag)),
             ..Default::default()
         }))
+    }
+
+    /// The parts a CompleteMultipartUpload names, checked against what was
+    /// uploaded (order, ETags, S3's minimum size of all but the last).
+    fn chosen_parts(&self, upload_id: &str, requested: &[CompletedPart]) -> S3Result<Chosen> {
+        if requested.is_empty() {
+            return Err(s3_error!(MalformedXML, "no parts given"));
+        }
+        let uploads = self.uploads.lock().expect("uploads poisoned");
+        let upload = uploads
+            .get(upload_id)
+            .ok_or_else(|| s3_error!(NoSuchUpload))?;
+        let mut parts = Vec::with_capacity(requested.len());
+        let mut last = 0;
+        for (i, p) in requested.iter().enumerate() {
+            let n = p.part_number.unwrap_or(0);
+            if n <= last {
+                return Err(s3_error!(InvalidPartOrder));
+            }
+            last = n;
+            let part = *upload.parts.get(&n).ok_or_else(|| s3_error!(InvalidPart))?;
+            let etag_ok = p
+                .e_tag
+                .as_ref()
+                .is_none_or(|e| e.value() == hex::encode(part.md5));
+            if !etag_ok {
+                return Err(s3_error!(InvalidPart));
+            }
+            if i + 1 < requested.len() && part.size < self.hooks.min_part() {
+                return Err(s3_error!(EntityTooSmall));
+            }
+            parts.push((n, part));
+        }
+        Ok(Chosen {
+            parts,
+            content_type: upload.content_type.clone(),
+            metadata: upload.metadata.clone(),
+            with_crc: upload.crc32c,
+        })
     }
 
     pub(super) async fn do_abort_multipart_upload(

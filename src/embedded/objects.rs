@@ -16,7 +16,7 @@ use tokio_util::io::ReaderStream;
 
 use super::EmbeddedStore;
 use super::disk::{Bucket, ObjMeta, now_pair, write_stream};
-use super::list::{Entry, ListParams, Resume, list_page};
+use super::list::{ListParams, Listed, Resume, list_page};
 use crate::storage::checksum;
 
 pub(super) fn io_err(e: &std::io::Error) -> s3s::S3Error {
@@ -143,15 +143,7 @@ impl EmbeddedStore {
         let bucket = self.bucket(&input.bucket)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max_keys = usize::try_from(input.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(0);
-        let resume = match input.continuation_token.as_deref() {
-            Some(t) => Some(Resume::from_token(t).ok_or_else(|| {
-                s3_error!(
-                    InvalidArgument,
-                    "The continuation token provided is incorrect"
-                )
-            })?),
-            None => None,
-        };
+        let resume = resume_from(input.continuation_token.as_deref())?;
         let params = ListParams {
             prefix: &prefix,
             delimiter: input.delimiter.as_deref(),
@@ -168,14 +160,7 @@ impl EmbeddedStore {
             .encoding_type
             .as_ref()
             .is_some_and(|e| e.as_str() == "url");
-        let enc = |s: String| {
-            if url {
-                percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string()
-            } else {
-                s
-            }
-        };
+        let enc = |s: String| if url { url_encode(&s) } else { s };
         // Under the read lock: scan from the floor, and turn the page into
         // S3's DTOs directly (no metadata is cloned for skipped keys).
         let mut contents = Vec::new();
@@ -186,14 +171,14 @@ impl EmbeddedStore {
             let page = list_page(keys, &params, resume.as_ref());
             for e in page.entries {
                 match e {
-                    Entry::Key(k, m) => contents.push(Object {
+                    Listed::Key(k, m) => contents.push(Object {
                         key: Some(enc(k)),
                         size: Some(i64::try_from(m.size).unwrap_or(i64::MAX)),
                         e_tag: Some(ETag::Strong(m.etag.clone())),
                         last_modified: Some(ts(m)),
                         ..Default::default()
                     }),
-                    Entry::Prefix(p) => prefixes.push(CommonPrefix {
+                    Listed::Prefix(p) => prefixes.push(CommonPrefix {
                         prefix: Some(enc(p)),
                     }),
                 }
@@ -424,4 +409,23 @@ impl EmbeddedStore {
             ..Default::default()
         }))
     }
+}
+
+/// The place a ListObjectsV2 continuation token names.
+fn resume_from(token: Option<&str>) -> S3Result<Option<Resume>> {
+    token
+        .map(|t| {
+            Resume::from_token(t).ok_or_else(|| {
+                s3_error!(
+                    InvalidArgument,
+                    "The continuation token provided is incorrect"
+                )
+            })
+        })
+        .transpose()
+}
+
+/// `encoding-type=url`: names percent-encoded.
+fn url_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -3,7 +3,7 @@
 use super::codec::CodecError;
 use super::command::ParseError;
 use super::path::PathError;
-use super::reply::Reply;
+use super::reply::{Code, Reply};
 use crate::storage::StorageError;
 
 /// Everything a command handler can fail with.
@@ -27,7 +27,7 @@ pub enum FtpError {
 }
 
 /// Shorthand for a handler's refusal.
-pub fn refuse(code: u16, text: impl Into<String>) -> FtpError {
+pub fn refuse(code: Code, text: impl Into<String>) -> FtpError {
     FtpError::Reply(Reply::new(code, text))
 }
 
@@ -37,14 +37,17 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
     match err {
         FtpError::Storage(e) => (
             match e {
-                StorageError::NotFound => Reply::new(550, "No such file or directory"),
-                StorageError::InvalidRange => {
-                    Reply::new(554, "Invalid REST offset: past the end of the file")
+                StorageError::NotFound => {
+                    Reply::new(Code::FileUnavailable, "No such file or directory")
                 }
+                StorageError::InvalidRange => Reply::new(
+                    Code::NotTaken,
+                    "Invalid REST offset: past the end of the file",
+                ),
                 StorageError::S3 { op, code, .. } => {
                     tracing::error!(error = %e, "storage error");
                     Reply::new(
-                        451,
+                        Code::LocalError,
                         format!(
                             "Storage error ({op}{}); nothing was changed",
                             code.as_deref()
@@ -53,44 +56,39 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
                         ),
                     )
                 }
-                StorageError::KeyTooLong => Reply::new(553, format!("{e}; nothing was changed")),
+                StorageError::KeyTooLong => {
+                    Reply::new(Code::NameNotAllowed, format!("{e}; nothing was changed"))
+                }
                 StorageError::Changed => Reply::new(
-                    450,
+                    Code::FileBusy,
                     "The file changed on the server during the operation; nothing was changed, try again",
                 ),
-                StorageError::Data(io) => Reply::new(
-                    426,
+                StorageError::Io(io) => Reply::new(
+                    Code::TransferAborted,
                     format!("Data connection failed: {io}; transfer aborted"),
                 ),
-                StorageError::Aborted => Reply::new(426, "Transfer aborted"),
+                StorageError::Cancelled => Reply::new(Code::TransferAborted, "Transfer aborted"),
             },
             false,
         ),
         FtpError::Path(e @ (PathError::BadChar | PathError::TooLong)) => {
-            (Reply::new(553, e.to_string()), false)
+            (Reply::new(Code::NameNotAllowed, e.to_string()), false)
         }
-        FtpError::Path(e @ PathError::IsRoot) => (Reply::new(550, e.to_string()), false),
-        FtpError::Parse(e) => {
-            let text = e.to_string();
-            // Some parse errors carry their own code (522 for EPRT/EPSV families).
-            match text
-                .split_once(' ')
-                .and_then(|(c, t)| Some((c.parse::<u16>().ok()?, t)))
-            {
-                Some((code, t)) if (500..600).contains(&code) => (Reply::new(code, t), false),
-                _ => (Reply::new(e.code(), text), false),
-            }
+        FtpError::Path(e @ PathError::IsRoot) => {
+            (Reply::new(Code::FileUnavailable, e.to_string()), false)
         }
+        FtpError::Parse(e) => (Reply::new(e.code(), e.to_string()), false),
         FtpError::Codec(CodecError::LineTooLong(n)) => (
             Reply::new(
-                500,
+                Code::SyntaxError,
                 format!("Command line too long (limit {n} bytes); closing"),
             ),
             true,
         ),
-        FtpError::Codec(CodecError::Io(_)) => {
-            (Reply::new(421, "Control connection error; closing"), true)
-        }
+        FtpError::Codec(CodecError::Io(_)) => (
+            Reply::new(Code::NotAvailable, "Control connection error; closing"),
+            true,
+        ),
         FtpError::Reply(r) => (r.clone(), false),
     }
 }
@@ -101,24 +99,22 @@ mod tests {
 
     #[test]
     fn codes() {
-        let code = |e: FtpError| reply_for(&e).0.code;
+        let code = |e: FtpError| reply_for(&e).0.code.number();
         assert_eq!(code(StorageError::NotFound.into()), 550);
-        assert_eq!(code(StorageError::Aborted.into()), 426);
+        assert_eq!(code(StorageError::Cancelled.into()), 426);
         assert_eq!(code(PathError::BadChar.into()), 553);
         assert_eq!(code(PathError::TooLong.into()), 553);
         assert_eq!(code(ParseError::MissingArg("RETR").into()), 501);
+        let (r, _) = reply_for(&ParseError::Family("1").into());
         assert_eq!(
-            code(
-                ParseError::Unsupported("522 Network protocol not supported, use (1)".into())
-                    .into()
-            ),
-            522
+            r.to_wire(),
+            "522 Network protocol not supported, use (1)\r\n"
         );
         assert_eq!(
             code(ParseError::Unsupported("only MODE S is implemented".into()).into()),
             504
         );
         let (r, close) = reply_for(&CodecError::LineTooLong(8192).into());
-        assert_eq!((r.code, close), (500, true));
+        assert_eq!((r.code.number(), close), (500, true));
     }
 }

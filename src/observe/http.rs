@@ -80,7 +80,7 @@ pub type BanCount = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// What the endpoint reads: the metrics, readiness and the ban count.
 #[derive(Clone)]
-pub struct Endpoint {
+pub struct HttpState {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     bans_total: BanCount,
@@ -94,7 +94,7 @@ fn text(status: StatusCode, body: impl Into<Bytes>, content_type: &str) -> Respo
         .expect("valid response")
 }
 
-impl Endpoint {
+impl HttpState {
     fn answer(&self, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
         const PLAIN: &str = "text/plain; charset=utf-8";
         if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -164,7 +164,7 @@ pub fn spawn(
 ) {
     let addr = listener.local_addr().ok();
     tokio::spawn(readiness.clone().probe(storage, stop.clone()));
-    let endpoint = Endpoint {
+    let endpoint = HttpState {
         metrics,
         readiness,
         bans_total,

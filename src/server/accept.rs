@@ -13,10 +13,11 @@ use tracing::Instrument;
 
 use crate::ftp::admission::Places;
 use crate::ftp::data::canonical;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Session, Shared};
 
 async fn refuse_connection(mut stream: TcpStream, text: &str) {
-    let line = format!("421 {text}\r\n");
+    let line = Reply::new(Code::NotAvailable, text).to_wire();
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(line.as_bytes())).await;
 }
 
@@ -57,7 +58,7 @@ async fn connection(
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let mut peer = socket_peer;
     if shared.proxy.trusts(socket_peer.ip()) {
-        let wait = shared.config.limits.data_timeout.0;
+        let wait = shared.timeouts.handshake;
         match crate::ftp::proxy::read_header(&mut stream, wait).await {
             Ok(Some(client)) => peer = client,
             Ok(None) => {}
@@ -107,7 +108,7 @@ async fn connection(
             let Some(tls) = shared.tls.clone() else {
                 return;
             };
-            let wait = shared.config.limits.data_timeout.0;
+            let wait = shared.timeouts.handshake;
             match tokio::time::timeout(wait, tls.acceptor().accept(stream)).await {
                 Ok(Ok(s)) => tokio_util::either::Either::Right(s),
                 Ok(Err(e)) => {

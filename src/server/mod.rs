@@ -21,7 +21,7 @@ use crate::embedded::EmbeddedS3;
 use crate::ftp::admission::Places;
 use crate::ftp::passive::PassivePorts;
 use crate::ftp::session::Shared;
-use crate::storage::{Endpoint, Storage, StorageError};
+use crate::storage::{S3Access, Storage, StorageError};
 use accept::accept_loop;
 
 /// Access key of the embedded store when the config gives none.
@@ -226,8 +226,8 @@ impl Gateway {
 }
 
 /// The S3 endpoint of a config that does not use the embedded store.
-fn remote_endpoint(s3: &crate::config::S3) -> Endpoint {
-    Endpoint {
+fn remote_endpoint(s3: &crate::config::S3) -> S3Access {
+    S3Access {
         url: s3.endpoint.clone(),
         keys: s3
             .access_key_id
@@ -253,7 +253,7 @@ pub async fn probe_bucket(config: &Config) -> Result<(), StartError> {
 }
 
 /// Where S3 is: the embedded store (started here) or the configured endpoint.
-async fn resolve_s3(config: &Config) -> Result<(Endpoint, Option<EmbeddedS3>), StartError> {
+async fn resolve_s3(config: &Config) -> Result<(S3Access, Option<EmbeddedS3>), StartError> {
     if !config.s3.is_embedded() {
         return Ok((remote_endpoint(&config.s3), None));
     }
@@ -271,7 +271,7 @@ async fn resolve_s3(config: &Config) -> Result<(Endpoint, Option<EmbeddedS3>), S
             dir: config.s3.data_dir.display().to_string(),
             source,
         })?;
-    let endpoint = Endpoint {
+    let endpoint = S3Access {
         url: Some(store.endpoint.clone()),
         keys: Some((ak, sk)),
     };
@@ -281,7 +281,7 @@ async fn resolve_s3(config: &Config) -> Result<(Endpoint, Option<EmbeddedS3>), S
 /// The S3 client, once the bucket answered.
 async fn connect_storage(
     config: &Config,
-    endpoint: &Endpoint,
+    endpoint: &S3Access,
     metrics: Arc<crate::observe::Metrics>,
 ) -> Result<Storage, StartError> {
     let storage = Storage::connect(&config.s3, endpoint, metrics).await;
@@ -298,14 +298,18 @@ async fn connect_storage(
 /// What sessions use besides storage: accounts, TLS, the transfer log.
 struct Services {
     users: Users,
-    tls: Option<crate::tls::Tls>,
+    tls: Option<crate::tls::Ftps>,
     transfer_log: Option<crate::xferlog::TransferLog>,
 }
 
 impl Services {
     fn load(config: &Config) -> Result<Self, StartError> {
         let users = Users::from_config(config)?;
-        let tls = config.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::tls::Ftps::load)
+            .transpose()?;
         let transfer_log = match &config.log.transfer_log {
             Some(path) => Some(crate::xferlog::TransferLog::open(path).map_err(|source| {
                 StartError::TransferLog {
@@ -391,6 +395,7 @@ fn shared_state(
         transfer_log: services.transfer_log,
         metrics,
         readiness: Arc::default(),
+        timeouts: config.timeouts(),
         config: Arc::new(config),
     })
 }

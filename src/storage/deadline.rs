@@ -74,11 +74,7 @@ impl ObjectBody {
         let op = self.op;
         match tokio::time::timeout(self.stall, self.inner.try_next()).await {
             Ok(Ok(chunk)) => Ok(chunk),
-            Ok(Err(e)) => Err(StorageError::S3 {
-                op,
-                code: None,
-                message: e.to_string(),
-            }),
+            Ok(Err(e)) => Err(StorageError::failed(op, e.to_string())),
             Err(_) => Err(StorageError::S3 {
                 op,
                 code: Some("Timeout".into()),

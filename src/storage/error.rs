@@ -2,7 +2,8 @@
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-/// What can go wrong between the gateway and S3 (or while feeding S3 from a data connection).
+/// What can go wrong between the gateway and S3, or with the stream an
+/// upload reads or a download writes.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// No such key (or bucket).
@@ -27,12 +28,12 @@ pub enum StorageError {
     /// A key would exceed S3's 1,024 bytes.
     #[error("the new name would make a key longer than S3's 1024 bytes")]
     KeyTooLong,
-    /// The data connection failed or stalled.
-    #[error("data connection: {0}")]
-    Data(std::io::Error),
-    /// ABOR, a closed control connection or shutdown cancelled the transfer.
-    #[error("transfer aborted")]
-    Aborted,
+    /// The stream an upload reads or a download writes failed or stalled.
+    #[error("stream: {0}")]
+    Io(std::io::Error),
+    /// The caller cancelled the operation, or its commit gate said no.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl StorageError {
@@ -57,10 +58,20 @@ impl StorageError {
         Self::S3 { op, code, message }
     }
 
-    /// Whether the client side (data connection, ABOR) caused this.
+    /// An S3 operation that failed without an S3 error code (a malformed
+    /// answer, a request that could not be built, a task that died).
+    pub fn failed(op: &'static str, message: impl Into<String>) -> Self {
+        Self::S3 {
+            op,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// Whether the caller's side (its stream, its cancellation) caused this.
     #[must_use]
     pub fn is_client_side(&self) -> bool {
-        matches!(self, Self::Data(_) | Self::Aborted)
+        matches!(self, Self::Io(_) | Self::Cancelled)
     }
 }
 

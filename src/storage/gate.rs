@@ -13,18 +13,33 @@ use tokio::sync::oneshot;
 
 /// The upload's side: asks once, before committing.
 #[derive(Debug)]
-pub struct CommitGate(Option<oneshot::Sender<oneshot::Sender<bool>>>);
+pub struct CommitGate(Option<oneshot::Sender<Ask>>);
 
 /// The transfer runner's side: receives the question and answers it.
 #[derive(Debug)]
-pub struct CommitQuestion(oneshot::Receiver<oneshot::Sender<bool>>);
+pub struct CommitQuestion {
+    rx: oneshot::Receiver<Ask>,
+    needs_bytes: bool,
+}
+
+/// One question: may the upload that received `received` bytes commit?
+#[derive(Debug)]
+pub struct Ask {
+    received: u64,
+    needs_bytes: bool,
+    answer: oneshot::Sender<bool>,
+}
 
 impl CommitGate {
     /// A gate and the question it will ask.
     #[must_use]
     pub fn new() -> (Self, CommitQuestion) {
         let (tx, rx) = oneshot::channel();
-        (Self(Some(tx)), CommitQuestion(rx))
+        let question = CommitQuestion {
+            rx,
+            needs_bytes: false,
+        };
+        (Self(Some(tx)), question)
     }
 
     /// A gate that always says yes: for uploads with no client to ask
@@ -34,14 +49,20 @@ impl CommitGate {
         Self(None)
     }
 
-    /// Whether the upload may be committed. A runner that went away without
-    /// answering means no.
-    pub async fn confirm(&mut self) -> bool {
+    /// Whether the upload, which received `received` bytes from its
+    /// client, may be committed. A runner that went away without answering
+    /// means no.
+    pub async fn confirm(&mut self, received: u64) -> bool {
         let Some(ask) = self.0.take() else {
             return true;
         };
         let (tx, rx) = oneshot::channel();
-        if ask.send(tx).is_err() {
+        let question = Ask {
+            received,
+            needs_bytes: false,
+            answer: tx,
+        };
+        if ask.send(question).is_err() {
             return false;
         }
         rx.await.unwrap_or(false)
@@ -49,9 +70,36 @@ impl CommitGate {
 }
 
 impl CommitQuestion {
+    /// The same question, for an upload that must not commit empty (a
+    /// client that meets a refused resume may answer with an empty upload
+    /// at once: that must not replace the previous version with nothing).
+    #[must_use]
+    pub fn needing_bytes(self, needs_bytes: bool) -> Self {
+        Self {
+            needs_bytes,
+            ..self
+        }
+    }
+
     /// Waits for the upload to ask; `None` when it ended without asking.
-    pub async fn asked(&mut self) -> Option<oneshot::Sender<bool>> {
-        (&mut self.0).await.ok()
+    pub async fn asked(&mut self) -> Option<Ask> {
+        let mut ask = (&mut self.rx).await.ok()?;
+        ask.needs_bytes = self.needs_bytes;
+        Some(ask)
+    }
+}
+
+impl Ask {
+    /// Whether the upload is empty although it must not be: the answer is
+    /// no whatever else holds.
+    #[must_use]
+    pub fn empty_but_needs_bytes(&self) -> bool {
+        self.needs_bytes && self.received == 0
+    }
+
+    /// Answers (an upload that stopped waiting does not mind).
+    pub fn answer(self, yes: bool) {
+        let _ = self.answer.send(yes);
     }
 }
 
@@ -63,8 +111,8 @@ mod tests {
     async fn the_answer_decides() {
         for answer in [true, false] {
             let (mut gate, mut question) = CommitGate::new();
-            let asker = tokio::spawn(async move { gate.confirm().await });
-            question.asked().await.expect("asked").send(answer).unwrap();
+            let asker = tokio::spawn(async move { gate.confirm(3).await });
+            question.asked().await.expect("asked").answer(answer);
             assert_eq!(asker.await.unwrap(), answer);
         }
     }
@@ -73,10 +121,23 @@ mod tests {
     async fn no_runner_means_no_and_open_means_yes() {
         let (mut gate, question) = CommitGate::new();
         drop(question);
-        assert!(!gate.confirm().await);
-        assert!(CommitGate::open().confirm().await);
+        assert!(!gate.confirm(1).await);
+        assert!(CommitGate::open().confirm(0).await);
         let (gate, mut question) = CommitGate::new();
         drop(gate);
         assert!(question.asked().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_empty_upload_is_marked_when_bytes_are_needed() {
+        for (needs, received, empty) in [(true, 0, true), (true, 1, false), (false, 0, false)] {
+            let (mut gate, question) = CommitGate::new();
+            let mut question = question.needing_bytes(needs);
+            let asker = tokio::spawn(async move { gate.confirm(received).await });
+            let ask = question.asked().await.expect("asked");
+            assert_eq!(ask.empty_but_needs_bytes(), empty);
+            ask.answer(true);
+            assert!(asker.await.unwrap());
+        }
     }
 }

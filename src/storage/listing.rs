@@ -255,11 +255,9 @@ impl Storage {
                 .shared()
             })
             .clone();
-        lookup.await.map_err(|message| StorageError::S3 {
-            op: "HeadObject",
-            code: None,
-            message,
-        })
+        lookup
+            .await
+            .map_err(|message| StorageError::failed("HeadObject", message))
     }
 
     /// Replaces listed times with metadata times (see the module docs).

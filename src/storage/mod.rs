@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 
 pub use deadline::ObjectBody;
 pub use error::StorageError;
-pub use gate::{CommitGate, CommitQuestion};
+pub use gate::{Ask, CommitGate, CommitQuestion};
 pub use janitor::AbortQueue;
 pub use listing::{DirPage, Entry, Kind};
 pub use rename::RENAME_CONCURRENCY;
@@ -65,7 +65,7 @@ pub struct ObjectInfo {
 
 /// Where to reach S3 and with which keys (resolved from config, or the embedded store).
 #[derive(Debug, Clone)]
-pub struct Endpoint {
+pub struct S3Access {
     /// URL, or `None` for AWS.
     pub url: Option<String>,
     /// Static keys, or `None` for the AWS chain.
@@ -182,7 +182,7 @@ impl ObjectInfo {
 impl Storage {
     /// Test hook: the largest part of a server-side copy (S3: 5 GiB), so a
     /// test can exercise multi-part copies without 5 GiB objects.
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     #[must_use]
     pub fn with_copy_part_limit(mut self, bytes: u64) -> Self {
         self.copy_part_limit = bytes;
@@ -193,7 +193,7 @@ impl Storage {
     /// [`deadline`]), every request counted in `metrics`.
     pub async fn connect(
         cfg: &config::S3,
-        endpoint: &Endpoint,
+        endpoint: &S3Access,
         metrics: std::sync::Arc<crate::observe::Metrics>,
     ) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -152,20 +152,12 @@ impl Storage {
                 .iter()
                 .map(|k| ObjectIdentifier::builder().key(k).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| StorageError::S3 {
-                    op: "DeleteObjects",
-                    code: None,
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| StorageError::failed("DeleteObjects", e.to_string()))?;
             let delete = Delete::builder()
                 .set_objects(Some(objects))
                 .quiet(true)
                 .build()
-                .map_err(|e| StorageError::S3 {
-                    op: "DeleteObjects",
-                    code: None,
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| StorageError::failed("DeleteObjects", e.to_string()))?;
             let out = self
                 .client
                 .delete_objects()
@@ -198,7 +190,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError::KeyTooLong`] before anything is copied when a new key
-    /// would exceed 1,024 bytes; S3 errors; [`StorageError::Aborted`].
+    /// would exceed 1,024 bytes; S3 errors; [`StorageError::Cancelled`].
     pub async fn rename_dir(
         &self,
         from: &str,
@@ -227,7 +219,7 @@ impl Storage {
                 .buffer_unordered(RENAME_CONCURRENCY);
             while failure.is_none() {
                 tokio::select! {
-                    () = cancel.cancelled() => failure = Some(StorageError::Aborted),
+                    () = cancel.cancelled() => failure = Some(StorageError::Cancelled),
                     next = copies.next() => match next {
                         None => break,
                         Some((_, Ok(()))) => {}

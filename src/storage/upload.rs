@@ -99,11 +99,7 @@ impl Storage {
             .map_err(|e| StorageError::from_sdk("CreateMultipartUpload", e))?;
         out.upload_id()
             .map(str::to_owned)
-            .ok_or_else(|| StorageError::S3 {
-                op: "CreateMultipartUpload",
-                code: None,
-                message: "no upload id".into(),
-            })
+            .ok_or_else(|| StorageError::failed("CreateMultipartUpload", "no upload id"))
     }
 
     /// Waits until a part may be sent (fewer than `upload_concurrency` in
@@ -265,13 +261,13 @@ impl Storage {
             let mut room = (&mut st.buf).limit(room);
             let read = reader.read_buf(&mut room);
             let n = tokio::select! {
-                () = cancel.cancelled() => return Err(StorageError::Aborted),
+                () = cancel.cancelled() => return Err(StorageError::Cancelled),
                 r = tokio::time::timeout(opts.stall, read) => match r {
-                    Err(_) => return Err(StorageError::Data(std::io::ErrorKind::TimedOut.into())),
+                    Err(_) => return Err(StorageError::Io(std::io::ErrorKind::TimedOut.into())),
                     // A TLS peer that closes without close_notify: end of file, as with
                     // plain FTP (vsftpd's default, strict_ssl_read_eof=NO).
                     Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
-                    Ok(r) => r.map_err(StorageError::Data)?,
+                    Ok(r) => r.map_err(StorageError::Io)?,
                 },
             };
             if n == 0 {
@@ -297,7 +293,7 @@ impl Storage {
     /// Sends what is buffered and makes the object: PutObject or
     /// CompleteMultipartUpload, once `gate` says yes. The last part is on
     /// its way while the gate decides; a no aborts with
-    /// [`StorageError::Aborted`] and nothing becomes visible.
+    /// [`StorageError::Cancelled`] and nothing becomes visible.
     pub(super) async fn commit(
         &self,
         key: &str,
@@ -307,16 +303,16 @@ impl Storage {
         self.mtimes.forget(key);
         let tail = st.buf.split().freeze();
         if st.upload_id.is_none() {
-            if !gate.confirm().await {
-                return Err(StorageError::Aborted);
+            if !gate.confirm(st.received).await {
+                return Err(StorageError::Cancelled);
             }
             return self.put_bytes(key, tail).await;
         }
         if !tail.is_empty() {
             self.send_part(key, st, tail).await?;
         }
-        if !gate.confirm().await {
-            return Err(StorageError::Aborted);
+        if !gate.confirm(st.received).await {
+            return Err(StorageError::Cancelled);
         }
         if let Some(mut set) = st.in_flight.take() {
             while let Some(r) = set.join_next().await {
@@ -386,11 +382,7 @@ impl Storage {
 }
 
 fn joined(r: Result<PartResult, tokio::task::JoinError>) -> PartResult {
-    r.map_err(|e| StorageError::S3 {
-        op: "UploadPart",
-        code: None,
-        message: e.to_string(),
-    })?
+    r.map_err(|e| StorageError::failed("UploadPart", e.to_string()))?
 }
 
 /// Streams `reader` into the object `key`, after the existing object
@@ -402,7 +394,7 @@ fn joined(r: Result<PartResult, tokio::task::JoinError>) -> PartResult {
 ///
 /// # Errors
 /// Data-connection errors, S3 errors, [`StorageError::Changed`] when `base`
-/// changed meanwhile, or [`StorageError::Aborted`].
+/// changed meanwhile, or [`StorageError::Cancelled`].
 pub async fn upload<R: AsyncRead + Unpin>(
     storage: &Storage,
     key: &str,

@@ -4,7 +4,6 @@
 //! `external`; by default `embedded`, plus `garage` when a `garage` binary
 //! is on PATH. A backend that is asked for but cannot run fails the test.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -78,14 +77,6 @@ impl Backend {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn hex(n: usize) -> String {
     (0..n)
         .map(|_| format!("{:x}", rand::random::<u8>() & 0xF))
@@ -94,7 +85,7 @@ fn hex(n: usize) -> String {
 
 /// A Garage configuration in `dir` on free loopback ports, and its keys.
 fn garage_config(dir: &std::path::Path) -> (std::path::PathBuf, Remote) {
-    let (rpc, s3) = (free_port(), free_port());
+    let (rpc, s3) = (crate::ports::one(), crate::ports::one());
     let config = format!(
         "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
          rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\

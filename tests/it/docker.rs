@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Raw, free_port_range, pattern, run};
+use crate::harness::{Raw, pattern, run};
 
 /// Whether Docker answers; panics when it is required but does not.
 pub fn docker_ready() -> bool {
@@ -117,8 +117,8 @@ fn the_image_runs_as_users_run_it() {
             .output()
             .is_ok_and(|o| o.stdout != b"000" && !o.stdout.is_empty())
     });
-    let passive = free_port_range(10);
-    let control = crate::backend::free_port();
+    let passive = crate::ports::range(10);
+    let control = crate::ports::one();
     let gw = format!("{tag}-gw");
     docker(&[
         "run",

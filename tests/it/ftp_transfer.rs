@@ -166,7 +166,9 @@ fn passive_connections_from_other_hosts_are_dropped(b: Backend) {
 }
 
 fn passive_ports_are_random_and_one_per_session(b: Backend) {
-    let env = TestEnv::start(b, |c| c.passive.ports = "42200-42299".parse().unwrap());
+    let env = TestEnv::start(b, |c| {
+        c.passive.ports = crate::ports::range(100).parse().unwrap()
+    });
     let mut r = env.raw_login();
     let mut ports = Vec::new();
     for _ in 0..12 {
@@ -435,7 +437,7 @@ fn pasv_announces_public_host(b: Backend) {
 }
 
 fn two_passive_ports_serve_many_sessions(b: Backend) {
-    let ports = crate::harness::free_port_range(2);
+    let ports = crate::ports::range(2);
     let env = TestEnv::start(b, |c| c.passive.ports = ports.parse().unwrap());
     env.put("a.txt", b"shared ports");
     std::thread::scope(|s| {

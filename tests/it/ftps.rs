@@ -331,7 +331,7 @@ backend_tests!(
 fn bad_certificates_stop_the_start_naming_the_key() {
     let c = test_cert();
     let other = test_cert();
-    let base = "listen: 127.0.0.1:0\npassive: { ports: 41000-41999 }\ns3: { endpoint: embedded, bucket: ftp, data_dir: DATA }\n";
+    let base = "listen: 127.0.0.1:0\ns3: { endpoint: embedded, bucket: ftp, data_dir: DATA }\n";
     let cases = [
         (
             PathBuf::from("/nonexistent/cert.pem"),
@@ -404,10 +404,11 @@ fn sighup_to_the_binary_reloads_the_certificate() {
     std::fs::write(
         &cfg,
         format!(
-            "listen: 127.0.0.1:0\npassive: {{ ports: 42400-42499 }}\n\
+            "listen: 127.0.0.1:0\npassive: {{ ports: {} }}\n\
              s3: {{ endpoint: embedded, bucket: ftp, data_dir: '{}' }}\n\
              users: [{{ name: u, password: p }}]\n\
              tls: {{ cert: '{}', key: '{}', implicit_listen: '127.0.0.1:0' }}\n",
+            crate::ports::range(100),
             c.dir.path().join("data").display(),
             c.cert.display(),
             c.key.display()

@@ -4,7 +4,7 @@
 //! (`uploads.abandoned_after`); the next session works.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
 use crate::backend::PrivateGarage;
@@ -14,10 +14,7 @@ use crate::observe::scrape;
 const BIN: &str = env!("CARGO_BIN_EXE_s3ftpd");
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], crate::ports::one()))
 }
 
 /// Starts `s3ftpd serve` with `yaml`; ready once its control port answers.
@@ -51,7 +48,7 @@ fn killed_gateway_leaves_nothing_half_visible() {
             "listen: {addr}\npassive: {{ ports: {} }}\nmetrics: {{ listen: {metrics} }}\n\
              s3: {{ endpoint: '{}', region: '{}', bucket: '{}', access_key_id: '{}', secret_access_key: '{}', prefix: '{}', part_size: 5MiB }}\n\
              uploads: {{ abandoned_after: 4s }}\nusers: [ {{ name: u, password: p, home: / }} ]\n",
-            crate::harness::free_port_range(20),
+            crate::ports::range(20),
             r.endpoint,
             r.region, r.bucket, r.access_key, r.secret_key, env.prefix
         ),

@@ -111,7 +111,8 @@ impl TestEnv {
             ),
         };
         let yaml = format!(
-            "listen: 127.0.0.1:0\npassive: {{ ports: 41000-41999 }}\nlimits: {{ idle_timeout: 60s, data_timeout: 10s }}\n{s3_yaml}\n{USERS}"
+            "listen: 127.0.0.1:0\npassive: {{ ports: {} }}\nlimits: {{ idle_timeout: 60s, data_timeout: 10s }}\n{s3_yaml}\n{USERS}",
+            crate::ports::range(100)
         );
         let mut config = Config::from_yaml(&yaml, Vec::new()).expect("test config");
         tweak(&mut config);
@@ -482,25 +483,6 @@ pub fn lftp(addr: SocketAddr, settings: &str, commands: &str) -> String {
         "-e",
         &script,
     ]))
-}
-
-/// A range of `n` consecutive ports free on 127.0.0.1 now (probed; tests
-/// running in parallel each get their own).
-pub fn free_port_range(n: u16) -> String {
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let first = l.local_addr().unwrap().port();
-        drop(l);
-        let Some(last) = first.checked_add(n - 1) else {
-            continue;
-        };
-        let held: Vec<_> = (first..=last)
-            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
-            .collect();
-        if held.len() == usize::from(n) {
-            return format!("{first}-{last}");
-        }
-    }
 }
 
 /// Polls a condition (S3 cleanup happens just after the reply) for up to 10 s.

@@ -116,7 +116,7 @@ fn login_timeout_closes_slowloris(b: Backend) {
 
 fn pasv_hoarding_does_not_block_other_clients(b: Backend) {
     let env = TestEnv::start(b, |c| {
-        c.passive.ports = crate::harness::free_port_range(10).parse().unwrap();
+        c.passive.ports = crate::ports::range(10).parse().unwrap();
         c.limits.max_sessions_per_ip = 64;
     });
     env.put("a.txt", b"still served");

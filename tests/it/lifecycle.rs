@@ -171,11 +171,7 @@ fn check_config_prints_masked_config_or_names_the_bad_key() {
 #[test]
 fn serve_refuses_an_unreachable_bucket_before_listening() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::ports::one();
     let cfg = dir.path().join("c.yaml");
     std::fs::write(
         &cfg,
@@ -196,7 +192,7 @@ fn demo_mode_serves_ftp_on_the_embedded_store_and_exits_cleanly() {
     let mut child = Command::new(BIN)
         .current_dir(dir.path())
         .env("S3FTPD_LISTEN", "127.0.0.1:0")
-        .env("S3FTPD_PASSIVE_PORTS", "42000-42099")
+        .env("S3FTPD_PASSIVE_PORTS", crate::ports::range(100))
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -297,10 +293,11 @@ fn json_log_lines_parse_as_json_carry_the_session_span_and_no_password() {
     std::fs::write(
         &cfg,
         format!(
-            "listen: 127.0.0.1:0\npassive: {{ ports: 42700-42799 }}\n\
+            "listen: 127.0.0.1:0\npassive: {{ ports: {} }}\n\
              s3: {{ endpoint: embedded, bucket: ftp, data_dir: '{}' }}\n\
              users: [{{ name: logger, password: 'Zq8-SECRET-pw' }}]\n\
              log: {{ format: json, level: debug }}\n",
+            crate::ports::range(100),
             dir.path().join("data").display()
         ),
     )

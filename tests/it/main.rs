@@ -20,6 +20,7 @@ mod interop_hard;
 mod legacy;
 mod lifecycle;
 mod observe;
+mod ports;
 mod proxy;
 mod rename;
 mod replicas;

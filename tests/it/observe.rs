@@ -138,8 +138,7 @@ fn readyz_follows_s3_and_draining(b: Backend) {
     r.expect("STOR slow.bin", 150);
     d.write_all(b"some bytes").unwrap();
     let shutdown = env.shutdown_in_background(Duration::from_secs(3));
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(http_get(addr, "/readyz").0, 503, "not ready while draining");
+    crate::harness::wait_until(|| http_get(addr, "/readyz").0 == 503);
     assert_eq!(http_get(addr, "/healthz").0, 200);
     drop(d);
     env.rt.block_on(shutdown).unwrap();

@@ -6,7 +6,7 @@
 //! peer check depends on it).
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -15,14 +15,6 @@ use crate::backend_tests;
 use crate::harness::{Raw, TestEnv, USERS, available, pattern};
 
 const BIN: &str = env!("CARGO_BIN_EXE_s3ftpd");
-
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Kills the child when dropped.
 struct Running(Child);
@@ -67,10 +59,10 @@ fn haproxy_with_proxy_protocol_v2(b: Backend) {
     let mut backends = Vec::new();
     // Ranges of their own: the variants of this test run at the same time,
     // and haproxy binds with SO_REUSEPORT (two would share a port silently).
-    let range = crate::harness::free_port_range(20);
+    let range = crate::ports::range(20);
     let base: u16 = range.split('-').next().unwrap().parse().unwrap();
     for (i, ip) in ["127.0.0.2", "127.0.0.3"].into_iter().enumerate() {
-        let port = free_port(ip);
+        let port = crate::ports::one();
         let first = base + 10 * u16::try_from(i).unwrap();
         let config = dir.path().join(format!("g{i}.yaml"));
         std::fs::write(
@@ -102,7 +94,7 @@ fn haproxy_with_proxy_protocol_v2(b: Backend) {
         });
         backends.push((ip, port, first));
     }
-    let front = free_port("127.0.0.1");
+    let front = crate::ports::one();
     let mut cfg = format!(
         "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
          frontend ftp\n  bind 127.0.0.1:{front}\n  default_backend gateways\n\

@@ -5,7 +5,7 @@
 //! 100 concurrent listings.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
 use crate::backend::Backend;
@@ -50,10 +50,7 @@ fn nlst_sends_only_its_listing_requests(b: Backend) {
 }
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], crate::ports::one()))
 }
 
 fn many_listings_under_a_low_descriptor_limit(b: Backend) {
@@ -74,7 +71,7 @@ fn many_listings_under_a_low_descriptor_limit(b: Backend) {
              limits: {{ max_sessions_per_ip: 200, max_unauthenticated_per_ip: 200 }}\n\
              s3: {{ endpoint: '{}', region: '{}', bucket: '{}', access_key_id: '{}', secret_access_key: '{}', prefix: '{}', max_connections: 32 }}\n\
              users: [ {{ name: u, password: p, home: / }} ]\n",
-            crate::harness::free_port_range(200),
+            crate::ports::range(200),
             remote.endpoint, remote.region, remote.bucket, remote.access_key, remote.secret_key, env.prefix
         ),
     )

@@ -3,7 +3,7 @@
 //! and multi-part server-side copies (a small copy-part limit instead of
 //! 5 GiB), through the storage layer against real S3 servers.
 
-use s3ftpd::storage::{CommitGate, Endpoint, Storage, UploadOptions, part_size_for, upload};
+use s3ftpd::storage::{CommitGate, S3Access, Storage, UploadOptions, part_size_for, upload};
 
 use crate::backend::Backend;
 use crate::backend_tests;
@@ -26,14 +26,14 @@ fn parts_for(base: u64, total: u64) -> u32 {
 /// embedded store, `min_part` replaces AWS's 5 MiB part minimum.
 fn storage(env: &TestEnv, b: Backend, part_size: u64, min_part: u64) -> Storage {
     let endpoint = match b.remote() {
-        Some(r) => Endpoint {
+        Some(r) => S3Access {
             url: Some(r.endpoint),
             keys: Some((r.access_key, r.secret_key)),
         },
         None => {
             let e = env.gateway().embedded().expect("embedded store");
             e.set_min_part_size(min_part);
-            Endpoint {
+            S3Access {
                 url: Some(e.endpoint.clone()),
                 keys: Some((e.access_key.clone(), e.secret_key.clone())),
             }

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use super::reply::Code;
 use crate::config::Secret;
 
 mod names;
@@ -145,16 +146,21 @@ pub enum ParseError {
     /// Valid syntax, but a parameter the server does not implement (504).
     #[error("{0}")]
     Unsupported(String),
+    /// EPRT/EPSV naming an address family the server does not speak (522,
+    /// with the families it does, RFC 2428).
+    #[error("Network protocol not supported, use ({0})")]
+    Family(&'static str),
 }
 
 impl ParseError {
     /// The FTP reply code for this error.
     #[must_use]
-    pub fn code(&self) -> u16 {
+    pub fn code(&self) -> Code {
         match self {
-            Self::Empty | Self::BadVerb => 500,
-            Self::Unsupported(_) => 504,
-            _ => 501,
+            Self::Empty | Self::BadVerb => Code::SyntaxError,
+            Self::Unsupported(_) => Code::ParameterNotImplemented,
+            Self::Family(_) => Code::ProtocolNotSupported,
+            _ => Code::BadArguments,
         }
     }
 }
@@ -215,18 +221,14 @@ fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
         return Err(bad("EPRT", "expected |af|address|port|"));
     };
     if !matches!(af, "1" | "2") {
-        return Err(ParseError::Unsupported(
-            "522 Network protocol not supported, use (1,2)".into(),
-        ));
+        return Err(ParseError::Family("1,2"));
     }
     let ip: IpAddr = addr.parse().map_err(|_| bad("EPRT", "bad address"))?;
     match (af, ip) {
         ("1", IpAddr::V4(_)) | ("2", IpAddr::V6(_)) => {}
         ("1" | "2", _) => return Err(bad("EPRT", "address does not match the family")),
         _ => {
-            return Err(ParseError::Unsupported(
-                "522 Network protocol not supported, use (1,2)".into(),
-            ));
+            return Err(ParseError::Family("1,2"));
         }
     }
     let port: u16 = port.parse().map_err(|_| bad("EPRT", "bad port"))?;
@@ -439,9 +441,7 @@ impl Command {
                 None | Some("" | "1") => Self::Epsv,
                 Some("ALL") => Self::EpsvAll,
                 Some("2") => {
-                    return Err(ParseError::Unsupported(
-                        "522 Network protocol not supported, use (1)".into(),
-                    ));
+                    return Err(ParseError::Family("1"));
                 }
                 Some(_) => return Err(bad("EPSV", "expected ALL, 1 or 2")),
             },

@@ -7,7 +7,7 @@ use crate::config::Secret;
 use crate::ftp::charset::Charset;
 use crate::ftp::error::refuse;
 use crate::ftp::path::VPath;
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Login, Outcome, Session};
 
 /// Pause after a failed PASS, slowing down password guessing.
@@ -16,7 +16,10 @@ const FAILURE_DELAY: Duration = Duration::from_millis(800);
 impl Session {
     pub(in crate::ftp) fn cmd_user(&mut self, name: String) -> Outcome {
         if matches!(self.login, Login::LoggedIn(_)) {
-            return Err(refuse(530, "Already logged in; reconnect to change user"));
+            return Err(refuse(
+                Code::NotLoggedIn,
+                "Already logged in; reconnect to change user",
+            ));
         }
         let text = if is_anonymous_name(&name) {
             "Anonymous login ok, send your e-mail address as password"
@@ -24,16 +27,16 @@ impl Session {
             "Password required"
         };
         self.login = Login::AwaitingPass { user: name };
-        Ok(Reply::new(331, text))
+        Ok(Reply::new(Code::NeedPassword, text))
     }
 
     pub(in crate::ftp) async fn cmd_pass(&mut self, password: Secret) -> Outcome {
         let user = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
             Login::AwaitingPass { user } => user,
-            Login::AwaitingUser => return Err(refuse(503, "Login with USER first")),
+            Login::AwaitingUser => return Err(refuse(Code::BadSequence, "Login with USER first")),
             logged @ Login::LoggedIn(_) => {
                 self.login = logged;
-                return Err(refuse(503, "Already logged in"));
+                return Err(refuse(Code::BadSequence, "Already logged in"));
             }
         };
         let users = self.shared.users.clone();
@@ -41,7 +44,7 @@ impl Session {
             if let Err(text) = self.admission.promote() {
                 tracing::warn!(user = %account.name, text, "login refused: no place (limits.max_sessions)");
                 self.closing = true;
-                return Err(refuse(421, text));
+                return Err(refuse(Code::NotAvailable, text));
             }
             tracing::Span::current().record("user", account.name.as_str());
             tracing::info!(user = %account.name, "login ok");
@@ -54,7 +57,7 @@ impl Session {
                 self.set_charset(self.native);
             }
             self.login = Login::LoggedIn(account);
-            return Ok(Reply::new(230, "Login successful"));
+            return Ok(Reply::new(Code::LoggedIn, "Login successful"));
         }
         self.failures += 1;
         self.shared
@@ -76,17 +79,17 @@ impl Session {
         if self.shared.bans.is_banned(ip, std::time::Instant::now()) {
             self.closing = true;
             return Err(refuse(
-                421,
+                Code::NotAvailable,
                 "Too many failed logins from your address; try again later",
             ));
         }
         if self.failures >= self.shared.config.limits.max_login_failures {
             self.closing = true;
             return Err(refuse(
-                530,
+                Code::NotLoggedIn,
                 "Login incorrect; too many failures, closing connection",
             ));
         }
-        Err(refuse(530, "Login incorrect"))
+        Err(refuse(Code::NotLoggedIn, "Login incorrect"))
     }
 }

@@ -7,7 +7,7 @@ use crate::auth::Account;
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::listing::mdtm_time;
 use crate::ftp::path::VPath;
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Outcome, Session};
 use crate::storage::ObjectInfo;
 
@@ -27,9 +27,15 @@ impl Session {
                 .dir_exists(&account.root.dir_prefix(path)?)
                 .await? =>
             {
-                Err(refuse(550, format!("{path}: not a plain file")))
+                Err(refuse(
+                    Code::FileUnavailable,
+                    format!("{path}: not a plain file"),
+                ))
             }
-            None => Err(refuse(550, format!("{path}: no such file"))),
+            None => Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: no such file"),
+            )),
         }
     }
 
@@ -53,7 +59,10 @@ impl Session {
         let path = self.cwd.resolve(arg)?;
         let prefix = account.root.dir_prefix(&path)?;
         if path.is_root() || self.shared.storage.dir_exists(&prefix).await? {
-            return Err(refuse(550, format!("{path}: directory already exists")));
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: directory already exists"),
+            ));
         }
         if self
             .shared
@@ -62,14 +71,17 @@ impl Session {
             .await?
             .is_some()
         {
-            return Err(refuse(550, format!("{path}: a file with that name exists")));
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: a file with that name exists"),
+            ));
         }
         self.shared
             .storage
             .put_bytes(&prefix, bytes::Bytes::new())
             .await?;
         Ok(Reply::new(
-            257,
+            Code::PathCreated,
             format!("{} created", quote_path(path.as_str())),
         ))
     }
@@ -78,19 +90,31 @@ impl Session {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
         if path.is_root() {
-            return Err(refuse(550, "Cannot remove the home directory"));
+            return Err(refuse(
+                Code::FileUnavailable,
+                "Cannot remove the home directory",
+            ));
         }
         let prefix = account.root.dir_prefix(&path)?;
         let storage = &self.shared.storage;
         if !storage.dir_exists(&prefix).await? {
-            return Err(refuse(550, format!("{path}: no such directory")));
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: no such directory"),
+            ));
         }
         if !storage.dir_is_empty(&prefix).await? {
-            return Err(refuse(550, format!("{path}: directory not empty")));
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: directory not empty"),
+            ));
         }
         storage.delete(&prefix).await?;
         self.keep_dir(&account, &path.parent()).await?;
-        Ok(Reply::new(250, format!("{path}: directory removed")))
+        Ok(Reply::new(
+            Code::FileActionOk,
+            format!("{path}: directory removed"),
+        ))
     }
 
     pub(in crate::ftp) async fn cmd_dele(&mut self, arg: &str) -> Outcome {
@@ -99,14 +123,17 @@ impl Session {
         let (key, _) = self.file_info(&account, &path).await?;
         self.shared.storage.delete(&key).await?;
         self.keep_dir(&account, &path.parent()).await?;
-        Ok(Reply::new(250, format!("{path}: deleted")))
+        Ok(Reply::new(Code::FileActionOk, format!("{path}: deleted")))
     }
 
     pub(in crate::ftp) async fn cmd_rnfr(&mut self, arg: &str) -> Outcome {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
         if path.is_root() {
-            return Err(refuse(550, "Cannot rename the home directory"));
+            return Err(refuse(
+                Code::FileUnavailable,
+                "Cannot rename the home directory",
+            ));
         }
         let storage = &self.shared.storage;
         if storage
@@ -115,16 +142,19 @@ impl Session {
             .is_none()
             && !storage.dir_exists(&account.root.dir_prefix(&path)?).await?
         {
-            return Err(refuse(550, format!("{path}: no such file or directory")));
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: no such file or directory"),
+            ));
         }
         self.rename_from = Some(path);
-        Ok(Reply::new(350, "Ready for RNTO"))
+        Ok(Reply::new(Code::Pending, "Ready for RNTO"))
     }
 
     pub(in crate::ftp) async fn cmd_rnto(&mut self, arg: &str) -> Outcome {
         let account = self.writable_account()?;
         let Some(from) = self.rename_from.take() else {
-            return Err(refuse(503, "RNFR first"));
+            return Err(refuse(Code::BadSequence, "RNFR first"));
         };
         let to = self.cwd.resolve(arg)?;
         let storage = self.shared.storage.clone();
@@ -132,11 +162,14 @@ impl Session {
         let dst_dir = account.root.dir_prefix(&to)?;
         if let Some(info) = storage.head(&src).await? {
             if src == dst {
-                return Ok(Reply::new(250, "Rename successful (same name)"));
+                return Ok(Reply::new(
+                    Code::FileActionOk,
+                    "Rename successful (same name)",
+                ));
             }
             if storage.dir_exists(&dst_dir).await? {
                 return Err(refuse(
-                    553,
+                    Code::NameNotAllowed,
                     format!("{to}: a directory with that name exists"),
                 ));
             }
@@ -144,23 +177,35 @@ impl Session {
                 .rename_object(&src, &dst, info.size, Some(&info.etag))
                 .await?;
             self.keep_dir(&account, &from.parent()).await?;
-            return Ok(Reply::new(250, format!("Renamed {from} to {to}")));
+            return Ok(Reply::new(
+                Code::FileActionOk,
+                format!("Renamed {from} to {to}"),
+            ));
         }
         let src_dir = account.root.dir_prefix(&from)?;
         if !storage.dir_exists(&src_dir).await? {
-            return Err(refuse(550, format!("{from}: no longer exists")));
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{from}: no longer exists"),
+            ));
         }
         if src_dir == dst_dir {
-            return Ok(Reply::new(250, "Rename successful (same name)"));
+            return Ok(Reply::new(
+                Code::FileActionOk,
+                "Rename successful (same name)",
+            ));
         }
         if to.is_root() || dst_dir.starts_with(&src_dir) {
             return Err(refuse(
-                553,
+                Code::NameNotAllowed,
                 format!("Cannot move {from} into itself ({to})"),
             ));
         }
         if storage.dir_exists(&dst_dir).await? || storage.head(&dst).await?.is_some() {
-            return Err(refuse(550, format!("{to}: already exists")));
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{to}: already exists"),
+            ));
         }
         let started = std::time::Instant::now();
         let cancel = self.shared.abort.child_token();
@@ -168,7 +213,7 @@ impl Session {
         tracing::info!(from = %from, to = %to, keys = moved, elapsed_ms = started.elapsed().as_millis(), "directory renamed");
         self.keep_dir(&account, &from.parent()).await?;
         Ok(Reply::new(
-            250,
+            Code::FileActionOk,
             format!("Renamed directory {from} to {to} ({moved} objects)"),
         ))
     }
@@ -177,23 +222,26 @@ impl Session {
         let account = self.account()?;
         let path = self.cwd.resolve(arg)?;
         let (_, info) = self.file_info(&account, &path).await?;
-        Ok(Reply::new(213, info.size.to_string()))
+        Ok(Reply::new(Code::FileStatus, info.size.to_string()))
     }
 
     pub(in crate::ftp) async fn cmd_mdtm(&mut self, arg: &str) -> Outcome {
         let account = self.account()?;
         let path = self.cwd.resolve(arg)?;
         let (_, info) = self.file_info(&account, &path).await?;
-        Ok(Reply::new(213, mdtm_time(info.modified)))
+        Ok(Reply::new(Code::FileStatus, mdtm_time(info.modified)))
     }
 
     pub(in crate::ftp) async fn cmd_mfmt(&mut self, secs: i64, arg: &str) -> Outcome {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
         let (key, _) = self.file_info(&account, &path).await?;
-        let t =
-            OffsetDateTime::from_unix_timestamp(secs).map_err(|e| refuse(501, e.to_string()))?;
+        let t = OffsetDateTime::from_unix_timestamp(secs)
+            .map_err(|e| refuse(Code::BadArguments, e.to_string()))?;
         self.shared.storage.set_mtime(&key, t).await?;
-        Ok(Reply::new(213, format!("Modify={}; {path}", mdtm_time(t))))
+        Ok(Reply::new(
+            Code::FileStatus,
+            format!("Modify={}; {path}", mdtm_time(t)),
+        ))
     }
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::ftp::error::refuse;
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Outcome, Session};
 use crate::storage::{ObjectInfo, Storage, StorageError, checksum};
 
@@ -84,7 +84,7 @@ async fn compute(
     let mut crc = checksum::Crc32c::default();
     loop {
         let chunk = tokio::select! {
-            () = cancel.cancelled() => return Err(StorageError::Aborted),
+            () = cancel.cancelled() => return Err(StorageError::Cancelled),
             c = body.next_chunk() => c?,
         };
         let Some(chunk) = chunk else { break };
@@ -117,7 +117,7 @@ impl Session {
             }
         };
         Ok(Reply::new(
-            213,
+            Code::FileStatus,
             format!("{} 0-{} {digest} {}", algo.name(), info.size, path.name()),
         ))
     }
@@ -125,14 +125,14 @@ impl Session {
     /// `OPTS HASH` shows the current algorithm, `OPTS HASH <name>` selects one.
     pub(in crate::ftp) fn cmd_opts_hash(&mut self, arg: Option<&str>) -> Outcome {
         match arg.map(str::trim).filter(|a| !a.is_empty()) {
-            None => Ok(Reply::new(200, self.hash_algo.name())),
+            None => Ok(Reply::new(Code::Ok, self.hash_algo.name())),
             Some(name) => match HashAlgo::parse(name) {
                 Some(a) => {
                     self.hash_algo = a;
-                    Ok(Reply::new(200, a.name()))
+                    Ok(Reply::new(Code::Ok, a.name()))
                 }
                 None => Err(refuse(
-                    504,
+                    Code::ParameterNotImplemented,
                     format!("Unknown algorithm {name:?}; available: SHA-256, CRC32C, MD5"),
                 )),
             },

@@ -3,7 +3,7 @@
 use crate::ftp::charset::Charset;
 use crate::ftp::command::TransferType;
 use crate::ftp::error::refuse;
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Login, Outcome, Session};
 
 /// Exactly what this server implements, as FEAT lines.
@@ -46,7 +46,7 @@ impl Session {
         let mut lines = vec!["Features:".to_owned()];
         lines.extend(features.iter().map(|f| format!(" {f}")));
         lines.push("End".into());
-        Reply::multi(211, lines)
+        Reply::multi(Code::SystemStatus, lines)
     }
 
     pub(in crate::ftp) fn cmd_opts(&mut self, arg: &str) -> Outcome {
@@ -57,27 +57,31 @@ impl Session {
             (Some("UTF8" | "UTF-8"), Some("ON") | None) => {
                 self.utf8_asked = true;
                 self.set_charset(Charset::utf8());
-                Ok(Reply::new(200, "Always in UTF8 mode"))
+                Ok(Reply::new(Code::Ok, "Always in UTF8 mode"))
             }
-            (Some("UTF8" | "UTF-8"), Some("OFF")) if self.native.is_utf8() => {
-                Err(refuse(504, "UTF8 cannot be turned off"))
-            }
+            (Some("UTF8" | "UTF-8"), Some("OFF")) if self.native.is_utf8() => Err(refuse(
+                Code::ParameterNotImplemented,
+                "UTF8 cannot be turned off",
+            )),
             (Some("UTF8" | "UTF-8"), Some("OFF")) => {
                 self.utf8_asked = false;
                 self.set_charset(self.native);
                 Ok(Reply::new(
-                    200,
+                    Code::Ok,
                     format!("Names in {} now", self.native.name()),
                 ))
             }
-            (Some("MLST"), _) => Ok(Reply::new(200, "MLST OPTS type;size;modify;perm;")),
-            _ => Err(refuse(501, format!("Option not understood: {arg}"))),
+            (Some("MLST"), _) => Ok(Reply::new(Code::Ok, "MLST OPTS type;size;modify;perm;")),
+            _ => Err(refuse(
+                Code::BadArguments,
+                format!("Option not understood: {arg}"),
+            )),
         }
     }
 
     pub(in crate::ftp) fn cmd_help() -> Reply {
         Reply::multi(
-            214,
+            Code::Help,
             vec![
                 "The following commands are recognized:".into(),
                 " ABOR ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HASH HELP LIST MDTM MFMT".into(),
@@ -100,7 +104,7 @@ impl Session {
             TransferType::Binary => "BINARY",
         };
         Reply::multi(
-            211,
+            Code::SystemStatus,
             vec![
                 "s3ftpd status:".into(),
                 format!(" Connected to {}", self.peer.ip()),
@@ -114,7 +118,7 @@ impl Session {
 
     pub(in crate::ftp) fn cmd_pwd(&self) -> Reply {
         Reply::new(
-            257,
+            Code::PathCreated,
             format!("{} is the current directory", quote_path(self.cwd.as_str())),
         )
     }

@@ -15,7 +15,7 @@ use crate::ftp::data::DataStream;
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::listing::{Entry, Kind, display_name, list_line, mlsx_line};
 use crate::ftp::path::VPath;
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Done, Outcome, Session};
 use crate::storage::{DirPage, Storage, StorageError};
 
@@ -137,7 +137,7 @@ impl DirListing {
             let page = match self.first.take() {
                 Some(page) => page,
                 None => tokio::select! {
-                    () = cancel.cancelled() => return Err(StorageError::Aborted),
+                    () = cancel.cancelled() => return Err(StorageError::Cancelled),
                     p = self.storage.list_dir_page(&self.prefix, token, self.fmt != ListFormat::Names) => p?,
                 },
             };
@@ -164,7 +164,7 @@ impl DirListing {
                 None => break,
             }
         }
-        out.shutdown().await.map_err(StorageError::Data)?;
+        out.shutdown().await.map_err(StorageError::Io)?;
         Ok(count)
     }
 }
@@ -208,7 +208,12 @@ impl Session {
                 modified: info.modified,
             }));
         }
-        let missing = || refuse(550, format!("{path}: no such file or directory"));
+        let missing = || {
+            refuse(
+                Code::FileUnavailable,
+                format!("{path}: no such file or directory"),
+            )
+        };
         let only = Pattern::new(path.name()).ok_or_else(missing)?;
         let parent = path.parent();
         let prefix = account.root.dir_prefix(&parent)?;
@@ -237,15 +242,18 @@ impl Session {
             .await?;
         if fmt == ListFormat::Facts && matches!(target, Target::File(_)) {
             return Err(refuse(
-                501,
+                Code::BadArguments,
                 format!("{path}: not a directory (use MLST for files)"),
             ));
         }
         let mut stream = self
-            .open_data(Reply::new(150, "Here comes the directory listing"))
+            .open_data(Reply::new(
+                Code::OpeningData,
+                "Here comes the directory listing",
+            ))
             .await?;
         let cancel = self.shared.abort.child_token();
-        let stall = self.shared.config.limits.data_timeout.0;
+        let stall = self.shared.timeouts.data;
         let read_only = account.read_only;
         let names_under = nlst_prefix(arg.as_deref(), &target);
         let charset = self.charset();
@@ -282,15 +290,15 @@ impl Session {
                 let token = cancel.clone();
                 let fut = async move {
                     write_data(&mut stream, &charset.encode(&line), stall, &token).await?;
-                    stream.shutdown().await.map_err(StorageError::Data)?;
+                    stream.shutdown().await.map_err(StorageError::Io)?;
                     Ok(1)
                 };
                 self.run_transfer(cancel, fut, None).await?
             }
         };
         Ok(match done {
-            Done::Complete(_) => Reply::new(226, "Directory send OK"),
-            Done::Aborted => Reply::new(226, "ABOR successful"),
+            Done::Complete(_) => Reply::new(Code::TransferComplete, "Directory send OK"),
+            Done::Aborted => Reply::new(Code::TransferComplete, "ABOR successful"),
         })
     }
 
@@ -300,7 +308,10 @@ impl Session {
         let entry = match self.list_target(&account, &path, false).await? {
             Target::File(e) => e,
             Target::Dir { only: Some(_), .. } => {
-                return Err(refuse(550, format!("{path}: no such file or directory")));
+                return Err(refuse(
+                    Code::FileUnavailable,
+                    format!("{path}: no such file or directory"),
+                ));
             }
             Target::Dir { prefix, .. } => {
                 let marker_time = if prefix.is_empty() {
@@ -324,7 +335,7 @@ impl Session {
             account.read_only,
         );
         Ok(Reply::multi(
-            250,
+            Code::FileActionOk,
             vec![format!("Listing {path}"), format!(" {facts}"), "End".into()],
         ))
     }
@@ -340,7 +351,7 @@ impl Session {
             Target::File(e) => {
                 let line = list_line(&e, OffsetDateTime::now_utc(), account.read_only);
                 return Ok(Reply::multi(
-                    213,
+                    Code::FileStatus,
                     vec![format!("Status of {path}:"), line, "End of status".into()],
                 ));
             }
@@ -350,7 +361,8 @@ impl Session {
                 only,
             } => (prefix, first, only),
         };
-        self.send_raw(&format!("213-Status of {path}:\r\n")).await;
+        self.send_raw(&format!("{}-Status of {path}:\r\n", Code::FileStatus))
+            .await;
         let mut token = None;
         loop {
             let page = match first.take() {
@@ -375,6 +387,6 @@ impl Session {
                 None => break,
             }
         }
-        Ok(Reply::new(213, "End of status"))
+        Ok(Reply::new(Code::FileStatus, "End of status"))
     }
 }

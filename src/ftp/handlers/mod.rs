@@ -12,4 +12,4 @@ mod transfer;
 
 pub use hash::HashAlgo;
 pub use list::ListFormat;
-pub use transfer::Store;
+pub use transfer::StorMode;

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::ftp::data::{ActiveRefusal, DataPlan, canonical, check_active, epsv_text, pasv_text};
 use crate::ftp::error::{FtpError, refuse};
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Outcome, Session};
 
 impl Session {
@@ -13,18 +13,21 @@ impl Session {
         let path = self.cwd.resolve(arg)?;
         let prefix = account.root.dir_prefix(&path)?;
         if !path.is_root() && !self.shared.storage.dir_exists(&prefix).await? {
-            return Err(refuse(550, format!("{path}: no such directory")));
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: no such directory"),
+            ));
         }
         self.cwd = path;
         Ok(Reply::new(
-            250,
+            Code::FileActionOk,
             format!("Directory changed to {}", self.cwd),
         ))
     }
 
     async fn bind_passive(&mut self) -> Result<u16, FtpError> {
         self.data = None; // a new PASV replaces (and releases) the previous one
-        let limits = &self.shared.config.limits;
+        let timeouts = self.shared.timeouts;
         let client = self
             .shared
             .config
@@ -34,14 +37,14 @@ impl Session {
         let pending = self
             .shared
             .ports
-            .expect(
-                self.local.ip(),
-                client,
-                limits.passive_timeout.0,
-                limits.data_timeout.0,
-            )
+            .expect(self.local.ip(), client, timeouts.passive, timeouts.data)
             .await
-            .map_err(|e| refuse(425, format!("Cannot open passive connection: {e}")))?;
+            .map_err(|e| {
+                refuse(
+                    Code::CantOpenData,
+                    format!("Cannot open passive connection: {e}"),
+                )
+            })?;
         let port = pending.port();
         self.data = Some(DataPlan::Passive(pending));
         Ok(port)
@@ -51,7 +54,7 @@ impl Session {
     fn refuse_after_epsv_all(&self, verb: &str) -> Result<(), FtpError> {
         if self.epsv_all {
             return Err(refuse(
-                550,
+                Code::FileUnavailable,
                 format!("{verb} not allowed after EPSV ALL; use EPSV"),
             ));
         }
@@ -70,7 +73,7 @@ impl Session {
                     .map(|a| a.ip())
                     .ok_or_else(|| {
                         refuse(
-                            425,
+                            Code::CantOpenData,
                             format!(
                                 "Cannot resolve passive.public_host {host:?} to an IPv4 address"
                             ),
@@ -80,22 +83,22 @@ impl Session {
             None => canonical(self.local.ip()),
         };
         let IpAddr::V4(v4) = ip else {
-            return Err(refuse(425, "PASV needs IPv4; use EPSV"));
+            return Err(refuse(Code::CantOpenData, "PASV needs IPv4; use EPSV"));
         };
         let port = self.bind_passive().await?;
-        Ok(Reply::new(227, pasv_text(v4, port)))
+        Ok(Reply::new(Code::Passive, pasv_text(v4, port)))
     }
 
     pub(in crate::ftp) async fn cmd_epsv(&mut self) -> Outcome {
         let port = self.bind_passive().await?;
-        Ok(Reply::new(229, epsv_text(port)))
+        Ok(Reply::new(Code::ExtendedPassive, epsv_text(port)))
     }
 
     pub(in crate::ftp) fn cmd_port(&mut self, target: SocketAddr) -> Outcome {
         self.refuse_after_epsv_all("PORT/EPRT")?;
         if !self.shared.config.active.enabled {
             return Err(refuse(
-                502,
+                Code::NotImplemented,
                 "Active mode is disabled on this server; use PASV or EPSV",
             ));
         }
@@ -111,15 +114,21 @@ impl Session {
             Ok(()) => {}
             Err(ActiveRefusal::OtherHost) => {
                 tracing::warn!(%target, "PORT to another host refused (RFC 2577)");
-                return Err(refuse(501, "PORT/EPRT must name your own address"));
+                return Err(refuse(
+                    Code::BadArguments,
+                    "PORT/EPRT must name your own address",
+                ));
             }
             Err(ActiveRefusal::LowPort) => {
-                return Err(refuse(504, "PORT/EPRT to a port below 1024 refused"));
+                return Err(refuse(
+                    Code::ParameterNotImplemented,
+                    "PORT/EPRT to a port below 1024 refused",
+                ));
             }
         }
         self.data = Some(DataPlan::Active(target));
         Ok(Reply::new(
-            200,
+            Code::Ok,
             "PORT command successful; consider using PASV",
         ))
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::ftp::command::Site;
 use crate::ftp::error::refuse;
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Outcome, Session};
 
 /// The shortest idle timeout `SITE IDLE` sets (vsftpd's floor).
@@ -25,22 +25,25 @@ impl Session {
                     .is_some()
                     || storage.dir_exists(&account.root.dir_prefix(&path)?).await?;
                 if !exists {
-                    return Err(refuse(550, format!("{path}: no such file or directory")));
+                    return Err(refuse(
+                        Code::FileUnavailable,
+                        format!("{path}: no such file or directory"),
+                    ));
                 }
                 Ok(Reply::new(
-                    200,
+                    Code::Ok,
                     "SITE CHMOD command ok; S3 objects have no permission bits, nothing was changed",
                 ))
             }
             Site::Umask(mask) => Ok(Reply::new(
-                200,
+                Code::Ok,
                 format!(
                     "UMASK set to {}; S3 objects have no permission bits, it changes nothing",
                     mask.as_deref().unwrap_or("0022")
                 ),
             )),
             Site::Help => Ok(Reply::multi(
-                214,
+                Code::Help,
                 vec![
                     "The following SITE commands are recognized:".into(),
                     " CHMOD HELP IDLE UMASK UTIME".into(),
@@ -48,23 +51,26 @@ impl Session {
                 ],
             )),
             Site::Idle(None) => Ok(Reply::new(
-                200,
+                Code::Ok,
                 format!("Current idle timeout is {} seconds", self.idle.as_secs()),
             )),
             Site::Idle(Some(secs)) => {
-                let max = self.shared.config.limits.idle_timeout.0.as_secs();
+                let max = self.shared.timeouts.idle.as_secs();
                 if !(MIN_IDLE.min(max)..=max).contains(&secs) {
                     return Err(refuse(
-                        501,
+                        Code::BadArguments,
                         format!("SITE IDLE takes {} to {max} seconds", MIN_IDLE.min(max)),
                     ));
                 }
                 self.idle = Duration::from_secs(secs);
-                Ok(Reply::new(200, format!("Timeout set to {secs} seconds")))
+                Ok(Reply::new(
+                    Code::Ok,
+                    format!("Timeout set to {secs} seconds"),
+                ))
             }
             Site::Utime { time, path } => {
                 self.cmd_mfmt(time, &path).await?;
-                Ok(Reply::new(200, "UTIME command successful"))
+                Ok(Reply::new(Code::Ok, "UTIME command successful"))
             }
         }
     }

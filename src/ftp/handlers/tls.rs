@@ -4,13 +4,16 @@ use rustls::HandshakeKind;
 
 use crate::ftp::data::DataStream;
 use crate::ftp::error::{FtpError, refuse};
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Outcome, Session};
 
 impl Session {
     fn tls_configured(&self) -> Result<(), FtpError> {
         if self.shared.tls.is_none() {
-            return Err(refuse(502, "FTPS is not configured on this server"));
+            return Err(refuse(
+                Code::NotImplemented,
+                "FTPS is not configured on this server",
+            ));
         }
         Ok(())
     }
@@ -18,17 +21,20 @@ impl Session {
     pub(in crate::ftp) fn cmd_auth(&mut self, mechanism: &str) -> Outcome {
         self.tls_configured()?;
         if self.is_secure() {
-            return Err(refuse(534, "The control connection is already TLS"));
+            return Err(refuse(
+                Code::PolicyRefused,
+                "The control connection is already TLS",
+            ));
         }
         if !matches!(mechanism, "TLS" | "TLS-C" | "SSL" | "TLS-P") {
             return Err(refuse(
-                504,
+                Code::ParameterNotImplemented,
                 format!("AUTH {mechanism} not supported; use AUTH TLS"),
             ));
         }
         self.upgrade = true;
         Ok(Reply::new(
-            234,
+            Code::SecurityExchange,
             format!("AUTH {mechanism} ok; start the TLS handshake"),
         ))
     }
@@ -36,12 +42,15 @@ impl Session {
     pub(in crate::ftp) fn cmd_pbsz(&self, size: &str) -> Outcome {
         self.tls_configured()?;
         if !self.is_secure() {
-            return Err(refuse(503, "PBSZ needs AUTH TLS first"));
+            return Err(refuse(Code::BadSequence, "PBSZ needs AUTH TLS first"));
         }
         if size.parse::<u64>().is_err() {
-            return Err(refuse(501, "PBSZ takes a number (use PBSZ 0)"));
+            return Err(refuse(
+                Code::BadArguments,
+                "PBSZ takes a number (use PBSZ 0)",
+            ));
         }
-        Ok(Reply::new(200, "PBSZ=0"))
+        Ok(Reply::new(Code::Ok, "PBSZ=0"))
     }
 
     pub(in crate::ftp) fn cmd_prot(&mut self, level: &str) -> Outcome {
@@ -49,29 +58,32 @@ impl Session {
         // RFC 4217 puts PBSZ before PROT; like vsftpd we only insist on AUTH
         // (Python's ftplib sends `PROT C` without PBSZ).
         if !self.is_secure() {
-            return Err(refuse(503, "PROT needs AUTH TLS first"));
+            return Err(refuse(Code::BadSequence, "PROT needs AUTH TLS first"));
         }
         match level {
             "P" => {
                 self.prot_private = true;
-                Ok(Reply::new(200, "Protection level set to Private"))
+                Ok(Reply::new(Code::Ok, "Protection level set to Private"))
             }
             "C" => {
                 self.prot_private = false;
-                Ok(Reply::new(200, "Protection level set to Clear"))
+                Ok(Reply::new(Code::Ok, "Protection level set to Clear"))
             }
             "S" | "E" => Err(refuse(
-                536,
+                Code::ProtNotSupported,
                 format!("PROT {level} not supported; use P or C"),
             )),
-            _ => Err(refuse(504, format!("Unknown protection level {level:?}"))),
+            _ => Err(refuse(
+                Code::ParameterNotImplemented,
+                format!("Unknown protection level {level:?}"),
+            )),
         }
     }
 
     pub(in crate::ftp) fn cmd_ccc(&mut self) -> Outcome {
         self.tls_configured()?;
         Err(refuse(
-            534,
+            Code::PolicyRefused,
             "CCC refused: the control connection stays encrypted",
         ))
     }
@@ -86,7 +98,7 @@ impl Session {
             .is_some_and(crate::config::Tls::data_required);
         if required && !self.prot_private {
             return Err(refuse(
-                521,
+                Code::ProtRefused,
                 "Data connections must be encrypted: send PBSZ 0 and PROT P",
             ));
         }
@@ -103,13 +115,18 @@ impl Session {
             (Some(tls), true) => tls,
             _ => return Ok(DataStream::Left(tcp)),
         };
-        let wait = self.shared.config.limits.data_timeout.0;
+        let wait = self.shared.timeouts.handshake;
         let stream = tokio::time::timeout(wait, tls.data_acceptor().accept(tcp))
             .await
-            .map_err(|_| refuse(425, "TLS handshake on the data connection timed out"))?
+            .map_err(|_| {
+                refuse(
+                    Code::CantOpenData,
+                    "TLS handshake on the data connection timed out",
+                )
+            })?
             .map_err(|e| {
                 refuse(
-                    425,
+                    Code::CantOpenData,
                     format!("TLS handshake on the data connection failed: {e}"),
                 )
             })?;
@@ -134,7 +151,7 @@ impl Session {
                  `require_session_reuse: false` on their user"
             );
             return Err(refuse(
-                522,
+                Code::ProtocolNotSupported,
                 "TLS data connections must reuse the control connection's TLS session",
             ));
         }

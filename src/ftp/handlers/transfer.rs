@@ -1,7 +1,5 @@
 //! RETR, STOR, STOU: file transfers between the data connection and S3.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -9,14 +7,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Account;
 use tokio_util::either::Either;
-use tokio_util::io::InspectReader;
 
 use crate::ftp::ascii::{AsciiEncoder, AsciiReader};
 use crate::ftp::command::TransferType;
 use crate::ftp::data::{self, DataStream};
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::path::VPath;
-use crate::ftp::reply::Reply;
+use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Done, Outcome, Session};
 use crate::storage::{
     CommitGate, ObjectBody, ObjectInfo, ResumeRefusal, StorageError, UploadOptions, upload,
@@ -31,10 +28,10 @@ pub(super) async fn write_data(
     cancel: &CancellationToken,
 ) -> Result<(), StorageError> {
     tokio::select! {
-        () = cancel.cancelled() => Err(StorageError::Aborted),
+        () = cancel.cancelled() => Err(StorageError::Cancelled),
         r = tokio::time::timeout(stall, out.write_all(bytes)) => match r {
-            Err(_) => Err(StorageError::Data(std::io::ErrorKind::TimedOut.into())),
-            Ok(r) => r.map_err(StorageError::Data),
+            Err(_) => Err(StorageError::Io(std::io::ErrorKind::TimedOut.into())),
+            Ok(r) => r.map_err(StorageError::Io),
         },
     }
 }
@@ -56,7 +53,7 @@ async fn send_body(
     let mut sent = 0u64;
     loop {
         let chunk = tokio::select! {
-            () = cancel.cancelled() => return Err(StorageError::Aborted),
+            () = cancel.cancelled() => return Err(StorageError::Cancelled),
             c = body.next_chunk() => c?,
         };
         let Some(chunk) = chunk else { break };
@@ -71,13 +68,13 @@ async fn send_body(
         }
     }
     write_data(&mut out, &pending, stall, &cancel).await?;
-    out.shutdown().await.map_err(StorageError::Data)?;
+    out.shutdown().await.map_err(StorageError::Io)?;
     Ok(sent)
 }
 
 /// How STOR-like commands treat an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
+pub enum StorMode {
     /// STOR: replace it (or resume it after `REST n`).
     Replace,
     /// APPE: add to its end; create it when missing.
@@ -147,12 +144,15 @@ impl Session {
         let plan = self
             .data
             .take()
-            .ok_or_else(|| refuse(425, "Use PASV, EPSV, PORT or EPRT first"))?;
+            .ok_or_else(|| refuse(Code::CantOpenData, "Use PASV, EPSV, PORT or EPRT first"))?;
         self.check_data_protection()?;
-        let wait = self.shared.config.limits.data_timeout.0;
-        let tcp = data::open(plan, self.local.ip(), wait)
-            .await
-            .map_err(|e| refuse(425, format!("Cannot open data connection: {e}")))?;
+        let wait = self.shared.timeouts.data;
+        let tcp = data::open(plan, self.local.ip(), wait).await.map_err(|e| {
+            refuse(
+                Code::CantOpenData,
+                format!("Cannot open data connection: {e}"),
+            )
+        })?;
         self.reply(preliminary).await;
         self.secure_data(tcp).await
     }
@@ -170,7 +170,7 @@ impl Session {
                 Some(info) if info.size == offset => (ObjectBody::empty(), 0),
                 _ => {
                     return Err(refuse(
-                        554,
+                        Code::NotTaken,
                         format!("REST {offset} is past the end of {path}"),
                     ));
                 }
@@ -178,7 +178,10 @@ impl Session {
             Err(StorageError::NotFound)
                 if storage.dir_exists(&account.root.dir_prefix(&path)?).await? =>
             {
-                return Err(refuse(550, format!("{path}: not a plain file")));
+                return Err(refuse(
+                    Code::FileUnavailable,
+                    format!("{path}: not a plain file"),
+                ));
             }
             Err(e) => return Err(e.into()),
         };
@@ -187,9 +190,9 @@ impl Session {
             "Opening {mode} mode data connection for {} ({len} bytes)",
             path.name()
         );
-        let out = self.open_data(Reply::new(150, text)).await?;
+        let out = self.open_data(Reply::new(Code::OpeningData, text)).await?;
         let cancel = self.shared.abort.child_token();
-        let stall = self.shared.config.limits.data_timeout.0;
+        let stall = self.shared.timeouts.data;
         let fut = send_body(
             body,
             out,
@@ -203,9 +206,9 @@ impl Session {
         match outcome? {
             Done::Complete(n) => {
                 tracing::info!(path = %path, key, bytes = n, offset, "download complete");
-                Ok(Reply::new(226, "Transfer complete"))
+                Ok(Reply::new(Code::TransferComplete, "Transfer complete"))
             }
-            Done::Aborted => Ok(Reply::new(226, "ABOR successful")),
+            Done::Aborted => Ok(Reply::new(Code::TransferComplete, "ABOR successful")),
         }
     }
 
@@ -215,17 +218,17 @@ impl Session {
         &mut self,
         key: &str,
         path: &VPath,
-        mode: Store,
+        mode: StorMode,
         rest: Option<u64>,
     ) -> Result<Option<ObjectInfo>, FtpError> {
         let storage = &self.shared.storage;
         let base = match (mode, rest) {
-            (Store::Append, _) => storage.head(key).await?,
-            (Store::Replace, Some(n)) if n > 0 => match storage.head(key).await? {
+            (StorMode::Append, _) => storage.head(key).await?,
+            (StorMode::Replace, Some(n)) if n > 0 => match storage.head(key).await? {
                 Some(info) if info.size == n => Some(info),
                 Some(info) => {
                     return Err(refuse(
-                        554,
+                        Code::NotTaken,
                         format!(
                             "REST {n} does not match the size of {path} ({} bytes): an upload resumes only at the end of the file; nothing was changed",
                             info.size
@@ -234,7 +237,7 @@ impl Session {
                 }
                 None => {
                     return Err(refuse(
-                        554,
+                        Code::NotTaken,
                         format!(
                             "REST {n}: {path} does not exist, there is nothing to resume; nothing was changed"
                         ),
@@ -250,7 +253,7 @@ impl Session {
             return Ok(Some(info));
         };
         let what = match rest {
-            Some(n) if mode == Store::Replace => format!("REST {n}"),
+            Some(n) if mode == StorMode::Replace => format!("REST {n}"),
             _ => "APPE".to_owned(),
         };
         let cause = match why {
@@ -260,14 +263,14 @@ impl Session {
         tracing::info!(path = %path, reason = ?why, "resume refused: the file is not the interrupted upload");
         self.refused_resume = Some(key.to_owned());
         Err(refuse(
-            554,
+            Code::NotTaken,
             format!(
                 "{what}: {path} is not your interrupted upload: {cause} and kept none of its bytes (the previous version is intact), so there is nothing to resume; send the whole file; nothing was changed"
             ),
         ))
     }
 
-    pub(in crate::ftp) async fn cmd_stor(&mut self, arg: &str, mode: Store) -> Outcome {
+    pub(in crate::ftp) async fn cmd_stor(&mut self, arg: &str, mode: StorMode) -> Outcome {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
         let key = account.root.file_key(&path)?;
@@ -275,7 +278,7 @@ impl Session {
         let storage = self.shared.storage.clone();
         if storage.dir_exists(&account.root.dir_prefix(&path)?).await? {
             return Err(refuse(
-                553,
+                Code::NameNotAllowed,
                 format!("{path}: a directory with that name exists"),
             ));
         }
@@ -284,27 +287,21 @@ impl Session {
         // version with nothing).
         let after_refusal = self.refused_resume.take().is_some_and(|k| k == key);
         let base = self.upload_base(&key, &path, mode, rest).await?;
-        let unique = mode == Store::Unique;
+        let unique = mode == StorMode::Unique;
         let text = match (&base, mode) {
-            (_, Store::Unique) => format!("FILE: {}", path.name()),
+            (_, StorMode::Unique) => format!("FILE: {}", path.name()),
             (Some(b), _) => format!("Ok to send data; appending after byte {}", b.size),
             (None, _) => "Ok to send data".to_owned(),
         };
-        let input = self.open_data(Reply::new(150, text)).await?;
+        let input = self.open_data(Reply::new(Code::OpeningData, text)).await?;
         let cancel = self.shared.abort.child_token();
         let opts = UploadOptions {
             keep_partial: self.shared.config.uploads.keep_partial,
-            stall: self.shared.config.limits.data_timeout.0,
+            stall: self.shared.timeouts.data,
         };
         let ascii = self.ttype == TransferType::Ascii;
         let token = cancel.clone();
         let (gate, question) = CommitGate::new();
-        let arrived = Arc::new(AtomicU64::new(0));
-        self.commit_needs_bytes = after_refusal.then(|| arrived.clone());
-        let counter = arrived.clone();
-        let input = InspectReader::new(input, move |b: &[u8]| {
-            counter.fetch_add(b.len() as u64, Ordering::Relaxed);
-        });
         let job = Receive {
             storage,
             key,
@@ -314,10 +311,13 @@ impl Session {
         };
         let fut = job.run(input, token, gate);
         let started = std::time::Instant::now();
+        let question = question.needing_bytes(after_refusal);
         let outcome = self.run_transfer(cancel, fut, Some(question)).await;
-        if after_refusal && arrived.load(Ordering::Relaxed) == 0 && outcome.is_err() {
+        // The gate said no to an empty upload while the client stayed.
+        let empty = matches!(outcome, Err(FtpError::Storage(StorageError::Cancelled)));
+        if after_refusal && empty && !self.closing {
             return Err(refuse(
-                451,
+                Code::LocalError,
                 format!(
                     "Nothing arrived after the refused resume: {path} keeps its previous version; send the whole file"
                 ),
@@ -328,7 +328,7 @@ impl Session {
             Done::Complete(n) => {
                 tracing::info!(path = %path, bytes = n, "upload complete");
                 Ok(Reply::new(
-                    226,
+                    Code::TransferComplete,
                     if unique {
                         format!("Transfer complete (unique file name: {})", path.name())
                     } else {
@@ -336,7 +336,7 @@ impl Session {
                     },
                 ))
             }
-            Done::Aborted => Ok(Reply::new(226, "ABOR successful")),
+            Done::Aborted => Ok(Reply::new(Code::TransferComplete, "ABOR successful")),
         }
     }
 
@@ -352,10 +352,13 @@ impl Session {
                 .await?
                 .is_none()
             {
-                return self.cmd_stor(&candidate, Store::Unique).await;
+                return self.cmd_stor(&candidate, StorMode::Unique).await;
             }
         }
-        Err(refuse(553, "Could not find a unique file name"))
+        Err(refuse(
+            Code::NameNotAllowed,
+            "Could not find a unique file name",
+        ))
     }
 }
 

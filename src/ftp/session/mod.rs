@@ -19,10 +19,10 @@ use super::codec::ControlCodec;
 use super::command::{Command, TransferType};
 use super::data::DataPlan;
 use super::error::{FtpError, refuse, reply_for};
-use super::handlers::Store;
+use super::handlers::StorMode;
 use super::passive::PassivePorts;
 use super::path::VPath;
-use super::reply::Reply;
+use super::reply::{Code, Reply};
 use crate::auth::{Account, Users};
 use crate::config::Config;
 use crate::storage::Storage;
@@ -39,6 +39,8 @@ pub const MAX_LINE: usize = 8192;
 pub struct Shared {
     /// The configuration.
     pub config: Arc<Config>,
+    /// Every wait on a peer (from the configuration).
+    pub timeouts: crate::config::Timeouts,
     /// The bucket.
     pub storage: Storage,
     /// Accounts.
@@ -50,7 +52,7 @@ pub struct Shared {
     /// Fired at the drain deadline: running transfers are aborted.
     pub abort: CancellationToken,
     /// FTPS, when configured.
-    pub tls: Option<crate::tls::Tls>,
+    pub tls: Option<crate::tls::Ftps>,
     /// Failed logins per IP and temporary bans.
     pub bans: super::bans::Bans,
     /// The xferlog file, when `log.transfer_log` is set.
@@ -127,8 +129,6 @@ pub struct Session {
     pub(super) utf8_asked: bool,
     /// The key whose resume was just refused (see `cmd_stor`).
     pub(super) refused_resume: Option<String>,
-    /// The running upload may commit only if bytes arrived (counted here).
-    pub(super) commit_needs_bytes: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Session {
@@ -150,7 +150,6 @@ impl Session {
             native,
             utf8_asked: false,
             refused_resume: None,
-            commit_needs_bytes: None,
             peer,
             local,
             login: Login::AwaitingUser,
@@ -170,9 +169,9 @@ impl Session {
                 std::time::Instant::now(),
             ),
             admission,
-            login_deadline: tokio::time::Instant::now() + shared.config.limits.login_timeout.0,
+            login_deadline: tokio::time::Instant::now() + shared.timeouts.login,
             epsv_all: false,
-            idle: shared.config.limits.idle_timeout.0,
+            idle: shared.timeouts.idle,
             shared,
         }
     }
@@ -180,7 +179,7 @@ impl Session {
     /// Serves the connection until QUIT, an error, a timeout or shutdown.
     pub async fn run(mut self) {
         let banner = self.shared.config.banner.clone();
-        self.reply(Reply::new(220, banner)).await;
+        self.reply(Reply::new(Code::Ready, banner)).await;
         while !self.closing {
             let line = match self.pending.pop_front() {
                 Some(l) => l,
@@ -191,7 +190,7 @@ impl Session {
             };
             self.handle_line(&line).await;
             if std::mem::take(&mut self.upgrade) {
-                let wait = self.shared.config.limits.data_timeout.0;
+                let wait = self.shared.timeouts.handshake;
                 let Some(tls) = self.shared.tls.clone() else {
                     break;
                 };
@@ -223,18 +222,18 @@ impl Session {
         let waiting = self.admission.evicted().is_some();
         tokio::select! {
             () = shutdown.cancelled() => {
-                self.reply(Reply::new(421, "Server shutting down; closing control connection")).await;
+                self.reply(Reply::new(Code::NotAvailable, "Server shutting down; closing control connection")).await;
                 None
             }
             () = evicted.cancelled(), if waiting => {
                 tracing::info!("closed while waiting to log in, to make room (limits.max_unauthenticated)");
-                self.reply(Reply::new(421, "Too many connections waiting to log in; closing")).await;
+                self.reply(Reply::new(Code::NotAvailable, "Too many connections waiting to log in; closing")).await;
                 None
             }
             r = tokio::time::timeout_at(deadline, self.control.next()) => match r {
                 Err(_) => {
                     tracing::info!("{}", what.to_lowercase());
-                    self.reply(Reply::new(421, format!("{what}; closing control connection"))).await;
+                    self.reply(Reply::new(Code::NotAvailable, format!("{what}; closing control connection"))).await;
                     None
                 }
                 Ok(None) => None,
@@ -257,7 +256,7 @@ impl Session {
         let charset = self.control.codec().charset;
         let Some(line) = charset.decode_line(line) else {
             let text = format!("Command is not valid {} text", charset.name());
-            return self.reply(Reply::new(501, text)).await;
+            return self.reply(Reply::new(Code::BadArguments, text)).await;
         };
         let (verb, result) = match Command::parse(&line).map(|c| c.unescaped(charset)) {
             Ok(cmd) => {
@@ -274,7 +273,7 @@ impl Session {
         self.shared
             .metrics
             .commands
-            .with_label_values(&[verb, crate::observe::reply_class(reply.code)])
+            .with_label_values(&[verb, crate::observe::reply_class(reply.code.number())])
             .inc();
         self.reply(reply).await;
     }
@@ -315,7 +314,10 @@ impl Session {
     pub(super) fn account(&self) -> Result<Account, FtpError> {
         match &self.login {
             Login::LoggedIn(a) => Ok(a.clone()),
-            _ => Err(refuse(530, "Please log in with USER and PASS")),
+            _ => Err(refuse(
+                Code::NotLoggedIn,
+                "Please log in with USER and PASS",
+            )),
         }
     }
 
@@ -323,7 +325,10 @@ impl Session {
     pub(super) fn writable_account(&self) -> Result<Account, FtpError> {
         let a = self.account()?;
         if a.read_only {
-            return Err(refuse(550, "Permission denied: this account is read-only"));
+            return Err(refuse(
+                Code::FileUnavailable,
+                "Permission denied: this account is read-only",
+            ));
         }
         Ok(a)
     }
@@ -355,7 +360,7 @@ impl Session {
             && self.shared.config.tls.as_ref().is_some_and(|t| t.required)
         {
             return Err(refuse(
-                530,
+                Code::NotLoggedIn,
                 "This server requires encryption: send AUTH TLS before USER and PASS",
             ));
         }
@@ -368,10 +373,10 @@ impl Session {
             C::Pass(pw) => self.cmd_pass(pw).await,
             C::Quit => {
                 self.closing = true;
-                Ok(Reply::new(221, "Goodbye"))
+                Ok(Reply::new(Code::Goodbye, "Goodbye"))
             }
-            C::Noop => Ok(Reply::new(200, "NOOP ok")),
-            C::Syst => Ok(Reply::new(215, "UNIX Type: L8")),
+            C::Noop => Ok(Reply::new(Code::Ok, "NOOP ok")),
+            C::Syst => Ok(Reply::new(Code::SystemType, "UNIX Type: L8")),
             C::Feat => Ok(self.cmd_feat()),
             C::Opts(arg) => self.cmd_opts(&arg),
             C::Help => Ok(Self::cmd_help()),
@@ -380,16 +385,19 @@ impl Session {
             C::Type(t) => {
                 self.ttype = t;
                 Ok(Reply::new(
-                    200,
+                    Code::Ok,
                     match t {
                         TransferType::Ascii => "Switching to ASCII mode",
                         TransferType::Binary => "Switching to Binary mode",
                     },
                 ))
             }
-            C::Mode => Ok(Reply::new(200, "Mode set to S")),
-            C::Stru => Ok(Reply::new(200, "Structure set to F")),
-            C::Allo => Ok(Reply::new(202, "ALLO not needed; storage grows as needed")),
+            C::Mode => Ok(Reply::new(Code::Ok, "Mode set to S")),
+            C::Stru => Ok(Reply::new(Code::Ok, "Structure set to F")),
+            C::Allo => Ok(Reply::new(
+                Code::Superfluous,
+                "ALLO not needed; storage grows as needed",
+            )),
             C::Pwd => Ok(self.cmd_pwd()),
             C::Cwd(path) => self.cmd_cwd(&path).await,
             C::Cdup => self.cmd_cwd("..").await,
@@ -405,15 +413,18 @@ impl Session {
             C::Rest(n) => {
                 self.rest = Some(n);
                 Ok(Reply::new(
-                    350,
+                    Code::Pending,
                     format!("Restarting at {n}. Send RETR, or STOR to resume an upload"),
                 ))
             }
             C::Retr(path) => self.cmd_retr(&path).await,
-            C::Stor(path) => self.cmd_stor(&path, Store::Replace).await,
+            C::Stor(path) => self.cmd_stor(&path, StorMode::Replace).await,
             C::Stou(name) => self.cmd_stou(name).await,
-            C::Appe(path) => self.cmd_stor(&path, Store::Append).await,
-            C::Abor => Ok(Reply::new(226, "No transfer in progress")),
+            C::Appe(path) => self.cmd_stor(&path, StorMode::Append).await,
+            C::Abor => Ok(Reply::new(
+                Code::TransferComplete,
+                "No transfer in progress",
+            )),
             C::List(path) => self.cmd_list(path, super::handlers::ListFormat::Long).await,
             C::Nlst(path) => {
                 self.cmd_list(path, super::handlers::ListFormat::Names)
@@ -429,7 +440,7 @@ impl Session {
             C::EpsvAll => {
                 self.epsv_all = true;
                 Ok(Reply::new(
-                    200,
+                    Code::Ok,
                     "EPSV ALL ok: from now on only EPSV sets up data connections",
                 ))
             }
@@ -439,7 +450,10 @@ impl Session {
             C::Pbsz(size) => self.cmd_pbsz(&size),
             C::Prot(level) => self.cmd_prot(&level),
             C::Ccc => self.cmd_ccc(),
-            C::Unknown(verb) => Err(refuse(502, format!("{verb} not implemented"))),
+            C::Unknown(verb) => Err(refuse(
+                Code::NotImplemented,
+                format!("{verb} not implemented"),
+            )),
         }
     }
 }
@@ -447,7 +461,7 @@ impl Session {
 /// Turns the control connection into TLS after `234` was sent.
 async fn start_tls(
     control: Framed<ControlStream, ControlCodec>,
-    tls: &crate::tls::Tls,
+    tls: &crate::tls::Ftps,
     wait: std::time::Duration,
 ) -> std::io::Result<Framed<ControlStream, ControlCodec>> {
     let parts = control.into_parts();

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Done, Session};
 use crate::ftp::command::Command;
 use crate::ftp::error::FtpError;
-use crate::ftp::reply::Reply;
-use crate::storage::{CommitQuestion, StorageError};
+use crate::ftp::reply::{Code, Reply};
+use crate::storage::{Ask, CommitQuestion, StorageError};
 
 /// What the control connection said while a transfer ran.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ impl Session {
     {
         enum Event {
             Finished(Result<u64, StorageError>),
-            Asked(Option<tokio::sync::oneshot::Sender<bool>>),
+            Asked(Option<Ask>),
             Line(Option<Result<Bytes, FtpError>>),
         }
         tokio::pin!(fut);
@@ -58,11 +58,18 @@ impl Session {
             };
             match event {
                 Event::Finished(r) => break r,
-                Event::Asked(answer) => {
+                Event::Asked(ask) => {
                     question = None;
-                    if let Some(answer) = answer {
-                        let present = self.client_present(&mut watch, &cancel).await;
-                        let _ = answer.send(present);
+                    if let Some(ask) = ask {
+                        let yes = if ask.empty_but_needs_bytes() {
+                            tracing::info!(
+                                "empty upload right after a refused resume: not committed"
+                            );
+                            false
+                        } else {
+                            self.client_present(&mut watch, &cancel).await
+                        };
+                        ask.answer(yes);
                     }
                 }
                 Event::Line(line) => {
@@ -75,13 +82,16 @@ impl Session {
             if let Err(e) = &result {
                 tracing::info!(error = %e, "transfer aborted by ABOR");
             }
-            self.reply(Reply::new(426, "Connection closed; transfer aborted"))
-                .await;
+            self.reply(Reply::new(
+                Code::TransferAborted,
+                "Connection closed; transfer aborted",
+            ))
+            .await;
             return Ok(Done::Aborted);
         }
         let n = result?;
         if !watch.control_open {
-            return Err(StorageError::Aborted.into());
+            return Err(StorageError::Cancelled.into());
         }
         Ok(Done::Complete(n))
     }
@@ -99,7 +109,10 @@ impl Session {
                     watch.aborted = true;
                     cancel.cancel();
                 }
-                Ok(Command::Noop) => self.reply(Reply::new(200, "Transfer in progress")).await,
+                Ok(Command::Noop) => {
+                    self.reply(Reply::new(Code::Ok, "Transfer in progress"))
+                        .await
+                }
                 _ => self.pending.push_back(l),
             },
             _ => {
@@ -121,13 +134,7 @@ impl Session {
         if watch.aborted || !watch.control_open {
             return false;
         }
-        if let Some(arrived) = self.commit_needs_bytes.take()
-            && arrived.load(std::sync::atomic::Ordering::Relaxed) == 0
-        {
-            tracing::info!("empty upload right after a refused resume: not committed");
-            return false;
-        }
-        let grace = self.shared.config.uploads.commit_grace.0;
+        let grace = self.shared.timeouts.commit_grace;
         match tokio::time::timeout(grace, self.control.next()).await {
             Err(_) => true,
             Ok(line) => {
