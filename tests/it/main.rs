@@ -1,6 +1,7 @@
 //! Integration tests: the gateway against real S3 servers, driven by real FTP clients.
 
 mod backend;
+mod budget;
 mod client_death;
 mod compose;
 mod deploy;

@@ -15,7 +15,7 @@ const FAILURE_DELAY: Duration = Duration::from_millis(800);
 
 impl Session {
     pub(in crate::ftp) fn cmd_user(&mut self, name: String) -> Outcome {
-        if matches!(self.login, Login::LoggedIn(_)) {
+        if matches!(self.login, Login::LoggedIn(..)) {
             return Err(refuse(
                 Code::NotLoggedIn,
                 "Already logged in; reconnect to change user",
@@ -34,7 +34,7 @@ impl Session {
         let user = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
             Login::AwaitingPass { user } => user,
             Login::AwaitingUser => return Err(refuse(Code::BadSequence, "Login with USER first")),
-            logged @ Login::LoggedIn(_) => {
+            logged @ Login::LoggedIn(..) => {
                 self.login = logged;
                 return Err(refuse(Code::BadSequence, "Already logged in"));
             }
@@ -56,7 +56,9 @@ impl Session {
             if !self.utf8_asked {
                 self.set_charset(self.native);
             }
-            self.login = Login::LoggedIn(account);
+            // Every account is served by the gateway's bucket for now.
+            let storage = self.shared.storage.clone();
+            self.login = Login::LoggedIn(account, storage);
             return Ok(Reply::new(Code::LoggedIn, "Login successful"));
         }
         self.failures += 1;

@@ -19,7 +19,7 @@ impl Session {
         path: &VPath,
     ) -> Result<(String, ObjectInfo), FtpError> {
         let key = account.root.file_key(path)?;
-        match self.shared.storage.head(&key).await? {
+        match self.storage()?.head(&key).await? {
             Some(info) => Ok((key, info)),
             None if self
                 .shared
@@ -45,7 +45,7 @@ impl Session {
             return Ok(());
         }
         let prefix = account.root.dir_prefix(dir)?;
-        if !self.shared.storage.dir_exists(&prefix).await? {
+        if !self.storage()?.dir_exists(&prefix).await? {
             self.shared
                 .storage
                 .put_bytes(&prefix, bytes::Bytes::new())
@@ -58,7 +58,7 @@ impl Session {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
         let prefix = account.root.dir_prefix(&path)?;
-        if path.is_root() || self.shared.storage.dir_exists(&prefix).await? {
+        if path.is_root() || self.storage()?.dir_exists(&prefix).await? {
             return Err(refuse(
                 Code::FileUnavailable,
                 format!("{path}: directory already exists"),
@@ -96,7 +96,7 @@ impl Session {
             ));
         }
         let prefix = account.root.dir_prefix(&path)?;
-        let storage = &self.shared.storage;
+        let storage = &self.storage()?;
         if !storage.dir_exists(&prefix).await? {
             return Err(refuse(
                 Code::FileUnavailable,
@@ -121,7 +121,7 @@ impl Session {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
         let (key, _) = self.file_info(&account, &path).await?;
-        self.shared.storage.delete(&key).await?;
+        self.storage()?.delete(&key).await?;
         self.keep_dir(&account, &path.parent()).await?;
         Ok(Reply::new(Code::FileActionOk, format!("{path}: deleted")))
     }
@@ -135,7 +135,7 @@ impl Session {
                 "Cannot rename the home directory",
             ));
         }
-        let storage = &self.shared.storage;
+        let storage = &self.storage()?;
         if storage
             .head(&account.root.file_key(&path)?)
             .await?
@@ -157,7 +157,7 @@ impl Session {
             return Err(refuse(Code::BadSequence, "RNFR first"));
         };
         let to = self.cwd.resolve(arg)?;
-        let storage = self.shared.storage.clone();
+        let storage = self.storage()?;
         let (src, dst) = (account.root.file_key(&from)?, account.root.file_key(&to)?);
         let dst_dir = account.root.dir_prefix(&to)?;
         if let Some(info) = storage.head(&src).await? {
@@ -238,7 +238,7 @@ impl Session {
         let (key, _) = self.file_info(&account, &path).await?;
         let t = OffsetDateTime::from_unix_timestamp(secs)
             .map_err(|e| refuse(Code::BadArguments, e.to_string()))?;
-        self.shared.storage.set_mtime(&key, t).await?;
+        self.storage()?.set_mtime(&key, t).await?;
         Ok(Reply::new(
             Code::FileStatus,
             format!("Modify={}; {path}", mdtm_time(t)),

@@ -96,7 +96,7 @@ impl Session {
 
     pub(in crate::ftp) fn cmd_stat_server(&self) -> Reply {
         let who = match &self.login {
-            Login::LoggedIn(a) => format!("Logged in as {}", a.name),
+            Login::LoggedIn(a, _) => format!("Logged in as {}", a.name),
             _ => "Not logged in".to_owned(),
         };
         let mode = match self.ttype {

@@ -182,7 +182,7 @@ impl Session {
         path: &VPath,
         times: bool,
     ) -> Result<Target, FtpError> {
-        let storage = &self.shared.storage;
+        let storage = &self.storage()?;
         let prefix = account.root.dir_prefix(path)?;
         if path.is_root() {
             return Ok(Target::Dir {
@@ -264,7 +264,7 @@ impl Session {
                 only,
             } => {
                 let listing = DirListing {
-                    storage: self.shared.storage.clone(),
+                    storage: self.storage()?,
                     prefix,
                     first,
                     only,
@@ -317,7 +317,7 @@ impl Session {
                 let marker_time = if prefix.is_empty() {
                     None
                 } else {
-                    self.shared.storage.head(&prefix).await?.map(|i| i.modified)
+                    self.storage()?.head(&prefix).await?.map(|i| i.modified)
                 };
                 Entry {
                     name: String::new(),

@@ -12,7 +12,7 @@ impl Session {
         let account = self.account()?;
         let path = self.cwd.resolve(arg)?;
         let prefix = account.root.dir_prefix(&path)?;
-        if !path.is_root() && !self.shared.storage.dir_exists(&prefix).await? {
+        if !path.is_root() && !self.storage()?.dir_exists(&prefix).await? {
             return Err(refuse(
                 Code::FileUnavailable,
                 format!("{path}: no such directory"),

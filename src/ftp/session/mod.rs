@@ -75,8 +75,9 @@ pub enum Login {
         /// The name given.
         user: String,
     },
-    /// Logged in.
-    LoggedIn(Account),
+    /// Logged in: the account, and the storage that serves it (today the
+    /// gateway's one bucket; the seam where per-user storage goes).
+    LoggedIn(Account, Storage),
 }
 
 /// How a transfer ended when it did not fail.
@@ -214,7 +215,7 @@ impl Session {
         let shutdown = self.shared.shutdown.clone();
         // Before login: the login deadline, and room made for newer connections.
         let (deadline, what) = match &self.login {
-            Login::LoggedIn(_) => (idle, "Idle timeout"),
+            Login::LoggedIn(..) => (idle, "Idle timeout"),
             _ if self.login_deadline < idle => (self.login_deadline, "Login timeout"),
             _ => (idle, "Idle timeout"),
         };
@@ -313,7 +314,18 @@ impl Session {
     /// The logged-in account.
     pub(super) fn account(&self) -> Result<Account, FtpError> {
         match &self.login {
-            Login::LoggedIn(a) => Ok(a.clone()),
+            Login::LoggedIn(a, _) => Ok(a.clone()),
+            _ => Err(refuse(
+                Code::NotLoggedIn,
+                "Please log in with USER and PASS",
+            )),
+        }
+    }
+
+    /// The storage of the logged-in account: every file command's S3.
+    pub(super) fn storage(&self) -> Result<Storage, FtpError> {
+        match &self.login {
+            Login::LoggedIn(_, s) => Ok(s.clone()),
             _ => Err(refuse(
                 Code::NotLoggedIn,
                 "Please log in with USER and PASS",

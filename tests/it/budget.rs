@@ -1,0 +1,174 @@
+//! S3 requests per FTP command, as a budget: against a remote S3 every
+//! request is a round trip, so each command's requests are counted (the
+//! gateway's own `s3ftpd_s3_requests_total`) and must match the table
+//! below exactly — a new request in a command's path fails here, and the
+//! table is the one BENCHMARKS.md shows.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::backend::Backend;
+use crate::backend_tests;
+use crate::harness::{Raw, TestEnv, pattern, read_all, wait_until};
+use crate::observe::scrape;
+
+const MIB: usize = 1024 * 1024;
+
+/// Requests by operation, counted by the gateway.
+fn requests(metrics: std::net::SocketAddr) -> BTreeMap<String, f64> {
+    let mut by_op = BTreeMap::new();
+    for (series, value) in scrape(metrics) {
+        let Some(labels) = series.strip_prefix("s3ftpd_s3_requests_total{") else {
+            continue;
+        };
+        let op = labels
+            .split("operation=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        *by_op.entry(op).or_default() += value;
+    }
+    by_op
+}
+
+/// What one command (or exchange) cost: operation → requests.
+fn cost(metrics: std::net::SocketAddr, act: impl FnOnce()) -> BTreeMap<String, u32> {
+    let before = requests(metrics);
+    act();
+    let after = requests(metrics);
+    after
+        .into_iter()
+        .filter_map(|(op, n)| {
+            let d = n - before.get(&op).copied().unwrap_or(0.0);
+            // Counts are whole numbers of requests.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            (d > 0.0).then(|| (op, d.round() as u32))
+        })
+        .collect()
+}
+
+fn table(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+fn stor(r: &mut Raw, name: &str, body: &[u8]) {
+    let mut d = r.epsv();
+    r.expect(&format!("STOR {name}"), 150);
+    d.write_all(body).unwrap();
+    drop(d);
+    assert_eq!(r.reply().0, 226);
+}
+
+fn retr(r: &mut Raw, name: &str) -> Vec<u8> {
+    let d = r.epsv();
+    r.expect(&format!("RETR {name}"), 150);
+    let got = read_all(d);
+    assert_eq!(r.reply().0, 226);
+    got
+}
+
+fn listing(r: &mut Raw, cmd: &str) -> String {
+    let d = r.epsv();
+    r.expect(cmd, 150);
+    let text = String::from_utf8(read_all(d)).unwrap();
+    assert_eq!(r.reply().0, 226);
+    text
+}
+
+/// Each command's requests, in one session, against the budget.
+fn requests_per_command(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+    });
+    let m = env.gateway().metrics_addr().unwrap();
+    // The janitor's sweep at start lists open uploads once: let it pass.
+    wait_until(|| requests(m).contains_key("ListMultipartUploads"));
+    for i in 0..30 {
+        env.put(&format!("d/f{i:02}"), b"x");
+    }
+    env.put("big.bin", &pattern(12 * MIB, 3));
+    let mut r = env.raw_login();
+    let small = pattern(4096, 1);
+    let rows: Vec<(&str, BTreeMap<String, u32>, BTreeMap<String, u32>)> = vec![
+        (
+            "STOR small, new name",
+            cost(m, || stor(&mut r, "s.txt", &small)),
+            // Is the name a folder? Then the object.
+            table(&[("ListObjectsV2", 1), ("PutObject", 1)]),
+        ),
+        (
+            "STOR small, overwrite",
+            cost(m, || stor(&mut r, "s.txt", &small)),
+            table(&[("ListObjectsV2", 1), ("PutObject", 1)]),
+        ),
+        (
+            "RETR small",
+            cost(m, || assert_eq!(retr(&mut r, "s.txt"), small)),
+            table(&[("GetObject", 1)]),
+        ),
+        (
+            "RETR 12 MiB",
+            cost(m, || assert_eq!(retr(&mut r, "big.bin").len(), 12 * MIB)),
+            table(&[("GetObject", 1)]),
+        ),
+        (
+            "SIZE",
+            cost(m, || drop(r.expect("SIZE s.txt", 213))),
+            table(&[("HeadObject", 1)]),
+        ),
+        (
+            "MDTM",
+            cost(m, || drop(r.expect("MDTM s.txt", 213))),
+            table(&[("HeadObject", 1)]),
+        ),
+        (
+            "CWD into a folder",
+            cost(m, || drop(r.expect("CWD d", 250))),
+            table(&[("ListObjectsV2", 1)]),
+        ),
+        (
+            "CWD /",
+            cost(m, || drop(r.expect("CWD /", 250))),
+            table(&[]),
+        ),
+        (
+            "NLST of 30 names",
+            cost(m, || assert_eq!(listing(&mut r, "NLST d").lines().count(), 30)),
+            table(&[("ListObjectsV2", 1)]),
+        ),
+        (
+            "MKD",
+            cost(m, || drop(r.expect("MKD newdir", 257))),
+            table(&[("HeadObject", 1), ("ListObjectsV2", 1), ("PutObject", 1)]),
+        ),
+        (
+            "DELE",
+            cost(m, || drop(r.expect("DELE d/f00", 250))),
+            table(&[("DeleteObject", 1), ("HeadObject", 1), ("ListObjectsV2", 1)]),
+        ),
+        (
+            "RNFR + RNTO of a file",
+            cost(m, || {
+                r.expect("RNFR s.txt", 350);
+                r.expect("RNTO t.txt", 250);
+            }),
+            table(&[
+                ("CopyObject", 1),
+                ("DeleteObject", 1),
+                ("HeadObject", 2),
+                ("ListObjectsV2", 2),
+            ]),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (what, got, want) in &rows {
+        eprintln!("{what:28} {got:?}");
+        if got != want {
+            wrong.push(format!("{what}: sent {got:?}, budget {want:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "over or under budget:\n{}", wrong.join("\n"));
+}
+
+backend_tests!(requests_per_command);
