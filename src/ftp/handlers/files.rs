@@ -46,8 +46,7 @@ impl Session {
         }
         let prefix = account.root.dir_prefix(dir)?;
         if !self.storage()?.dir_exists(&prefix).await? {
-            self.shared
-                .storage
+            self.storage()?
                 .put_bytes(&prefix, bytes::Bytes::new())
                 .await?;
         }
@@ -76,8 +75,7 @@ impl Session {
                 format!("{path}: a file with that name exists"),
             ));
         }
-        self.shared
-            .storage
+        self.storage()?
             .put_bytes(&prefix, bytes::Bytes::new())
             .await?;
         Ok(Reply::new(

@@ -367,12 +367,7 @@ impl Session {
         loop {
             let page = match first.take() {
                 Some(page) => page,
-                None => {
-                    self.shared
-                        .storage
-                        .list_dir_page(&prefix, token, true)
-                        .await?
-                }
+                None => self.storage()?.list_dir_page(&prefix, token, true).await?,
             };
             let now = OffsetDateTime::now_utc();
             let mut text = String::new();
