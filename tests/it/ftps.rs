@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use s3ftpd::config::Tls;
 
@@ -319,8 +320,42 @@ fn tls_commands_and_feat(b: Backend) {
     r.expect("NLST", 425);
 }
 
+/// A client that starts TLS and then says nothing is cut off after
+/// `limits.handshake_timeout` (1 s here), not `data_timeout` (60 s here):
+/// after AUTH TLS on the control port and on the implicit FTPS port.
+fn silent_tls_handshakes_end_at_the_handshake_timeout(b: Backend) {
+    let c = test_cert();
+    let env = TestEnv::start(b, |cfg| {
+        cfg.tls = Some(tls(&c, false));
+        cfg.limits.handshake_timeout = s3ftpd::config::Dur(Duration::from_secs(1));
+        cfg.limits.data_timeout = s3ftpd::config::Dur(Duration::from_secs(60));
+    });
+    let closed_within = |mut s: std::net::TcpStream| {
+        let start = std::time::Instant::now();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 64];
+        // No ClientHello is ever sent: the server can only close.
+        while matches!(std::io::Read::read(&mut s, &mut buf), Ok(n) if n > 0) {}
+        start.elapsed()
+    };
+    let mut r = env.raw();
+    r.expect("AUTH TLS", 234);
+    let waited = closed_within(r.into_stream());
+    assert!(
+        waited < Duration::from_secs(10),
+        "AUTH TLS: closed after {waited:?}"
+    );
+    let implicit = env.gateway().ftps_addr().expect("implicit FTPS port");
+    let waited = closed_within(std::net::TcpStream::connect(implicit).unwrap());
+    assert!(
+        waited < Duration::from_secs(10),
+        "implicit: closed after {waited:?}"
+    );
+}
+
 backend_tests!(
     commons_net_plain_and_ftps,
+    silent_tls_handshakes_end_at_the_handshake_timeout,
     curl_explicit_and_implicit,
     lftp_over_tls,
     python_ftp_tls,

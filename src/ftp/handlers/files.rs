@@ -94,7 +94,7 @@ impl Session {
             ));
         }
         let prefix = account.root.dir_prefix(&path)?;
-        let storage = &self.storage()?;
+        let storage = self.storage()?;
         if !storage.dir_exists(&prefix).await? {
             return Err(refuse(
                 Code::FileUnavailable,
@@ -133,7 +133,7 @@ impl Session {
                 "Cannot rename the home directory",
             ));
         }
-        let storage = &self.storage()?;
+        let storage = self.storage()?;
         if storage
             .head(&account.root.file_key(&path)?)
             .await?
@@ -155,7 +155,7 @@ impl Session {
             return Err(refuse(Code::BadSequence, "RNFR first"));
         };
         let to = self.cwd.resolve(arg)?;
-        let storage = self.storage()?;
+        let storage = self.storage()?.clone();
         let (src, dst) = (account.root.file_key(&from)?, account.root.file_key(&to)?);
         let dst_dir = account.root.dir_prefix(&to)?;
         if let Some(info) = storage.head(&src).await? {

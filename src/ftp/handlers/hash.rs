@@ -111,7 +111,7 @@ impl Session {
             Some(d) => d,
             None => {
                 let started = std::time::Instant::now();
-                let d = compute(&self.storage()?, &key, algo, &self.shared.abort).await?;
+                let d = compute(self.storage()?, &key, algo, &self.shared.abort).await?;
                 tracing::info!(path = %path, algorithm = algo.name(), bytes = info.size, elapsed_ms = started.elapsed().as_millis(), "HASH computed by reading the object (S3 stores no such checksum for it)");
                 d
             }

@@ -182,7 +182,7 @@ impl Session {
         path: &VPath,
         times: bool,
     ) -> Result<Target, FtpError> {
-        let storage = &self.storage()?;
+        let storage = self.storage()?;
         let prefix = account.root.dir_prefix(path)?;
         if path.is_root() {
             return Ok(Target::Dir {
@@ -264,7 +264,7 @@ impl Session {
                 only,
             } => {
                 let listing = DirListing {
-                    storage: self.storage()?,
+                    storage: self.storage()?.clone(),
                     prefix,
                     first,
                     only,

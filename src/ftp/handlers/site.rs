@@ -18,7 +18,7 @@ impl Session {
             Site::Chmod { path } => {
                 let account = self.writable_account()?;
                 let path = self.cwd.resolve(&path)?;
-                let storage = &self.storage()?;
+                let storage = self.storage()?;
                 let exists = storage
                     .head(&account.root.file_key(&path)?)
                     .await?

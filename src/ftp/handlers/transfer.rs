@@ -162,7 +162,7 @@ impl Session {
         let path = self.cwd.resolve(arg)?;
         let key = account.root.file_key(&path)?;
         let offset = self.rest.take().unwrap_or(0);
-        let storage = self.storage()?;
+        let storage = self.storage()?.clone();
         let (body, len) = match storage.get(&key, offset).await {
             Ok(v) => v,
             Err(StorageError::InvalidRange) => match storage.head(&key).await? {
@@ -221,7 +221,7 @@ impl Session {
         mode: StorMode,
         rest: Option<u64>,
     ) -> Result<Option<ObjectInfo>, FtpError> {
-        let storage = &self.storage()?;
+        let storage = self.storage()?;
         let base = match (mode, rest) {
             (StorMode::Append, _) => storage.head(key).await?,
             (StorMode::Replace, Some(n)) if n > 0 => match storage.head(key).await? {
@@ -275,7 +275,7 @@ impl Session {
         let path = self.cwd.resolve(arg)?;
         let key = account.root.file_key(&path)?;
         let rest = self.rest.take();
-        let storage = self.storage()?;
+        let storage = self.storage()?.clone();
         if storage.dir_exists(&account.root.dir_prefix(&path)?).await? {
             return Err(refuse(
                 Code::NameNotAllowed,
@@ -343,7 +343,7 @@ impl Session {
     pub(in crate::ftp) async fn cmd_stou(&mut self, base: Option<String>) -> Outcome {
         let account = self.writable_account()?;
         let base = base.unwrap_or_else(|| "file".to_owned());
-        let storage = self.storage()?;
+        let storage = self.storage()?.clone();
         for _ in 0..16 {
             let candidate = format!("{base}.{:08x}", rand::random::<u32>());
             let path = self.cwd.resolve(&candidate)?;

@@ -311,10 +311,10 @@ impl Session {
         matches!(self.control.get_ref(), tokio_util::either::Either::Right(_))
     }
 
-    /// The logged-in account.
-    pub(super) fn account(&self) -> Result<Account, FtpError> {
+    /// The logged-in account and the storage that serves it.
+    fn logged_in(&self) -> Result<(&Account, &Storage), FtpError> {
         match &self.login {
-            Login::LoggedIn(a, _) => Ok(a.clone()),
+            Login::LoggedIn(a, s) => Ok((a, s)),
             _ => Err(refuse(
                 Code::NotLoggedIn,
                 "Please log in with USER and PASS",
@@ -322,15 +322,14 @@ impl Session {
         }
     }
 
+    /// The logged-in account.
+    pub(super) fn account(&self) -> Result<Account, FtpError> {
+        self.logged_in().map(|(a, _)| a.clone())
+    }
+
     /// The storage of the logged-in account: every file command's S3.
-    pub(super) fn storage(&self) -> Result<Storage, FtpError> {
-        match &self.login {
-            Login::LoggedIn(_, s) => Ok(s.clone()),
-            _ => Err(refuse(
-                Code::NotLoggedIn,
-                "Please log in with USER and PASS",
-            )),
-        }
+    pub(super) fn storage(&self) -> Result<&Storage, FtpError> {
+        self.logged_in().map(|(_, s)| s)
     }
 
     /// The logged-in account, if it may write.
