@@ -46,7 +46,11 @@
 //! Adding a command: its variant and parse arm in `ftp/command/` (a SITE
 //! subcommand in `command/site.rs`), its handler in the `ftp/handlers/`
 //! file of its concern, and one arm in the dispatch `match` of
-//! `ftp/session/mod.rs`.
+//! `ftp/session/mod.rs`. A handler returns its reply or an `FtpError`
+//! (`refuse`, or `refuse_and_close` when the session must end); it sets no
+//! flag on the session: the dispatch turns the result into an `Answer`
+//! (reply, then continue, close or start TLS) and only `reply_for` turns
+//! an error into a reply.
 
 pub mod auth;
 pub mod config;

@@ -24,11 +24,19 @@ pub enum FtpError {
     /// A handler's own refusal, already phrased as a reply.
     #[error("{}", .0.to_wire().trim_end())]
     Reply(Reply),
+    /// A refusal after which the session ends (421, too many failed logins).
+    #[error("{}", .0.to_wire().trim_end())]
+    Closing(Reply),
 }
 
 /// Shorthand for a handler's refusal.
 pub fn refuse(code: Code, text: impl Into<String>) -> FtpError {
     FtpError::Reply(Reply::new(code, text))
+}
+
+/// A refusal that also ends the session once it is sent.
+pub fn refuse_and_close(code: Code, text: impl Into<String>) -> FtpError {
+    FtpError::Closing(Reply::new(code, text))
 }
 
 /// The reply for an error, and whether the session must close after it.
@@ -90,6 +98,7 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
             true,
         ),
         FtpError::Reply(r) => (r.clone(), false),
+        FtpError::Closing(r) => (r.clone(), true),
     }
 }
 
@@ -116,5 +125,8 @@ mod tests {
         );
         let (r, close) = reply_for(&CodecError::LineTooLong(8192).into());
         assert_eq!((r.code.number(), close), (500, true));
+        let (r, close) = reply_for(&refuse_and_close(Code::NotAvailable, "bye"));
+        assert_eq!((r.code.number(), close), (421, true));
+        assert!(!reply_for(&refuse(Code::NotLoggedIn, "no")).1);
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::auth::is_anonymous_name;
 use crate::config::Secret;
 use crate::ftp::charset::Charset;
-use crate::ftp::error::refuse;
+use crate::ftp::error::{refuse, refuse_and_close};
 use crate::ftp::path::VPath;
 use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Login, Outcome, Session};
@@ -43,8 +43,7 @@ impl Session {
         if let Some(account) = users.verify(&user, &password).await {
             if let Err(text) = self.admission.promote() {
                 tracing::warn!(user = %account.name, text, "login refused: no place (limits.max_sessions)");
-                self.closing = true;
-                return Err(refuse(Code::NotAvailable, text));
+                return Err(refuse_and_close(Code::NotAvailable, text));
             }
             tracing::Span::current().record("user", account.name.as_str());
             tracing::info!(user = %account.name, "login ok");
@@ -79,15 +78,13 @@ impl Session {
         }
         tokio::time::sleep(FAILURE_DELAY).await;
         if self.shared.bans.is_banned(ip, std::time::Instant::now()) {
-            self.closing = true;
-            return Err(refuse(
+            return Err(refuse_and_close(
                 Code::NotAvailable,
                 "Too many failed logins from your address; try again later",
             ));
         }
         if self.failures >= self.shared.config.limits.max_login_failures {
-            self.closing = true;
-            return Err(refuse(
+            return Err(refuse_and_close(
                 Code::NotLoggedIn,
                 "Login incorrect; too many failures, closing connection",
             ));

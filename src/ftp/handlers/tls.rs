@@ -5,7 +5,7 @@ use rustls::HandshakeKind;
 use crate::ftp::data::DataStream;
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Outcome, Session};
+use crate::ftp::session::{Answer, Outcome, Session};
 
 impl Session {
     fn tls_configured(&self) -> Result<(), FtpError> {
@@ -18,7 +18,8 @@ impl Session {
         Ok(())
     }
 
-    pub(in crate::ftp) fn cmd_auth(&mut self, mechanism: &str) -> Outcome {
+    /// AUTH TLS: 234, then the session hands the connection to the handshake.
+    pub(in crate::ftp) fn cmd_auth(&self, mechanism: &str) -> Result<Answer, FtpError> {
         self.tls_configured()?;
         if self.is_secure() {
             return Err(refuse(
@@ -32,11 +33,10 @@ impl Session {
                 format!("AUTH {mechanism} not supported; use AUTH TLS"),
             ));
         }
-        self.upgrade = true;
-        Ok(Reply::new(
+        Ok(Answer::start_tls(Reply::new(
             Code::SecurityExchange,
             format!("AUTH {mechanism} ok; start the TLS handshake"),
-        ))
+        )))
     }
 
     pub(in crate::ftp) fn cmd_pbsz(&self, size: &str) -> Outcome {

@@ -92,6 +92,66 @@ pub enum Done {
 /// A handler's result: the reply to send, or an error to map.
 pub type Outcome = Result<Reply, FtpError>;
 
+/// What the session does once a command's reply is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Read the next command.
+    Continue,
+    /// Close the control connection (QUIT, a refusal that ends the session).
+    Close,
+    /// Hand the control connection to a TLS handshake (`AUTH TLS`).
+    StartTls,
+}
+
+/// A command's answer: its reply, and what the session does after sending it.
+#[derive(Debug)]
+pub struct Answer {
+    /// The reply.
+    pub reply: Reply,
+    /// What follows it.
+    pub then: Then,
+}
+
+impl Answer {
+    /// The reply, then the session ends.
+    #[must_use]
+    pub fn close(reply: Reply) -> Self {
+        Self {
+            reply,
+            then: Then::Close,
+        }
+    }
+
+    /// The reply, then the TLS handshake.
+    #[must_use]
+    pub fn start_tls(reply: Reply) -> Self {
+        Self {
+            reply,
+            then: Then::StartTls,
+        }
+    }
+}
+
+impl From<Reply> for Answer {
+    fn from(reply: Reply) -> Self {
+        Self {
+            reply,
+            then: Then::Continue,
+        }
+    }
+}
+
+impl From<FtpError> for Answer {
+    /// The one place an error becomes a reply (see [`reply_for`]).
+    fn from(e: FtpError) -> Self {
+        let (reply, close) = reply_for(&e);
+        Self {
+            reply,
+            then: if close { Then::Close } else { Then::Continue },
+        }
+    }
+}
+
 /// The state of one control connection. The connection task owns it.
 #[derive(Debug)]
 pub struct Session {
@@ -112,8 +172,6 @@ pub struct Session {
     pub(super) closing: bool,
     /// Data connections are TLS (`PROT P`).
     pub(super) prot_private: bool,
-    /// `AUTH TLS` was accepted: upgrade once the 234 reply is out.
-    pub(super) upgrade: bool,
     throttle: super::throttle::Throttle,
     /// This connection's place (waiting to log in, then a session).
     pub(super) admission: super::admission::Admission,
@@ -164,7 +222,6 @@ impl Session {
             pending: VecDeque::new(),
             closing: false,
             prot_private: secure,
-            upgrade: false,
             throttle: super::throttle::Throttle::new(
                 shared.config.limits.max_commands_per_second,
                 std::time::Instant::now(),
@@ -189,8 +246,7 @@ impl Session {
                     None => break,
                 },
             };
-            self.handle_line(&line).await;
-            if std::mem::take(&mut self.upgrade) {
+            if self.handle_line(&line).await == Then::StartTls {
                 let wait = self.shared.timeouts.handshake;
                 let Some(tls) = self.shared.tls.clone() else {
                     break;
@@ -249,7 +305,8 @@ impl Session {
         }
     }
 
-    async fn handle_line(&mut self, line: &[u8]) {
+    /// Runs one command line and sends its reply; says what follows.
+    async fn handle_line(&mut self, line: &[u8]) -> Then {
         if let Some(wait) = self.throttle.admit(std::time::Instant::now()) {
             tracing::debug!(?wait, "command rate limit (limits.max_commands_per_second)");
             tokio::time::sleep(wait).await;
@@ -257,7 +314,8 @@ impl Session {
         let charset = self.control.codec().charset;
         let Some(line) = charset.decode_line(line) else {
             let text = format!("Command is not valid {} text", charset.name());
-            return self.reply(Reply::new(Code::BadArguments, text)).await;
+            self.reply(Reply::new(Code::BadArguments, text)).await;
+            return Then::Continue;
         };
         let (verb, result) = match Command::parse(&line).map(|c| c.unescaped(charset)) {
             Ok(cmd) => {
@@ -266,17 +324,15 @@ impl Session {
             }
             Err(e) => ("UNKNOWN", Err(e.into())),
         };
-        let reply = result.unwrap_or_else(|e| {
-            let (reply, close) = reply_for(&e);
-            self.closing |= close;
-            reply
-        });
+        let Answer { reply, then } = result.unwrap_or_else(Answer::from);
         self.shared
             .metrics
             .commands
             .with_label_values(&[verb, crate::observe::reply_class(reply.code.number())])
             .inc();
         self.reply(reply).await;
+        self.closing |= then == Then::Close;
+        then
     }
 
     /// Sends a reply; a failed send ends the session.
@@ -344,8 +400,9 @@ impl Session {
         Ok(a)
     }
 
-    /// The one exhaustive `match` from command to handler.
-    async fn dispatch(&mut self, cmd: Command) -> Outcome {
+    /// The one exhaustive `match` from command to handler. Handlers return
+    /// a reply or an error; QUIT and AUTH also say what follows.
+    async fn dispatch(&mut self, cmd: Command) -> Result<Answer, FtpError> {
         use Command as C;
         let before_login = matches!(
             cmd,
@@ -379,13 +436,10 @@ impl Session {
             // RNTO must follow RNFR directly.
             self.rename_from = None;
         }
-        match cmd {
+        let reply = match cmd {
             C::User(name) => self.cmd_user(name),
             C::Pass(pw) => self.cmd_pass(pw).await,
-            C::Quit => {
-                self.closing = true;
-                Ok(Reply::new(Code::Goodbye, "Goodbye"))
-            }
+            C::Quit => return Ok(Answer::close(Reply::new(Code::Goodbye, "Goodbye"))),
             C::Noop => Ok(Reply::new(Code::Ok, "NOOP ok")),
             C::Syst => Ok(Reply::new(Code::SystemType, "UNIX Type: L8")),
             C::Feat => Ok(self.cmd_feat()),
@@ -457,7 +511,7 @@ impl Session {
             }
             C::Site(site) => self.cmd_site(site).await,
             C::Port(addr) | C::Eprt(addr) => self.cmd_port(addr),
-            C::Auth(mech) => self.cmd_auth(&mech),
+            C::Auth(mech) => return self.cmd_auth(&mech),
             C::Pbsz(size) => self.cmd_pbsz(&size),
             C::Prot(level) => self.cmd_prot(&level),
             C::Ccc => self.cmd_ccc(),
@@ -465,7 +519,8 @@ impl Session {
                 Code::NotImplemented,
                 format!("{verb} not implemented"),
             )),
-        }
+        };
+        reply.map(Answer::from)
     }
 }
 
