@@ -58,6 +58,9 @@ struct Port {
 pub struct PassivePorts {
     range: PortRange,
     proxy: ProxyTrust,
+    /// How long a trusted balancer has to send its PROXY header
+    /// (`limits.handshake_timeout`, and never past the PASV's own deadline).
+    header_wait: Duration,
     ports: Mutex<HashMap<SocketAddr, Port>>,
     released: Notify,
     next_id: AtomicU64,
@@ -75,12 +78,13 @@ pub struct PendingPassive {
 
 impl PassivePorts {
     /// A pool over `range`; connections from `proxy` balancers start with a
-    /// PROXY header naming the client.
+    /// PROXY header naming the client, sent within `header_wait`.
     #[must_use]
-    pub fn new(range: PortRange, proxy: ProxyTrust) -> Arc<Self> {
+    pub fn new(range: PortRange, proxy: ProxyTrust, header_wait: Duration) -> Arc<Self> {
         Arc::new(Self {
             range,
             proxy,
+            header_wait,
             ports: Mutex::default(),
             released: Notify::new(),
             next_id: AtomicU64::new(0),
@@ -263,7 +267,8 @@ impl PassivePorts {
         if self.proxy.trusts(from.ip()) {
             let wait = deadline
                 .saturating_duration_since(Instant::now())
-                .max(Duration::from_secs(1));
+                .max(Duration::from_secs(1))
+                .min(self.header_wait);
             match super::proxy::read_header(&mut stream, wait).await {
                 Ok(Some(client)) => from = client,
                 Ok(None) => {}
@@ -362,7 +367,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_port_serves_many_clients_and_tells_them_apart() {
-        let pool = PassivePorts::new(free_range(1), ProxyTrust::default());
+        let pool = PassivePorts::new(free_range(1), ProxyTrust::default(), Duration::from_secs(5));
         let local = ip(1);
         let mut a = pool.expect(local, Some(ip(1)), LONG, LONG).await.unwrap();
         let mut b = pool.expect(local, Some(ip(2)), LONG, LONG).await.unwrap();
@@ -394,7 +399,7 @@ mod tests {
 
     #[tokio::test]
     async fn pending_passives_expire_and_dropping_closes_the_port() {
-        let pool = PassivePorts::new(free_range(2), ProxyTrust::default());
+        let pool = PassivePorts::new(free_range(2), ProxyTrust::default(), Duration::from_secs(5));
         let mut p = pool
             .expect(ip(1), Some(ip(1)), Duration::from_millis(100), LONG)
             .await
@@ -420,7 +425,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_peer_check_a_pasv_takes_the_whole_port() {
-        let pool = PassivePorts::new(free_range(1), ProxyTrust::default());
+        let pool = PassivePorts::new(free_range(1), ProxyTrust::default(), Duration::from_secs(5));
         let _whole = pool.expect(ip(1), None, LONG, LONG).await.unwrap();
         let short = Duration::from_millis(50);
         assert!(pool.expect(ip(1), Some(ip(2)), LONG, short).await.is_err());

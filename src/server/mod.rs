@@ -377,6 +377,7 @@ fn shared_state(
     metrics: Arc<crate::observe::Metrics>,
 ) -> Arc<Shared> {
     let limits = &config.limits;
+    let timeouts = config.timeouts();
     let trust = || crate::ftp::proxy::ProxyTrust::new(&config.proxy_protocol.trusted);
     let bans = crate::ftp::bans::Bans::new(
         limits.ban_after_failures,
@@ -384,7 +385,7 @@ fn shared_state(
         limits.ban_duration.0,
     );
     Arc::new(Shared {
-        ports: PassivePorts::new(config.passive.ports, trust()),
+        ports: PassivePorts::new(config.passive.ports, trust(), timeouts.handshake),
         proxy: trust(),
         bans,
         storage,
@@ -395,7 +396,7 @@ fn shared_state(
         transfer_log: services.transfer_log,
         metrics,
         readiness: Arc::default(),
-        timeouts: config.timeouts(),
+        timeouts,
         config: Arc::new(config),
     })
 }

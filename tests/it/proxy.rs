@@ -221,7 +221,48 @@ fn proxy_header_sets_the_client_address(b: Backend) {
     assert_eq!(none.reply().0, 0, "closed without a banner");
 }
 
+/// A trusted balancer's connection that never sends its PROXY header is
+/// closed after `limits.handshake_timeout` (1 s here), not `data_timeout`
+/// (60 s here), on the control port and on a passive data port.
+fn silent_proxy_headers_end_at_the_handshake_timeout(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.proxy_protocol.trusted = vec!["127.0.0.1/32".into()];
+        c.limits.handshake_timeout = s3ftpd::config::Dur(Duration::from_secs(1));
+        c.limits.data_timeout = s3ftpd::config::Dur(Duration::from_secs(60));
+    });
+    let closed_within = |mut s: TcpStream| {
+        let start = std::time::Instant::now();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 64];
+        let mut got = 0;
+        // Nothing is sent: the server can only close, and sends nothing first.
+        while let Ok(n @ 1..) = std::io::Read::read(&mut s, &mut buf) {
+            got += n;
+        }
+        (start.elapsed(), got)
+    };
+    let (waited, got) = closed_within(TcpStream::connect(env.addr).unwrap());
+    assert!(
+        waited < Duration::from_secs(10),
+        "control: closed after {waited:?}"
+    );
+    assert_eq!(got, 0, "no banner before the header");
+    let mut r = via_proxy(env.addr, "203.0.113.5");
+    r.login("u", "p");
+    let port = r.expect("EPSV", 229);
+    let port: u16 = port.split('|').nth(3).unwrap().parse().unwrap();
+    let data = TcpStream::connect(SocketAddr::new(env.addr.ip(), port)).unwrap();
+    let (waited, _) = closed_within(data);
+    assert!(
+        waited < Duration::from_secs(10),
+        "data: closed after {waited:?}"
+    );
+    // The session itself is unharmed.
+    r.expect("NOOP", 200);
+}
+
 backend_tests!(
     haproxy_with_proxy_protocol_v2,
-    proxy_header_sets_the_client_address
+    proxy_header_sets_the_client_address,
+    silent_proxy_headers_end_at_the_handshake_timeout
 );
