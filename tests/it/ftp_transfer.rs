@@ -213,17 +213,18 @@ fn passive_accept_times_out(b: Backend) {
 }
 
 fn client_vanishing_mid_upload_changes_nothing(b: Backend) {
-    let env = TestEnv::start(b, |_| {});
+    let env = TestEnv::start(b, crate::observe::with_metrics);
     env.put("keep.bin", b"previous version");
-    for size in [1000, 7 * MIB] {
+    for (n, size) in [1000, 7 * MIB].into_iter().enumerate() {
         let mut r = env.raw_login();
         let mut d = r.epsv();
         r.expect("STOR keep.bin", 150);
         d.write_all(&pattern(size, 9)).unwrap();
         d.flush().unwrap();
-        // The client dies: control first, then data.
+        // The client dies: control first, then data, once the gateway has
+        // seen the control connection go.
         r.into_stream().shutdown(Shutdown::Both).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        wait_until(|| crate::observe::failed_uploads(&env) == (n + 1) as f64);
         drop(d);
         wait_until(|| env.open_uploads() == 0);
         assert_eq!(

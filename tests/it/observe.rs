@@ -68,6 +68,24 @@ pub fn with_metrics(c: &mut s3ftpd::Config) {
     c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
 }
 
+/// Uploads that ended without completing, as the gateway counts them: a
+/// probe that the gateway has seen a client go (tests that order a
+/// client's death wait on it rather than sleep).
+pub fn failed_uploads(env: &TestEnv) -> f64 {
+    let addr = env.gateway().metrics_addr().expect("metrics endpoint");
+    let m = scrape(addr);
+    ["failed", "aborted"]
+        .iter()
+        .map(|r| {
+            m.get(&format!(
+                r#"s3ftpd_transfers_total{{direction="in",result="{r}"}}"#
+            ))
+            .copied()
+            .unwrap_or(0.0)
+        })
+        .sum()
+}
+
 fn metrics_move_by_the_right_amounts(b: Backend) {
     let env = TestEnv::start(b, with_metrics);
     let addr = env.gateway().metrics_addr().expect("metrics endpoint");

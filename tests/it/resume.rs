@@ -97,17 +97,18 @@ fn appe_appends_and_creates(b: Backend) {
 
 /// A client that vanishes during APPE leaves the old object whole and no upload open.
 fn interrupted_append_keeps_the_old_object(b: Backend) {
-    let env = TestEnv::start(b, |_| {});
+    let env = TestEnv::start(b, crate::observe::with_metrics);
     let old = pattern(6 * MIB, 42);
     env.put("keep.bin", &old);
-    for tail in [1000, 7 * MIB] {
+    for (n, tail) in [1000, 7 * MIB].into_iter().enumerate() {
         let mut r = env.raw_login();
         let mut d = r.epsv();
         r.expect("APPE keep.bin", 150);
         d.write_all(&pattern(tail, 43)).unwrap();
         d.flush().unwrap();
+        // Control first; the data connection closes once the gateway saw it.
         r.into_stream().shutdown(Shutdown::Both).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        wait_until(|| crate::observe::failed_uploads(&env) == (n + 1) as f64);
         drop(d);
         wait_until(|| env.open_uploads() == 0);
         assert!(env.get("keep.bin").unwrap() == old, "tail {tail}");
