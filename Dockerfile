@@ -16,9 +16,9 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
+RUN mkdir -p src benches/distance \
  && echo 'fn main() {}' > src/main.rs && : > src/lib.rs \
- && for b in transfer rename; do echo 'fn main() {}' > benches/$b.rs; done \
+ && for b in transfer rename distance/main; do echo 'fn main() {}' > benches/$b.rs; done \
  && cargo build --release --locked \
  && rm -rf src benches
 COPY src ./src

@@ -16,10 +16,7 @@ use futures::StreamExt;
 
 mod common;
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
+use common::median;
 
 async fn keys_under(s3: &Client, bucket: &str, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();

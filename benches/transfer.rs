@@ -12,113 +12,9 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-
 mod common;
 
-const MIB: usize = 1024 * 1024;
-
-/// A reader producing `left` pseudo-random bytes without holding them.
-struct Generator {
-    left: usize,
-    x: u64,
-}
-
-impl Read for Generator {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.left);
-        for b in &mut buf[..n] {
-            self.x ^= self.x << 13;
-            self.x ^= self.x >> 7;
-            self.x ^= self.x << 17;
-            *b = (self.x >> 24) as u8;
-        }
-        self.left -= n;
-        Ok(n)
-    }
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn mbps(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / MIB as f64 / d.as_secs_f64()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// The same multipart upload the gateway makes (same part size, same parts in
-/// flight), straight from memory with aws-sdk-s3: the like-for-like baseline.
-async fn sdk_multipart(
-    s3: &aws_sdk_s3::Client,
-    key: &str,
-    data: &bytes::Bytes,
-    part: usize,
-    concurrency: usize,
-) {
-    let id = s3
-        .create_multipart_upload()
-        .bucket("bench")
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .upload_id()
-        .unwrap()
-        .to_owned();
-    let mut set = tokio::task::JoinSet::new();
-    let mut done = Vec::new();
-    for (i, chunk) in data.chunks(part).enumerate() {
-        if set.len() >= concurrency {
-            done.push(set.join_next().await.unwrap().unwrap());
-        }
-        let (s3, id, body) = (s3.clone(), id.clone(), data.slice_ref(chunk));
-        let key = key.to_owned();
-        set.spawn(async move {
-            let n = i32::try_from(i + 1).unwrap();
-            let out = s3
-                .upload_part()
-                .bucket("bench")
-                .key(key)
-                .upload_id(id)
-                .part_number(n)
-                .body(body.into())
-                .send()
-                .await
-                .unwrap();
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build()
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        done.push(r.unwrap());
-    }
-    done.sort_by_key(|p| p.part_number());
-    let parts = CompletedMultipartUpload::builder()
-        .set_parts(Some(done))
-        .build();
-    s3.complete_multipart_upload()
-        .bucket("bench")
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(parts)
-        .send()
-        .await
-        .unwrap();
-}
+use common::{Generator, MIB, mbps, median, peak_rss_kib, sdk_multipart};
 
 fn main() {
     let size: usize = std::env::var("BENCH_SIZE_MIB")
@@ -180,6 +76,7 @@ fn main() {
         let t = Instant::now();
         rt.block_on(sdk_multipart(
             s3,
+            "bench",
             "direct-mp.bin",
             &data,
             part_size as usize,

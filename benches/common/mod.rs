@@ -1,9 +1,121 @@
-//! What both benchmarks start with: a gateway on its embedded S3 store and
-//! an `aws-sdk-s3` client straight to that same store (the baseline).
+//! What the benchmarks share: a gateway on its embedded S3 store and an
+//! `aws-sdk-s3` client straight to that same store (the baseline), and the
+//! baselines' own tools. Each bench compiles this module on its own and
+//! uses part of it.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use s3ftpd::{Config, Gateway};
+
+pub const MIB: usize = 1024 * 1024;
+
+/// A reader producing `left` pseudo-random bytes without holding them.
+pub struct Generator {
+    pub left: usize,
+    pub x: u64,
+}
+
+impl Read for Generator {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.left);
+        for b in &mut buf[..n] {
+            self.x ^= self.x << 13;
+            self.x ^= self.x >> 7;
+            self.x ^= self.x << 17;
+            *b = (self.x >> 24) as u8;
+        }
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub fn mbps(bytes: usize, d: Duration) -> f64 {
+    bytes as f64 / MIB as f64 / d.as_secs_f64()
+}
+
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The same multipart upload the gateway makes (same part size, same parts in
+/// flight), straight from memory with aws-sdk-s3: the like-for-like baseline.
+pub async fn sdk_multipart(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    data: &bytes::Bytes,
+    part: usize,
+    concurrency: usize,
+) {
+    let id = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let mut set = tokio::task::JoinSet::new();
+    let mut done = Vec::new();
+    for (i, chunk) in data.chunks(part).enumerate() {
+        if set.len() >= concurrency {
+            done.push(set.join_next().await.unwrap().unwrap());
+        }
+        let (s3, id, body) = (s3.clone(), id.clone(), data.slice_ref(chunk));
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        set.spawn(async move {
+            let n = i32::try_from(i + 1).unwrap();
+            let out = s3
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(id)
+                .part_number(n)
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build()
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        done.push(r.unwrap());
+    }
+    done.sort_by_key(|p| p.part_number());
+    let parts = CompletedMultipartUpload::builder()
+        .set_parts(Some(done))
+        .build();
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .unwrap();
+}
 
 /// A running gateway (user `b`, password `b`, bucket `bench`), a direct S3
 /// client, and the runtime and data directory they live in.
@@ -11,9 +123,7 @@ pub struct Bench {
     pub rt: tokio::runtime::Runtime,
     pub gateway: Gateway,
     pub s3: Client,
-    /// The effective config (one bench reads it: each bench compiles this
-    /// module on its own).
-    #[allow(dead_code)]
+    /// The effective config.
     pub config: Config,
     _dir: tempfile::TempDir,
 }

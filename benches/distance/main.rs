@@ -1,0 +1,165 @@
+//! s3ftpd against S3 at a distance: the same workloads through the gateway
+//! and straight from `aws-sdk-s3`, with a delaying proxy (`delay.rs`) in
+//! front of the S3 server for both, at several round-trip times.
+//!
+//! `cargo bench --bench distance`. Knobs (defaults in brackets):
+//! `BENCH_RTTS_MS` [0,20,80], `BENCH_SIZE_MIB` [256] (STOR/RETR),
+//! `BENCH_FILES` [5000] (listings), `BENCH_SMALL` [100] (small STOR/RETR
+//! of 4 KiB in one session), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
+//! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
+//! direction), `BENCH_RUNS` [3] (medians). The S3 server is the embedded
+//! store; the FTP client is on loopback beside the gateway (S3 is what is
+//! far). Baselines are what a careful engineer would do directly: multipart
+//! upload with the gateway's part size and concurrency, parallel ranged
+//! GETs pinned to the first response's ETag, one ListObjectsV2 paginator,
+//! PutObject / GetObject loops on a warm client.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use s3ftpd::embedded::EmbeddedS3;
+use s3ftpd::{Config, Gateway};
+
+#[path = "../common/mod.rs"]
+mod common;
+mod delay;
+mod ftp;
+mod work;
+
+use common::MIB;
+
+const KEY: &str = "bench-key";
+const SECRET: &str = "bench-secret";
+
+/// The knobs, from the environment.
+pub struct Params {
+    rtts: Vec<u64>,
+    pub size: usize,
+    pub files: usize,
+    pub small: usize,
+    pub runs: usize,
+    window: usize,
+    rate: Option<f64>,
+}
+
+fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+impl Params {
+    fn from_env() -> Self {
+        let rtts = std::env::var("BENCH_RTTS_MS").unwrap_or_else(|_| "0,20,80".into());
+        Self {
+            rtts: rtts.split(',').map(|r| r.trim().parse().unwrap()).collect(),
+            size: var("BENCH_SIZE_MIB", 256) * MIB,
+            files: var("BENCH_FILES", 5000),
+            small: var("BENCH_SMALL", 100),
+            runs: var("BENCH_RUNS", 3),
+            window: var("BENCH_WINDOW_KIB", 4096) * 1024,
+            rate: std::env::var("BENCH_RATE_MIBPS")
+                .ok()
+                .and_then(|r| r.parse::<f64>().ok())
+                .map(|r| r * MIB as f64),
+        }
+    }
+}
+
+/// An S3 client for `endpoint` with the store's keys.
+pub fn client(endpoint: &str) -> Client {
+    Client::from_conf(
+        aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(KEY, SECRET, None, None, "bench"))
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// S3 as seen from far away: the proxy's address and a direct client through it.
+pub struct Far {
+    pub endpoint: String,
+    pub s3: Client,
+}
+
+impl Far {
+    /// A gateway on this far S3 (user `b`/`b`, every default of the
+    /// configuration). A new one has a cold cache.
+    pub fn gateway(&self, rt: &tokio::runtime::Runtime) -> Gateway {
+        let yaml = format!(
+            "listen: 127.0.0.1:0\npassive: {{ ports: 43200-43299 }}\n\
+             s3: {{ endpoint: '{}', bucket: bench, access_key_id: {KEY}, secret_access_key: {SECRET} }}\n\
+             users: [{{ name: b, password: b }}]\n",
+            self.endpoint
+        );
+        let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
+        rt.block_on(Gateway::start(config)).unwrap()
+    }
+}
+
+/// Prints one comparison: baseline and gateway times, as rates when
+/// `bytes` is given, and the ratio (above 1: the gateway is faster).
+pub fn row(what: &str, base: &str, b: Duration, g: Duration, bytes: Option<usize>) {
+    let show = |d: Duration| match bytes {
+        Some(n) => format!("{:>7.1} MiB/s", common::mbps(n, d)),
+        None => format!("{:>8.3} s", d.as_secs_f64()),
+    };
+    println!(
+        "  {what:<26} {base:<30} {} | s3ftpd {} | ratio {:.2}",
+        show(b),
+        show(g),
+        b.as_secs_f64() / g.as_secs_f64()
+    );
+}
+
+fn main() {
+    let p = Params::from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let store = rt
+        .block_on(EmbeddedS3::start(dir.path(), any, "bench", KEY, SECRET))
+        .unwrap();
+    let upstream: SocketAddr = store
+        .endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let near = client(&store.endpoint);
+    rt.block_on(work::seed_listing(&near, p.files));
+    for &rtt in &p.rtts {
+        let link = delay::Link {
+            one_way: Duration::from_millis(rtt) / 2,
+            window: p.window,
+            rate: p.rate,
+        };
+        let proxy = rt.block_on(delay::start(upstream, link));
+        let endpoint = format!("http://{proxy}");
+        let far = Far {
+            s3: client(&endpoint),
+            endpoint,
+        };
+        println!(
+            "RTT {rtt} ms (window {} KiB per connection and direction{}), medians of {} runs",
+            p.window / 1024,
+            p.rate
+                .map(|r| format!(", {:.0} MiB/s cap", r / MIB as f64))
+                .unwrap_or_default(),
+            p.runs
+        );
+        let started = Instant::now();
+        work::transfer(&rt, &far, &p);
+        work::listing(&rt, &far, &p);
+        work::small(&rt, &far, &p);
+        println!("  (this RTT took {:.0} s)", started.elapsed().as_secs_f64());
+    }
+}

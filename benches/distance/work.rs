@@ -1,0 +1,281 @@
+//! The workloads, each timed through the gateway and directly.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+use futures::StreamExt;
+use s3ftpd::Gateway;
+
+use crate::common::{Generator, MIB, median, sdk_multipart};
+use crate::ftp::Ctl;
+use crate::{Far, Params, row};
+
+const BUCKET: &str = "bench";
+
+fn login(g: &Gateway) -> suppaftp::FtpStream {
+    let mut f = suppaftp::FtpStream::connect(g.ftp_addr()).unwrap();
+    f.login("b", "b").unwrap();
+    f.transfer_type(suppaftp::types::FileType::Binary).unwrap();
+    f
+}
+
+fn stop(rt: &tokio::runtime::Runtime, g: Gateway) {
+    rt.block_on(g.shutdown(Duration::from_secs(5)));
+}
+
+/// Puts `n` small objects under `ls/` straight into the store (not timed).
+pub async fn seed_listing(s3: &Client, n: usize) {
+    futures::stream::iter(0..n)
+        .map(|i| async move {
+            s3.put_object()
+                .bucket(BUCKET)
+                .key(format!("ls/f{i:06}.txt"))
+                .body(Bytes::from(format!("{i}\n")).into())
+                .send()
+                .await
+                .unwrap();
+        })
+        .buffer_unordered(64)
+        .collect::<()>()
+        .await;
+}
+
+/// A download as a careful engineer writes it: the first range tells the
+/// size and the ETag; the rest follow `concurrency` at a time, each pinned
+/// to that ETag. Returns the bytes read.
+async fn ranged_get(s3: &Client, key: &str, part: usize, concurrency: usize) -> usize {
+    let get = |range: String| s3.get_object().bucket(BUCKET).key(key).range(range);
+    let first = get(format!("bytes=0-{}", part - 1)).send().await.unwrap();
+    let total: usize = first
+        .content_range()
+        .and_then(|r| r.rsplit('/').next()?.parse().ok())
+        .unwrap();
+    let etag = first.e_tag().unwrap().to_owned();
+    let mut n = first.body.collect().await.unwrap().into_bytes().len();
+    let rest = (part..total).step_by(part).map(|start| {
+        let end = (start + part).min(total) - 1;
+        let req = get(format!("bytes={start}-{end}")).if_match(&etag);
+        async move {
+            req.send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes()
+                .len()
+        }
+    });
+    let mut parts = futures::stream::iter(rest).buffer_unordered(concurrency);
+    while let Some(len) = parts.next().await {
+        n += len;
+    }
+    n
+}
+
+/// STOR and RETR of one large file.
+pub fn transfer(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
+    let g = far.gateway(rt);
+    let defaults = s3ftpd::Config::from_yaml("s3: { bucket: b }", Vec::new()).unwrap();
+    let (part, conc) = (
+        defaults.s3.part_size.0 as usize,
+        defaults.s3.upload_concurrency,
+    );
+    let data = Bytes::from({
+        let mut v = vec![0u8; p.size];
+        Generator { left: p.size, x: 7 }.read_exact(&mut v).unwrap();
+        v
+    });
+    let mut ftp = login(&g);
+    let (mut su, mut fu, mut sd, mut fd) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..p.runs {
+        let t = Instant::now();
+        rt.block_on(sdk_multipart(
+            &far.s3,
+            BUCKET,
+            "far/direct.bin",
+            &data,
+            part,
+            conc,
+        ));
+        su.push(t.elapsed());
+        let t = Instant::now();
+        ftp.put_file("far/ftp.bin", &mut &data[..]).unwrap();
+        fu.push(t.elapsed());
+        let t = Instant::now();
+        assert_eq!(
+            rt.block_on(ranged_get(&far.s3, "far/direct.bin", part, conc)),
+            p.size
+        );
+        sd.push(t.elapsed());
+        let t = Instant::now();
+        let n = ftp
+            .retr("far/ftp.bin", |r| {
+                Ok(std::io::copy(r, &mut std::io::sink()).unwrap())
+            })
+            .unwrap();
+        assert_eq!(n as usize, p.size);
+        fd.push(t.elapsed());
+    }
+    let _ = ftp.quit();
+    stop(rt, g);
+    let what = |verb: &str| format!("{verb} {} MiB", p.size / MIB);
+    let mp = format!("multipart {} MiB × {conc}", part / MIB);
+    let rg = format!("ranged GET {} MiB × {conc}", part / MIB);
+    row(&what("STOR"), &mp, median(su), median(fu), Some(p.size));
+    row(&what("RETR"), &rg, median(sd), median(fd), Some(p.size));
+}
+
+/// One ListObjectsV2 paginator over `ls/`: (first page, whole).
+async fn raw_listing(s3: &Client) -> (Duration, Duration) {
+    let started = Instant::now();
+    let mut first = None;
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("ls/")
+        .delimiter("/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        page.unwrap();
+        first.get_or_insert_with(|| started.elapsed());
+    }
+    (first.unwrap(), started.elapsed())
+}
+
+/// LIST, MLSD and NLST of the `ls/` folder: cold (a new gateway) and warm
+/// (the same command again), against the raw listing.
+pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
+    let mut raw = (vec![], vec![]);
+    let mut cold: [(Vec<Duration>, Vec<Duration>); 3] = Default::default();
+    let mut warm: [Vec<Duration>; 3] = Default::default();
+    for _ in 0..p.runs {
+        let (first, whole) = rt.block_on(raw_listing(&far.s3));
+        raw.0.push(first);
+        raw.1.push(whole);
+        for (i, cmd) in ["LIST /ls", "MLSD /ls", "NLST /ls"].into_iter().enumerate() {
+            let g = far.gateway(rt);
+            let mut c = Ctl::login(g.ftp_addr(), "b", "b");
+            let (first, whole, lines) = c.listing(cmd);
+            assert_eq!(lines, p.files, "{cmd}");
+            cold[i].0.push(first);
+            cold[i].1.push(whole);
+            warm[i].push(c.listing(cmd).1);
+            drop(c);
+            stop(rt, g);
+        }
+    }
+    let n = p.files;
+    let (raw_first, raw_whole) = (median(raw.0), median(raw.1));
+    let base = "ListObjectsV2 paginator";
+    for (i, verb) in ["LIST", "MLSD", "NLST"].into_iter().enumerate() {
+        let (first, whole) = std::mem::take(&mut cold[i]);
+        row(
+            &format!("{verb} {n}, cold"),
+            base,
+            raw_whole,
+            median(whole),
+            None,
+        );
+        row(
+            &format!("{verb} {n}, warm"),
+            base,
+            raw_whole,
+            median(std::mem::take(&mut warm[i])),
+            None,
+        );
+        row(
+            &format!("{verb} {n}, first line"),
+            "first page",
+            raw_first,
+            median(first),
+            None,
+        );
+    }
+}
+
+/// `p.small` files of 4 KiB: STOR then RETR each in one FTP session,
+/// against PutObject / GetObject loops on a warm client.
+pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
+    let body = Bytes::from(vec![7u8; 4096]);
+    let g = far.gateway(rt);
+    let mut ftp = login(&g);
+    let (mut sp, mut fp, mut sg, mut fg) = (vec![], vec![], vec![], vec![]);
+    for run in 0..p.runs {
+        let t = Instant::now();
+        rt.block_on(async {
+            for i in 0..p.small {
+                far.s3
+                    .put_object()
+                    .bucket(BUCKET)
+                    .key(format!("small/d{run}-{i}"))
+                    .body(body.clone().into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        });
+        sp.push(t.elapsed());
+        let t = Instant::now();
+        for i in 0..p.small {
+            ftp.put_file(format!("small/f{run}-{i}"), &mut &body[..])
+                .unwrap();
+        }
+        fp.push(t.elapsed());
+        let t = Instant::now();
+        rt.block_on(async {
+            for i in 0..p.small {
+                let o = far
+                    .s3
+                    .get_object()
+                    .bucket(BUCKET)
+                    .key(format!("small/d{run}-{i}"));
+                assert_eq!(
+                    o.send()
+                        .await
+                        .unwrap()
+                        .body
+                        .collect()
+                        .await
+                        .unwrap()
+                        .into_bytes()
+                        .len(),
+                    4096
+                );
+            }
+        });
+        sg.push(t.elapsed());
+        let t = Instant::now();
+        for i in 0..p.small {
+            assert_eq!(
+                ftp.retr_as_buffer(&format!("small/f{run}-{i}"))
+                    .unwrap()
+                    .into_inner()
+                    .len(),
+                4096
+            );
+        }
+        fg.push(t.elapsed());
+    }
+    let _ = ftp.quit();
+    stop(rt, g);
+    let n = p.small;
+    row(
+        &format!("{n} × STOR 4 KiB"),
+        "PutObject loop",
+        median(sp),
+        median(fp),
+        None,
+    );
+    row(
+        &format!("{n} × RETR 4 KiB"),
+        "GetObject loop",
+        median(sg),
+        median(fg),
+        None,
+    );
+}
