@@ -3,7 +3,7 @@
 //! front of the S3 server for both, at several round-trip times.
 //!
 //! `cargo bench --bench distance`. Knobs (defaults in brackets):
-//! `BENCH_RTTS_MS` [0,20,80], `BENCH_SIZE_MIB` [256] (STOR/RETR),
+//! `BENCH_RTTS_MS` [0,20,80; `direct`: no proxy], `BENCH_SIZE_MIB` [256] (STOR/RETR),
 //! `BENCH_FILES` [5000] (listings), `BENCH_SMALL` [100] (small STOR/RETR
 //! of 4 KiB in one session), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
@@ -35,7 +35,8 @@ const SECRET: &str = "bench-secret";
 
 /// The knobs, from the environment.
 pub struct Params {
-    rtts: Vec<u64>,
+    /// Round-trip times; `None` (`direct`): no proxy at all.
+    rtts: Vec<Option<u64>>,
     pub size: usize,
     pub files: usize,
     pub small: usize,
@@ -55,7 +56,13 @@ impl Params {
     fn from_env() -> Self {
         let rtts = std::env::var("BENCH_RTTS_MS").unwrap_or_else(|_| "0,20,80".into());
         Self {
-            rtts: rtts.split(',').map(|r| r.trim().parse().unwrap()).collect(),
+            rtts: rtts
+                .split(',')
+                .map(|r| match r.trim() {
+                    "direct" => None,
+                    ms => Some(ms.parse().expect("BENCH_RTTS_MS: numbers or `direct`")),
+                })
+                .collect(),
             size: var("BENCH_SIZE_MIB", 256) * MIB,
             files: var("BENCH_FILES", 5000),
             small: var("BENCH_SMALL", 100),
@@ -137,25 +144,32 @@ fn main() {
     let near = client(&store.endpoint);
     rt.block_on(work::seed_listing(&near, p.files));
     for &rtt in &p.rtts {
-        let link = delay::Link {
-            one_way: Duration::from_millis(rtt) / 2,
-            window: p.window,
-            rate: p.rate,
+        let endpoint = match rtt {
+            None => {
+                println!("No proxy: S3 on loopback, medians of {} runs", p.runs);
+                store.endpoint.clone()
+            }
+            Some(rtt) => {
+                let link = delay::Link {
+                    one_way: Duration::from_millis(rtt) / 2,
+                    window: p.window,
+                    rate: p.rate,
+                };
+                println!(
+                    "RTT {rtt} ms (window {} KiB per connection and direction{}), medians of {} runs",
+                    p.window / 1024,
+                    p.rate
+                        .map(|r| format!(", {:.0} MiB/s cap", r / MIB as f64))
+                        .unwrap_or_default(),
+                    p.runs
+                );
+                format!("http://{}", rt.block_on(delay::start(upstream, link)))
+            }
         };
-        let proxy = rt.block_on(delay::start(upstream, link));
-        let endpoint = format!("http://{proxy}");
         let far = Far {
             s3: client(&endpoint),
             endpoint,
         };
-        println!(
-            "RTT {rtt} ms (window {} KiB per connection and direction{}), medians of {} runs",
-            p.window / 1024,
-            p.rate
-                .map(|r| format!(", {:.0} MiB/s cap", r / MIB as f64))
-                .unwrap_or_default(),
-            p.runs
-        );
         let started = Instant::now();
         work::transfer(&rt, &far, &p);
         work::listing(&rt, &far, &p);
