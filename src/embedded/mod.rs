@@ -140,6 +140,9 @@ impl EmbeddedS3 {
                         }
                     },
                 };
+                // As S3 servers do: a response's headers and a small body
+                // leave at once, not after the client's delayed ACK.
+                let _ = stream.set_nodelay(true);
                 let service = service.clone();
                 let token = token.clone();
                 conns.spawn(async move {
