@@ -72,6 +72,7 @@ impl Default for S3 {
             secret_access_key: None,
             part_size: Size(8 * 1024 * 1024),
             upload_concurrency: 4,
+            download_concurrency: 4,
             data_dir: PathBuf::from("./s3ftpd-data"),
             list_mtime: ListMtime::Metadata,
             timeout: Dur(std::time::Duration::from_secs(30)),

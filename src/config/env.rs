@@ -35,6 +35,7 @@ const TYPED: &[&str] = &[
     "tls.require_session_reuse",
     "s3.path_style",
     "s3.upload_concurrency",
+    "s3.download_concurrency",
     "s3.max_connections",
     "anonymous.enabled",
     "anonymous.read_only",

@@ -192,6 +192,9 @@ pub struct S3 {
     pub part_size: Size,
     /// Parts in flight per upload.
     pub upload_concurrency: usize,
+    /// Ranged GETs fetched ahead per download (each `part_size` long,
+    /// pinned to the first response's ETag); 1: one streamed GetObject.
+    pub download_concurrency: usize,
     /// Data directory of the embedded store (only with `endpoint: embedded`).
     pub data_dir: PathBuf,
     /// Deadline of every S3 call (plus 1 s per MiB it carries or copies),

@@ -186,6 +186,9 @@ impl Config {
         if !(1..=64).contains(&s3.upload_concurrency) {
             return Err(bad("s3.upload_concurrency", "must be between 1 and 64"));
         }
+        if !(1..=64).contains(&s3.download_concurrency) {
+            return Err(bad("s3.download_concurrency", "must be between 1 and 64"));
+        }
         if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
             return Err(bad(
                 "s3.secret_access_key",

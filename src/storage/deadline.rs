@@ -53,11 +53,27 @@ pub struct ObjectBody {
     inner: ByteStream,
     stall: Duration,
     op: &'static str,
+    /// `inner` has ended.
+    first_done: bool,
+    /// The ranges after `inner`'s, for a download in parallel ranges.
+    ahead: Option<super::download::ReadAhead>,
 }
 
 impl ObjectBody {
     pub(super) fn new(inner: ByteStream, stall: Duration, op: &'static str) -> Self {
-        Self { inner, stall, op }
+        Self {
+            inner,
+            stall,
+            op,
+            first_done: false,
+            ahead: None,
+        }
+    }
+
+    /// `inner`, then the ranges `ahead` fetches.
+    pub(super) fn followed_by(mut self, ahead: super::download::ReadAhead) -> Self {
+        self.ahead = Some(ahead);
+        self
     }
 
     /// A body with no bytes.
@@ -71,15 +87,24 @@ impl ObjectBody {
     /// # Errors
     /// When S3 fails or sends nothing for `s3.timeout`.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, StorageError> {
-        let op = self.op;
-        match tokio::time::timeout(self.stall, self.inner.try_next()).await {
-            Ok(Ok(chunk)) => Ok(chunk),
-            Ok(Err(e)) => Err(StorageError::failed(op, e.to_string())),
-            Err(_) => Err(StorageError::S3 {
-                op,
-                code: Some("Timeout".into()),
-                message: format!("S3 sent nothing for {:?} (s3.timeout)", self.stall),
-            }),
+        if !self.first_done {
+            let op = self.op;
+            match tokio::time::timeout(self.stall, self.inner.try_next()).await {
+                Ok(Ok(Some(chunk))) => return Ok(Some(chunk)),
+                Ok(Ok(None)) => self.first_done = true,
+                Ok(Err(e)) => return Err(StorageError::failed(op, e.to_string())),
+                Err(_) => {
+                    return Err(StorageError::S3 {
+                        op,
+                        code: Some("Timeout".into()),
+                        message: format!("S3 sent nothing for {:?} (s3.timeout)", self.stall),
+                    });
+                }
+            }
+        }
+        match self.ahead.as_mut() {
+            Some(ahead) => ahead.next_chunk().await,
+            None => Ok(None),
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod checksum;
 mod deadline;
+mod download;
 mod error;
 mod gate;
 mod instrument;
@@ -79,6 +80,8 @@ pub struct Storage {
     bucket: String,
     part_size: u64,
     concurrency: usize,
+    /// Ranges fetched ahead of the one being sent (`s3.download_concurrency`).
+    download_concurrency: usize,
     list_mtime: config::ListMtime,
     mtimes: std::sync::Arc<listing::MtimeCache>,
     /// Largest part of a server-side copy (S3: 5 GiB).
@@ -219,6 +222,7 @@ impl Storage {
             bucket: cfg.bucket.clone(),
             part_size: cfg.part_size.0,
             concurrency: cfg.upload_concurrency,
+            download_concurrency: cfg.download_concurrency,
             list_mtime: cfg.list_mtime,
             mtimes: std::sync::Arc::default(),
             copy_part_limit: schedule::MAX_PART,
@@ -314,9 +318,15 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError::NotFound`], [`StorageError::InvalidRange`] or other S3 errors.
+    /// With `s3.download_concurrency` above 1 the first GET asks for one
+    /// `part_size` range and the rest follows in parallel ranges pinned to
+    /// its ETag (see [`download`]).
     pub async fn get(&self, key: &str, offset: u64) -> Result<(ObjectBody, u64), StorageError> {
+        let ranged = self.download_concurrency > 1;
         let mut req = self.client.get_object().bucket(&self.bucket).key(key);
-        if offset > 0 {
+        if ranged {
+            req = req.range(format!("bytes={offset}-{}", offset + self.part_size - 1));
+        } else if offset > 0 {
             req = req.range(format!("bytes={offset}-"));
         }
         let out = req
@@ -324,7 +334,38 @@ impl Storage {
             .await
             .map_err(|e| StorageError::from_sdk("GetObject", e))?;
         let len = u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0);
-        Ok((ObjectBody::new(out.body, self.timeout, "GetObject"), len))
+        let total = out.content_range().and_then(download::total_size);
+        let etag = out.e_tag().map(str::to_owned);
+        let body = ObjectBody::new(out.body, self.timeout, "GetObject");
+        let (Some(total), Some(etag), true) = (total, etag, ranged) else {
+            if ranged && offset > 0 && total.is_none() {
+                return Err(StorageError::failed(
+                    "GetObject",
+                    "the server answered a ranged GET without Content-Range",
+                ));
+            }
+            // Not ranged, or the whole object came at once.
+            return Ok((body, len));
+        };
+        let first_end = offset + len;
+        if first_end >= total {
+            return Ok((body, total.saturating_sub(offset)));
+        }
+        let object = download::PinnedObject {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            etag,
+            stall: self.timeout,
+        };
+        let ahead = download::ReadAhead::start(
+            object,
+            first_end,
+            total,
+            self.part_size,
+            self.download_concurrency,
+        );
+        Ok((body.followed_by(ahead), total - offset))
     }
 
     /// Writes a small object in one request.

@@ -21,6 +21,10 @@ fn requests(metrics: std::net::SocketAddr) -> BTreeMap<String, f64> {
         let Some(labels) = series.strip_prefix("s3ftpd_s3_requests_total{") else {
             continue;
         };
+        // The readiness probe's, on its own schedule: no command's.
+        if labels.contains("operation=\"HeadBucket\"") {
+            continue;
+        }
         let op = labels
             .split("operation=\"")
             .nth(1)
@@ -111,9 +115,11 @@ fn requests_per_command(b: Backend) {
             table(&[("GetObject", 1)]),
         ),
         (
+            // Ranges of part_size (5 MiB in the tests), the later ones
+            // pinned to the first's ETag.
             "RETR 12 MiB",
             cost(m, || assert_eq!(retr(&mut r, "big.bin").len(), 12 * MIB)),
-            table(&[("GetObject", 1)]),
+            table(&[("GetObject", 3)]),
         ),
         (
             "SIZE",

@@ -6,6 +6,7 @@ mod client_death;
 mod compose;
 mod deploy;
 mod docker;
+mod download;
 mod frozen_s3;
 mod ftp_files;
 mod ftp_listing;

@@ -1,0 +1,155 @@
+//! Downloads as parallel ranged GETs, so one FTP stream keeps the S3 pipe
+//! full when S3 is far: one connection moves at most its window per round
+//! trip, several ranges fill several windows.
+//!
+//! The first GET asks for the first `part_size` bytes from the offset; its
+//! `Content-Range` tells the object's size and its ETag pins every later
+//! range (`If-Match`), so an overwrite in the middle of a download fails it
+//! with [`StorageError::Changed`] instead of stitching two versions
+//! together. While the first range streams to the client, up to
+//! `download_concurrency` later ranges are fetched into memory, in order:
+//! memory per download stays near `download_concurrency × part_size`.
+//! Ranges not yet sent are dropped (their requests aborted) with the body.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use bytes::{Bytes, BytesMut};
+use tokio::task::JoinHandle;
+
+use super::StorageError;
+use super::deadline::ObjectBody;
+
+/// The largest piece handed on at once from a range held in memory (a
+/// write to the data connection is bounded by the data timeout).
+const PIECE: usize = 256 * 1024;
+
+/// What fetching one more range of the pinned object needs.
+#[derive(Debug, Clone)]
+pub(super) struct PinnedObject {
+    pub client: Client,
+    pub bucket: String,
+    pub key: String,
+    /// The first response's ETag: every range must come from that version.
+    pub etag: String,
+    /// `s3.timeout`, for each chunk of a range.
+    pub stall: Duration,
+}
+
+impl PinnedObject {
+    /// Bytes `start..end` of the object, whole, or an error.
+    async fn range(self, start: u64, end: u64) -> Result<Bytes, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .range(format!("bytes={start}-{}", end - 1))
+            .if_match(&self.etag)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("GetObject", e))?;
+        let len = usize::try_from(end - start).unwrap_or(usize::MAX);
+        let mut body = ObjectBody::new(out.body, self.stall, "GetObject");
+        let mut bytes = BytesMut::with_capacity(len);
+        while let Some(chunk) = body.next_chunk().await? {
+            bytes.extend_from_slice(&chunk);
+        }
+        if bytes.len() != len {
+            return Err(StorageError::failed(
+                "GetObject",
+                format!("range {start}-{} brought {} bytes", end - 1, bytes.len()),
+            ));
+        }
+        Ok(bytes.freeze())
+    }
+}
+
+/// The ranges after the first: fetched ahead, handed on in order.
+#[derive(Debug)]
+pub(super) struct ReadAhead {
+    object: PinnedObject,
+    /// Start of the next range not yet requested.
+    next: u64,
+    /// The object's size.
+    total: u64,
+    part: u64,
+    depth: usize,
+    fetching: VecDeque<JoinHandle<Result<Bytes, StorageError>>>,
+    current: Bytes,
+}
+
+impl ReadAhead {
+    /// Starts fetching bytes `from..total` in ranges of `part`, `depth` at once.
+    pub(super) fn start(
+        object: PinnedObject,
+        from: u64,
+        total: u64,
+        part: u64,
+        depth: usize,
+    ) -> Self {
+        let mut ahead = Self {
+            object,
+            next: from,
+            total,
+            part: part.max(1),
+            depth: depth.max(1),
+            fetching: VecDeque::new(),
+            current: Bytes::new(),
+        };
+        ahead.top_up();
+        ahead
+    }
+
+    fn top_up(&mut self) {
+        while self.fetching.len() < self.depth && self.next < self.total {
+            let end = (self.next + self.part).min(self.total);
+            let fetch = self.object.clone().range(self.next, end);
+            self.fetching.push_back(tokio::spawn(fetch));
+            self.next = end;
+        }
+    }
+
+    /// The next piece; `None` after the last range.
+    pub(super) async fn next_chunk(&mut self) -> Result<Option<Bytes>, StorageError> {
+        if self.current.is_empty() {
+            let Some(range) = self.fetching.front_mut() else {
+                return Ok(None);
+            };
+            let got = range.await;
+            self.fetching.pop_front();
+            self.current = got.map_err(|e| StorageError::failed("GetObject", e.to_string()))??;
+            self.top_up();
+        }
+        let n = self.current.len().min(PIECE);
+        Ok(Some(self.current.split_to(n)))
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        for range in &self.fetching {
+            range.abort();
+        }
+    }
+}
+
+/// The object's size from a ranged response's `Content-Range: bytes a-b/total`.
+pub(super) fn total_size(content_range: &str) -> Option<u64> {
+    content_range.rsplit('/').next()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_from_content_range() {
+        assert_eq!(total_size("bytes 0-8388607/12582912"), Some(12_582_912));
+        assert_eq!(total_size("bytes 5-9/10"), Some(10));
+        assert_eq!(total_size("bytes */10"), Some(10));
+        assert_eq!(total_size("bytes 0-9/*"), None);
+        assert_eq!(total_size(""), None);
+    }
+}
