@@ -31,13 +31,15 @@
 //!   passive.rs    passive ports shared between client addresses
 //!   proxy.rs      PROXY protocol v1/v2 from trusted balancers
 //!   session/      one connection: login state and the one dispatch match;
-//!                 runner.rs runs transfers while reading control (ABOR,
-//!                 the commit gate)
+//!                 answer.rs: a reply and what follows (continue, close,
+//!                 start TLS); runner.rs runs transfers while reading
+//!                 control (ABOR, the commit gate)
 //!   handlers/     command handlers by concern (auth, nav, files, list,
 //!                 transfer, site, tls, hash, info)
 //! storage/    the only S3 I/O: deadlines, a capped connection pool, listing
-//!             pages, streaming uploads and their commit gate, resume
-//!             checks, renames, the janitor for abandoned multipart uploads
+//!             pages, streaming uploads and their commit gate, downloads in
+//!             ETag-pinned parallel ranges, resume checks, renames, the
+//!             janitor for abandoned multipart uploads
 //! embedded/   an S3 server in-process (s3s + a flat on-disk store) for the
 //!             demo and the tests; hooks.rs only with the test-hooks feature
 //! observe/    Prometheus metrics, /metrics /healthz /readyz

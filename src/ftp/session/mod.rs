@@ -12,7 +12,10 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
+mod answer;
 mod runner;
+
+pub use answer::{Answer, Then};
 
 use super::charset::Charset;
 use super::codec::ControlCodec;
@@ -91,66 +94,6 @@ pub enum Done {
 
 /// A handler's result: the reply to send, or an error to map.
 pub type Outcome = Result<Reply, FtpError>;
-
-/// What the session does once a command's reply is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Then {
-    /// Read the next command.
-    Continue,
-    /// Close the control connection (QUIT, a refusal that ends the session).
-    Close,
-    /// Hand the control connection to a TLS handshake (`AUTH TLS`).
-    StartTls,
-}
-
-/// A command's answer: its reply, and what the session does after sending it.
-#[derive(Debug)]
-pub struct Answer {
-    /// The reply.
-    pub reply: Reply,
-    /// What follows it.
-    pub then: Then,
-}
-
-impl Answer {
-    /// The reply, then the session ends.
-    #[must_use]
-    pub fn close(reply: Reply) -> Self {
-        Self {
-            reply,
-            then: Then::Close,
-        }
-    }
-
-    /// The reply, then the TLS handshake.
-    #[must_use]
-    pub fn start_tls(reply: Reply) -> Self {
-        Self {
-            reply,
-            then: Then::StartTls,
-        }
-    }
-}
-
-impl From<Reply> for Answer {
-    fn from(reply: Reply) -> Self {
-        Self {
-            reply,
-            then: Then::Continue,
-        }
-    }
-}
-
-impl From<FtpError> for Answer {
-    /// The one place an error becomes a reply (see [`reply_for`]).
-    fn from(e: FtpError) -> Self {
-        let (reply, close) = reply_for(&e);
-        Self {
-            reply,
-            then: if close { Then::Close } else { Then::Continue },
-        }
-    }
-}
 
 /// The state of one control connection. The connection task owns it.
 #[derive(Debug)]
