@@ -42,6 +42,14 @@ pub async fn seed_listing(s3: &Client, n: usize) {
         .await;
 }
 
+/// Sends a GET and reads its body: the number of bytes.
+async fn body_len(
+    req: aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder,
+) -> usize {
+    let out = req.send().await.unwrap();
+    out.body.collect().await.unwrap().into_bytes().len()
+}
+
 /// A download as a careful engineer writes it: the first range tells the
 /// size and the ETag; the rest follow `concurrency` at a time, each pinned
 /// to that ETag. Returns the bytes read.
@@ -57,17 +65,7 @@ async fn ranged_get(s3: &Client, key: &str, part: usize, concurrency: usize) -> 
     let rest = (part..total).step_by(part).map(|start| {
         let end = (start + part).min(total) - 1;
         let req = get(format!("bytes={start}-{end}")).if_match(&etag);
-        async move {
-            req.send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes()
-                .len()
-        }
+        body_len(req)
     });
     let mut parts = futures::stream::iter(rest).buffer_unordered(concurrency);
     while let Some(len) = parts.next().await {
@@ -234,18 +232,7 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
                     .get_object()
                     .bucket(BUCKET)
                     .key(format!("small/d{run}-{i}"));
-                assert_eq!(
-                    o.send()
-                        .await
-                        .unwrap()
-                        .body
-                        .collect()
-                        .await
-                        .unwrap()
-                        .into_bytes()
-                        .len(),
-                    4096
-                );
+                assert_eq!(body_len(o).await, 4096);
             }
         });
         sg.push(t.elapsed());
