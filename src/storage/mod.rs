@@ -334,23 +334,31 @@ impl Storage {
             .await
             .map_err(|e| StorageError::from_sdk("GetObject", e))?;
         let len = u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0);
-        let total = out.content_range().and_then(download::total_size);
+        let content_range = out.content_range().map(str::to_owned);
         let etag = out.e_tag().map(str::to_owned);
         let body = ObjectBody::new(out.body, self.timeout, "GetObject");
-        let (Some(total), Some(etag), true) = (total, etag, ranged) else {
-            if ranged && offset > 0 && total.is_none() {
-                return Err(StorageError::failed(
-                    "GetObject",
-                    "the server answered a ranged GET without Content-Range",
-                ));
-            }
-            // Not ranged, or the whole object came at once.
+        if !ranged {
             return Ok((body, len));
+        }
+        let failed = |why: String| StorageError::failed("GetObject", why);
+        let Some(range) = content_range else {
+            // No Content-Range: the server ignored Range and sent the whole
+            // object, which is only right from byte 0.
+            if offset == 0 {
+                return Ok((body, len));
+            }
+            return Err(failed("the server ignored the Range of a GET".into()));
         };
+        let total = download::total_size(&range)
+            .filter(|_| range.starts_with(&format!("bytes {offset}-")))
+            .ok_or_else(|| failed(format!("unexpected Content-Range {range:?}")))?;
         let first_end = offset + len;
         if first_end >= total {
             return Ok((body, total.saturating_sub(offset)));
         }
+        let etag = etag.ok_or_else(|| {
+            failed("no ETag to pin later ranges to (set s3.download_concurrency: 1)".into())
+        })?;
         let object = download::PinnedObject {
             client: self.client.clone(),
             bucket: self.bucket.clone(),
