@@ -109,7 +109,9 @@ async fn connection(
                 return;
             };
             let wait = shared.timeouts.handshake;
-            match tokio::time::timeout(wait, tls.acceptor().accept(stream)).await {
+            // Boxed, as the session's commands are: only while it runs.
+            let handshake = Box::pin(tls.acceptor().accept(stream));
+            match tokio::time::timeout(wait, handshake).await {
                 Ok(Ok(s)) => tokio_util::either::Either::Right(s),
                 Ok(Err(e)) => {
                     return tracing::warn!(error = %e, "implicit FTPS handshake failed");

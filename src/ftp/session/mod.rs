@@ -194,7 +194,7 @@ impl Session {
                 let Some(tls) = self.shared.tls.clone() else {
                     break;
                 };
-                match start_tls(self.control, &tls, wait).await {
+                match Box::pin(start_tls(self.control, &tls, wait)).await {
                     Ok(control) => {
                         self.control = control;
                         tracing::info!("control connection is now TLS");
@@ -263,7 +263,9 @@ impl Session {
         let (verb, result) = match Command::parse(&line).map(|c| c.unescaped(charset)) {
             Ok(cmd) => {
                 tracing::debug!(command = ?cmd, "command");
-                (cmd.verb(), self.dispatch(cmd).await)
+                // Boxed: the largest handler's state lives on the heap while
+                // the command runs, not in every idle session's task.
+                (cmd.verb(), Box::pin(self.dispatch(cmd)).await)
             }
             Err(e) => ("UNKNOWN", Err(e.into())),
         };
