@@ -12,28 +12,11 @@ session, and after they closed (MiB, KiB per session).
 """
 
 import argparse
-import os
 import resource
 import socket
-import subprocess
-import tempfile
 import time
 
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from demo_gateway import demo, rss_mib
 
 
 def read_reply(f):
@@ -77,43 +60,24 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 2 * a.sessions + 1000)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
-    port = free_port()
     n = str(a.sessions + 100)
-    with tempfile.TemporaryDirectory() as d:
-        env = dict(
-            os.environ,
-            S3FTPD_LISTEN=f"127.0.0.1:{port}",
-            S3FTPD_LIMITS_MAX_SESSIONS=n,
-            S3FTPD_LIMITS_MAX_SESSIONS_PER_IP=n,
-            S3FTPD_LIMITS_MAX_UNAUTHENTICATED=n,
-            S3FTPD_LIMITS_MAX_UNAUTHENTICATED_PER_IP=n,
-        )
-        gw = subprocess.Popen([os.path.abspath(a.binary)], cwd=d, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            idle = settled(gw.pid)
-            t0 = time.time()
-            held = [login(port) for _ in range(a.sessions)]
-            took = time.time() - t0
-            full = settled(gw.pid)
-            for s, f in held:
-                f.close()
-                s.close()
-            held.clear()
-            time.sleep(2)
-            after = settled(gw.pid)
-            per = (full - idle) * 1024 / a.sessions
-            print(f"sessions={a.sessions} logins_took={took:.1f}s idle={idle:.0f}MiB "
-                  f"with_sessions={full:.0f}MiB per_session={per:.1f}KiB after_close={after:.0f}MiB")
-        finally:
-            gw.terminate()
-            gw.wait()
+    limits = {f"S3FTPD_LIMITS_{k}": n for k in (
+        "MAX_SESSIONS", "MAX_SESSIONS_PER_IP", "MAX_UNAUTHENTICATED", "MAX_UNAUTHENTICATED_PER_IP")}
+    with demo(a.binary, **limits) as (port, gw):
+        idle = settled(gw.pid)
+        t0 = time.time()
+        held = [login(port) for _ in range(a.sessions)]
+        took = time.time() - t0
+        full = settled(gw.pid)
+        for s, f in held:
+            f.close()
+            s.close()
+        held.clear()
+        time.sleep(2)
+        after = settled(gw.pid)
+    per = (full - idle) * 1024 / a.sessions
+    print(f"sessions={a.sessions} logins_took={took:.1f}s idle={idle:.0f}MiB "
+          f"with_sessions={full:.0f}MiB per_session={per:.1f}KiB after_close={after:.0f}MiB")
 
 
 main()

@@ -13,28 +13,10 @@ import argparse
 import ftplib
 import io
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from demo_gateway import demo, rss_mib
 
 
 def upload(port, name, body):
@@ -52,52 +34,38 @@ def main():
     ap.add_argument("--mib", type=int, default=24)
     ap.add_argument("--settle", type=int, default=60)
     a = ap.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ, S3FTPD_LISTEN=f"127.0.0.1:{port}", S3FTPD_PASSIVE_PORTS="45000-45199")
-        gw = subprocess.Popen([os.path.abspath(a.binary)], cwd=d, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            time.sleep(1)
-            idle = rss_mib(gw.pid)
-            body = os.urandom(a.mib * 1024 * 1024)
-            peak = [idle]
-            done = threading.Event()
+    with demo(a.binary, S3FTPD_PASSIVE_PORTS="45000-45199") as (port, gw):
+        time.sleep(1)
+        idle = rss_mib(gw.pid)
+        body = os.urandom(a.mib * 1024 * 1024)
+        peak = [idle]
+        done = threading.Event()
 
-            def watch():
-                while not done.is_set():
-                    peak[0] = max(peak[0], rss_mib(gw.pid))
-                    time.sleep(0.05)
+        def watch():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_mib(gw.pid))
+                time.sleep(0.05)
 
-            w = threading.Thread(target=watch)
-            w.start()
-            threads = [threading.Thread(target=upload, args=(port, f"f{i}.bin", body))
-                       for i in range(a.uploads)]
-            t0 = time.time()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            took = time.time() - t0
-            done.set()
-            w.join()
-            after = {}
-            start = time.time()
-            for mark in sorted({1, 10, 60, a.settle}):
-                time.sleep(max(0, start + mark - time.time()))
-                after[mark] = rss_mib(gw.pid)
-            print(f"uploads={a.uploads}x{a.mib}MiB took={took:.1f}s idle={idle:.0f} peak={peak[0]:.0f} "
-                  + " ".join(f"after{m}s={v:.0f}" for m, v in after.items())
-                  + f" retained={after[a.settle] - idle:.0f}")
-        finally:
-            gw.terminate()
-            gw.wait()
+        w = threading.Thread(target=watch)
+        w.start()
+        threads = [threading.Thread(target=upload, args=(port, f"f{i}.bin", body))
+                   for i in range(a.uploads)]
+        t0 = time.time()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.time() - t0
+        done.set()
+        w.join()
+        after = {}
+        start = time.time()
+        for mark in sorted({1, 10, 60, a.settle}):
+            time.sleep(max(0, start + mark - time.time()))
+            after[mark] = rss_mib(gw.pid)
+        print(f"uploads={a.uploads}x{a.mib}MiB took={took:.1f}s idle={idle:.0f} peak={peak[0]:.0f} "
+              + " ".join(f"after{m}s={v:.0f}" for m, v in after.items())
+              + f" retained={after[a.settle] - idle:.0f}")
 
 
 main()

@@ -8,46 +8,27 @@ usage: python3 benches/scripts/small_stor.py [BINARY] [GRACE ...]
 import ftplib
 import io
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
+
+from demo_gateway import demo
 
 
 def run(binary, grace, files=200):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ, S3FTPD_LISTEN=f"127.0.0.1:{port}",
-                   S3FTPD_PASSIVE_PORTS="46000-46099", S3FTPD_UPLOADS_COMMIT_GRACE=grace)
-        gw = subprocess.Popen([binary], cwd=d, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                try:
-                    socket.create_connection(("127.0.0.1", port)).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            ftp = ftplib.FTP()
-            ftp.connect("127.0.0.1", port)
-            ftp.login("demo", "demo")
-            body = os.urandom(4096)
-            t = time.time()
-            for i in range(files):
-                ftp.storbinary(f"STOR s{i}.bin", io.BytesIO(body))
-            took = time.time() - t
-            ftp.quit()
-        finally:
-            gw.terminate()
-            gw.wait()
+    with demo(binary, S3FTPD_PASSIVE_PORTS="46000-46099", S3FTPD_UPLOADS_COMMIT_GRACE=grace) as (port, _):
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", port)
+        ftp.login("demo", "demo")
+        body = os.urandom(4096)
+        t = time.time()
+        for i in range(files):
+            ftp.storbinary(f"STOR s{i}.bin", io.BytesIO(body))
+        took = time.time() - t
+        ftp.quit()
     print(f"commit_grace={grace}: {files} STOR of 4 KiB in {took:.2f} s = {files / took:.0f} files/s")
 
 
 args = sys.argv[1:]
 binary = args.pop(0) if args and not args[0][0].isdigit() else "target/release/s3ftpd"
 for g in args or ["0ms", "10ms", "20ms", "50ms"]:
-    run(os.path.abspath(binary), g)
+    run(binary, g)
