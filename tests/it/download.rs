@@ -1,5 +1,6 @@
-//! Downloads in parallel ranged GETs (`s3.download_concurrency`): byte for
-//! byte what S3 holds, from any REST offset, in both TYPEs; and an
+//! Downloads in parallel ranged GETs (`s3.download_concurrency`), and in
+//! one stream when it is 1: byte for byte what S3 holds, from any REST
+//! offset, in both TYPEs; and an
 //! overwrite in the middle of a download fails it instead of stitching
 //! two versions together.
 
@@ -102,7 +103,36 @@ fn overwrite_mid_download_never_stitches(b: Backend) {
     assert!(retr(&env, "v.bin", 0, false) == new);
 }
 
+/// `s3.download_concurrency: 1`: one streamed GetObject (from `REST n`
+/// a `bytes=n-` range), byte for byte, empty files and the very end included.
+fn single_stream_downloads_are_byte_exact(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.s3.download_concurrency = 1;
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+    });
+    let body = pattern(12 * MIB + 5, 7);
+    env.put("one.bin", &body);
+    env.put("empty.bin", b"");
+    let gets = || {
+        let m = crate::observe::scrape(env.gateway().metrics_addr().unwrap());
+        m.get(r#"s3ftpd_s3_requests_total{operation="GetObject",outcome="ok"}"#)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let before = gets();
+    assert!(retr(&env, "one.bin", 0, false) == body);
+    assert_eq!(gets() - before, 1.0, "one GetObject for 12 MiB");
+    for rest in [1, 7 * MIB + 3, body.len()] {
+        assert!(
+            retr(&env, "one.bin", rest, false) == body[rest..],
+            "from {rest}"
+        );
+    }
+    assert!(retr(&env, "empty.bin", 0, false).is_empty());
+}
+
 backend_tests!(
+    single_stream_downloads_are_byte_exact,
     ranged_downloads_are_byte_exact,
     overwrite_mid_download_never_stitches
 );
