@@ -295,18 +295,45 @@ impl Bucket {
     /// # Errors
     /// On file-system errors; the previous object then stays as it was.
     pub fn commit(&self, tmp: &Path, meta: ObjMeta) -> io::Result<()> {
+        self.commit_if(tmp, meta, |_| true).map(drop)
+    }
+
+    /// [`Bucket::commit`] if `allow` accepts the object it would replace
+    /// (`None`: there is none), checked under the commit lock so that no
+    /// other write comes between (S3's conditional writes). `false`: not
+    /// committed, the temporary file removed.
+    ///
+    /// # Errors
+    /// On file-system errors.
+    pub fn commit_if(
+        &self,
+        tmp: &Path,
+        meta: ObjMeta,
+        allow: impl FnOnce(Option<&ObjMeta>) -> bool,
+    ) -> io::Result<bool> {
         let name = encode_name(&meta.key);
         let json = serde_json::to_vec(&meta).map_err(io::Error::other)?;
         let meta_tmp = tmp.with_extension("json");
         std::fs::write(&meta_tmp, json)?;
         let _guard = self.commit.lock().expect("commit lock poisoned");
+        let current = self
+            .index
+            .read()
+            .expect("index poisoned")
+            .get(&meta.key)
+            .cloned();
+        if !allow(current.as_ref()) {
+            let _ = std::fs::remove_file(tmp);
+            let _ = std::fs::remove_file(&meta_tmp);
+            return Ok(false);
+        }
         std::fs::rename(tmp, self.body_dir.join(&name))?;
         std::fs::rename(&meta_tmp, self.meta_dir.join(format!("{name}.json")))?;
         self.index
             .write()
             .expect("index poisoned")
             .insert(meta.key.clone(), meta);
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes an object; deleting a missing key is not an error (as in S3).

@@ -82,6 +82,21 @@ pub(super) fn check_if_match(
     }
 }
 
+/// S3's conditional writes: `If-Match` (an ETag, or `*`: any object) and
+/// `If-None-Match: *` (no object), against the object a write would replace.
+fn write_allowed(
+    if_match: Option<&s3s::dto::ETagCondition>,
+    if_none_match: Option<&s3s::dto::ETagCondition>,
+    current: Option<&ObjMeta>,
+) -> bool {
+    let matches = |cond: &s3s::dto::ETagCondition| match (cond.as_etag(), current) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(e), Some(m)) => e.value() == m.etag,
+    };
+    if_match.is_none_or(matches) && !if_none_match.is_some_and(matches)
+}
+
 /// Resolves `bucket/key` of a copy source to its bucket and metadata.
 pub(super) fn copy_source(
     store: &EmbeddedStore,
@@ -244,7 +259,15 @@ impl EmbeddedStore {
             metadata: meta_from_input(input.metadata),
             crc32c,
         };
-        bucket.commit(&tmp, meta).map_err(|e| io_err(&e))?;
+        let (if_match, if_none_match) = (input.if_match, input.if_none_match);
+        let allowed = bucket
+            .commit_if(&tmp, meta, |current| {
+                write_allowed(if_match.as_ref(), if_none_match.as_ref(), current)
+            })
+            .map_err(|e| io_err(&e))?;
+        if !allowed {
+            return Err(s3_error!(PreconditionFailed));
+        }
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
             checksum_crc32c: crc32c.map(checksum::to_header),

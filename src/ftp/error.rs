@@ -82,7 +82,7 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
         FtpError::Path(e @ (PathError::BadChar | PathError::TooLong)) => {
             (Reply::new(Code::NameNotAllowed, e.to_string()), false)
         }
-        FtpError::Path(e @ PathError::IsRoot) => {
+        FtpError::Path(e @ (PathError::IsRoot | PathError::Reserved)) => {
             (Reply::new(Code::FileUnavailable, e.to_string()), false)
         }
         FtpError::Parse(e) => (Reply::new(e.code(), e.to_string()), false),

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::storage::RESERVED_DIR;
+
 /// S3's limit on key length, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
 
@@ -23,6 +25,9 @@ pub enum PathError {
     /// The operation needs a file or folder name, not the home itself.
     #[error("not allowed on the root directory")]
     IsRoot,
+    /// The gateway's own folder at the root of `s3.prefix` (its time indexes).
+    #[error("name reserved for the gateway's own use")]
+    Reserved,
 }
 
 /// An absolute, normalised path inside the user's home (`/`, `/a`, `/a/b`).
@@ -118,6 +123,9 @@ impl fmt::Display for VPath {
 pub struct Root {
     /// `""` (bucket root) or `"seg/.../"` with a trailing slash.
     base: String,
+    /// Whether this home is the root of `s3.prefix`, where the gateway's
+    /// own folder is ([`RESERVED_DIR`]).
+    at_prefix_root: bool,
 }
 
 impl Root {
@@ -133,13 +141,30 @@ impl Root {
         let floor = stack.len();
         let mut home_stack = Vec::new();
         push_segments(&mut home_stack, home);
+        let at_prefix_root = home_stack.is_empty();
         stack.extend(home_stack);
         debug_assert!(stack.len() >= floor);
         let mut base = stack.join("/");
         if !base.is_empty() {
             base.push('/');
         }
-        Ok(Self { base })
+        Ok(Self {
+            base,
+            at_prefix_root,
+        })
+    }
+
+    /// `key`, unless it is the gateway's own folder or inside it.
+    fn allowed(&self, key: String) -> Result<String, PathError> {
+        let inside = key
+            .strip_prefix(self.base.as_str())
+            .and_then(|rest| rest.strip_prefix(RESERVED_DIR))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if self.at_prefix_root && inside {
+            Err(PathError::Reserved)
+        } else {
+            Ok(key)
+        }
     }
 
     /// The key prefix of the home (`""` or ends with `/`).
@@ -160,7 +185,7 @@ impl Root {
         if key.len() > MAX_KEY_LEN {
             return Err(PathError::TooLong);
         }
-        Ok(key)
+        self.allowed(key)
     }
 
     /// The key prefix of a directory (ends with `/`, or `""` at the bucket root);
@@ -176,7 +201,7 @@ impl Root {
         if key.len() > MAX_KEY_LEN {
             return Err(PathError::TooLong);
         }
-        Ok(key)
+        self.allowed(key)
     }
 }
 
@@ -245,6 +270,34 @@ mod tests {
         // A home with `..` cannot climb above the prefix.
         assert_eq!(Root::new("p", "../../x").unwrap().base(), "p/x/");
         assert_eq!(Root::new("p", "..").unwrap().base(), "p/");
+    }
+
+    #[test]
+    fn the_gateways_folder_is_reserved_at_the_prefix_root_only() {
+        let at_root = Root::new("/data", "/").unwrap();
+        let path = |p: &str| VPath::root().resolve(p).unwrap();
+        for p in ["/.s3ftpd", "/.s3ftpd/times/.index", "x/../.s3ftpd/a"] {
+            assert_eq!(at_root.file_key(&path(p)), Err(PathError::Reserved), "{p}");
+            assert_eq!(
+                at_root.dir_prefix(&path(p)),
+                Err(PathError::Reserved),
+                "{p}"
+            );
+        }
+        for p in ["/.s3ftpd2", "/a/.s3ftpd", "/.s3ftp"] {
+            assert!(at_root.file_key(&path(p)).is_ok(), "{p}");
+        }
+        // Below the prefix's root (a home, or `..` that cannot climb out).
+        let alice = Root::new("data", "/alice").unwrap();
+        assert_eq!(
+            alice.dir_prefix(&path("/.s3ftpd")).unwrap(),
+            "data/alice/.s3ftpd/"
+        );
+        let climbed = Root::new("data", "../..").unwrap();
+        assert_eq!(
+            climbed.file_key(&path("/.s3ftpd")),
+            Err(PathError::Reserved)
+        );
     }
 
     #[test]

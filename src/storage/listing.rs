@@ -6,13 +6,16 @@
 //! file's result per key while the listing still shows the same ETag and
 //! LastModified (any write or metadata copy changes LastModified), a
 //! marker's until the gateway rewrites or deletes it. Listing the same
-//! directory again costs only its ListObjectsV2 requests.
+//! directory again costs only its ListObjectsV2 requests; listing it from
+//! another process (a restart, a replica) costs one more GetObject, of the
+//! folder's time index (see [`super::time_index`]), not a HeadObject per file.
 
 use dashmap::DashMap;
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
+use super::time_index::{self, Index, fingerprint};
 use super::{MTIME_META, Storage, StorageError, parse_mtime, to_time};
 use crate::config::ListMtime;
 
@@ -106,13 +109,11 @@ impl MtimeCache {
 /// What identifies the version of a listed file: key, ETag, LastModified.
 type Version = (String, String, OffsetDateTime);
 
-/// A page of entries and the token for the next one.
+/// A page of entries.
 #[derive(Debug)]
 pub struct DirPage {
     /// Directories (common prefixes) and files of this page, in S3 order.
     pub entries: Vec<Entry>,
-    /// Continuation token, when there is more.
-    pub next: Option<String>,
     /// Whether S3 returned anything at all (the directory's marker counts,
     /// although it is not an entry): the directory exists.
     pub exists: bool,
@@ -120,18 +121,20 @@ pub struct DirPage {
 
 /// Turns one ListObjectsV2 page into entries: common prefixes are
 /// directories (shown with `now`: S3 keeps no time for a prefix), objects
-/// are files, the directory's own marker and empty names are skipped.
+/// are files, the directory's own marker and empty names are skipped, and
+/// so is the gateway's own folder at the root of `s3.prefix` (`hide`).
 fn to_entries(
     prefix: &str,
     out: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
     now: OffsetDateTime,
+    hide: Option<&str>,
 ) -> (Vec<Entry>, Vec<Version>) {
     let mut entries = Vec::new();
     let mut versions = Vec::new();
     for cp in out.common_prefixes() {
         let Some(p) = cp.prefix() else { continue };
         let name = p.strip_prefix(prefix).unwrap_or(p).trim_end_matches('/');
-        if name.is_empty() || name.contains('/') {
+        if name.is_empty() || name.contains('/') || Some(name) == hide {
             continue;
         }
         entries.push(Entry {
@@ -163,46 +166,97 @@ fn to_entries(
     (entries, versions)
 }
 
+/// One listing of a folder, page by page (up to 1,000 entries each).
+#[derive(Debug)]
+pub struct DirLister {
+    storage: Storage,
+    prefix: String,
+    /// Whether entries carry metadata times (see the module docs).
+    times: bool,
+    token: Option<String>,
+    done: bool,
+    /// The folder's time index, once a page needed it.
+    index: Option<Index>,
+    /// Every file listed so far: its fingerprint and metadata time (the
+    /// index to write), until there are more than [`time_index::MAX_FILES`].
+    files: Option<Vec<(u64, Option<OffsetDateTime>)>>,
+}
+
 impl Storage {
-    /// Lists one page (up to 1000 entries) of the directory at `prefix`.
+    /// A listing of the directory at `prefix`. With `times`, entries carry
+    /// metadata times (see the module docs); without, LastModified and no
+    /// request beyond the listing.
+    #[must_use]
+    pub fn list_dir(&self, prefix: &str, times: bool) -> DirLister {
+        DirLister {
+            storage: self.clone(),
+            prefix: prefix.to_owned(),
+            times: times && self.list_mtime == ListMtime::Metadata,
+            token: None,
+            done: false,
+            index: None,
+            files: Some(Vec::new()),
+        }
+    }
+}
+
+impl DirLister {
+    /// The listed directory's key prefix (its marker's key).
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The next page; `None` after the last.
     ///
     /// # Errors
     /// On S3 errors.
-    /// With `times`, entries carry metadata times (see the module docs);
-    /// without, LastModified and no request beyond the listing.
-    pub async fn list_dir_page(
-        &self,
-        prefix: &str,
-        token: Option<String>,
-        times: bool,
-    ) -> Result<DirPage, StorageError> {
+    pub async fn next_page(&mut self) -> Result<Option<DirPage>, StorageError> {
+        if self.done {
+            return Ok(None);
+        }
         let out = self
+            .storage
             .client
             .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
+            .bucket(&self.storage.bucket)
+            .prefix(&self.prefix)
             .delimiter("/")
-            .set_continuation_token(token)
+            .set_continuation_token(self.token.take())
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
-        let next = out
+        self.token = out
             .is_truncated()
             .unwrap_or(false)
             .then(|| out.next_continuation_token().map(str::to_owned))
             .flatten();
+        self.done = self.token.is_none();
         let exists = !out.contents().is_empty() || !out.common_prefixes().is_empty();
-        let (mut entries, versions) = to_entries(prefix, &out, OffsetDateTime::now_utc());
-        if times && self.list_mtime == ListMtime::Metadata {
-            self.resolve_times(prefix, &mut entries, versions).await?;
+        let hide = (self.prefix == self.storage.root).then_some(time_index::RESERVED_DIR);
+        let (mut entries, versions) =
+            to_entries(&self.prefix, &out, OffsetDateTime::now_utc(), hide);
+        if self.times {
+            self.resolve_times(&mut entries, versions).await?;
+            if self.done {
+                self.finish();
+            }
         }
-        Ok(DirPage {
-            entries,
-            next,
-            exists,
-        })
+        Ok(Some(DirPage { entries, exists }))
     }
 
+    /// After the last page: writes the folder's time index when this
+    /// listing read it and found it out of date.
+    fn finish(&mut self) {
+        if let (Some(index), Some(files)) = (&self.index, self.files.take())
+            && !index.holds_exactly(&files)
+        {
+            self.storage.save_index(&self.prefix, index, files);
+        }
+    }
+}
+
+impl Storage {
     /// The time of one listed entry from S3 metadata: a file's
     /// `x-amz-meta-mtime` (`None`: not set), a directory marker's time
     /// (`None`: no marker).
@@ -259,45 +313,108 @@ impl Storage {
             .await
             .map_err(|message| StorageError::failed("HeadObject", message))
     }
+}
 
-    /// Replaces listed times with metadata times (see the module docs).
+/// What a listing learnt of one entry: a file's fingerprint and whether it
+/// may be written to the index; the entry's metadata time once known.
+type Found = (Option<(u64, bool)>, Option<Option<OffsetDateTime>>);
+
+impl DirLister {
+    /// Replaces listed times with metadata times: from the in-memory cache,
+    /// else the folder's time index (read once, when a file first misses
+    /// the cache), else a HeadObject; notes every file for the index.
     async fn resolve_times(
-        &self,
-        prefix: &str,
+        &mut self,
         entries: &mut [Entry],
         versions: Vec<Version>,
     ) -> Result<(), StorageError> {
+        let storage = self.storage.clone();
         // Directories come first in `entries`, then files in `versions` order.
         let dirs = entries.len() - versions.len();
+        let settled = OffsetDateTime::now_utc() - time_index::SETTLE;
         let lookups = entries[..dirs]
             .iter()
-            .map(|e| (format!("{prefix}{}/", e.name), None))
-            .chain(versions.into_iter().map(|(k, e, m)| (k, Some((e, m)))))
+            .map(|e| (format!("{}{}/", self.prefix, e.name), None, None))
+            .chain(
+                versions
+                    .into_iter()
+                    .zip(&entries[dirs..])
+                    .map(|((k, tag, m), e)| {
+                        let print = fingerprint(&e.name, &tag, m, e.size);
+                        (k, Some((tag, m)), Some((print, m <= settled)))
+                    }),
+            )
             .collect::<Vec<_>>();
+        // Per entry: its fingerprint and whether it may be written to the
+        // index (files), and its metadata time once known.
+        let mut found: Vec<Found> = vec![(None, None); entries.len()];
         let mut todo = Vec::new();
-        for (i, (key, seen)) in lookups.into_iter().enumerate() {
-            match self.mtimes.get(&key, seen.as_ref()) {
-                Some(Some(t)) => entries[i].modified = t,
-                Some(None) => {}
+        for (i, (key, seen, print)) in lookups.into_iter().enumerate() {
+            found[i].0 = print;
+            match storage.mtimes.get(&key, seen.as_ref()) {
+                Some(t) => found[i].1 = Some(t),
                 None => todo.push((i, key, seen)),
             }
         }
-        let found: Vec<_> = futures::stream::iter(todo)
+        if todo.iter().any(|t| t.2.is_some()) {
+            let index = match self.index.take() {
+                Some(index) => index,
+                None => storage.load_index(&self.prefix).await,
+            };
+            todo.retain(|(i, key, seen)| {
+                let known = found[*i].0.and_then(|(p, _)| index.get(p));
+                if let Some(t) = known {
+                    storage.mtimes.put(key.clone(), seen.clone(), t);
+                    found[*i].1 = Some(t);
+                }
+                known.is_none()
+            });
+            self.index = Some(index);
+        }
+        for (i, t) in storage.look_up_times(todo).await? {
+            found[i].1 = Some(t);
+        }
+        for (e, (_, t)) in entries.iter_mut().zip(&found) {
+            if let Some(Some(t)) = t {
+                e.modified = *t;
+            }
+        }
+        self.note_files(&found);
+        Ok(())
+    }
+
+    /// Notes the listed files for the index this listing may write: those
+    /// not changed within [`time_index::SETTLE`] (see there).
+    fn note_files(&mut self, found: &[Found]) {
+        if let Some(files) = &mut self.files {
+            files.extend(found.iter().filter_map(|(p, t)| match (p, t) {
+                (Some((print, true)), Some(t)) => Some((*print, *t)),
+                _ => None,
+            }));
+            if files.len() > time_index::MAX_FILES {
+                self.files = None;
+            }
+        }
+    }
+}
+
+impl Storage {
+    /// HeadObjects for the entries at `todo`, [`HEADS_IN_FLIGHT`] at a
+    /// time, each result cached: per entry, its metadata time or none.
+    async fn look_up_times(
+        &self,
+        todo: Vec<(usize, String, Option<Validator>)>,
+    ) -> Result<Vec<(usize, Option<OffsetDateTime>)>, StorageError> {
+        futures::stream::iter(todo)
             .map(|(i, key, seen)| async move {
                 let t = self.shared_metadata_time(&key).await?;
-                Ok::<_, StorageError>((i, key, seen, t))
+                self.mtimes.put(key, seen, t);
+                Ok::<_, StorageError>((i, t))
             })
             .buffered(HEADS_IN_FLIGHT)
             .collect::<Vec<_>>()
             .await
             .into_iter()
-            .collect::<Result<_, _>>()?;
-        for (i, key, seen, t) in found {
-            if let Some(t) = t {
-                entries[i].modified = t;
-            }
-            self.mtimes.put(key, seen, t);
-        }
-        Ok(())
+            .collect()
     }
 }

@@ -16,6 +16,7 @@ mod pool;
 mod rename;
 mod resume;
 mod schedule;
+mod time_index;
 mod upload;
 
 use std::time::Duration;
@@ -32,11 +33,12 @@ pub use deadline::ObjectBody;
 pub use error::StorageError;
 pub use gate::{Ask, CommitGate, CommitQuestion};
 pub use janitor::AbortQueue;
-pub use listing::{DirPage, Entry, Kind};
+pub use listing::{DirLister, DirPage, Entry, Kind};
 pub use rename::RENAME_CONCURRENCY;
 pub use resume::ResumeRefusal;
 pub use schedule::copy_ranges;
 pub use schedule::part_size_for;
+pub use time_index::RESERVED_DIR;
 pub use upload::{UploadOptions, upload};
 
 use crate::config;
@@ -84,6 +86,10 @@ pub struct Storage {
     download_concurrency: usize,
     list_mtime: config::ListMtime,
     mtimes: std::sync::Arc<listing::MtimeCache>,
+    /// `s3.prefix`, normalised: `""` or ending with `/`.
+    root: String,
+    /// Whether S3 refused a conditional write: see [`time_index`].
+    plain_index_writes: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Largest part of a server-side copy (S3: 5 GiB).
     copy_part_limit: u64,
     /// `s3.timeout`: see [`deadline`].
@@ -95,6 +101,27 @@ pub struct Storage {
     /// Overwrites that failed, leaving the previous object: see [`resume`].
     failed: std::sync::Arc<resume::FailedOverwrites>,
     metrics: std::sync::Arc<crate::observe::Metrics>,
+}
+
+/// `s3.prefix` as keys start with it: `""`, or its segments (`.` and empty
+/// ones dropped, `..` popping one) joined by `/` with a trailing `/`.
+#[must_use]
+pub fn normalise_prefix(prefix: &str) -> String {
+    let mut stack = Vec::new();
+    for seg in prefix.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            s => stack.push(s),
+        }
+    }
+    let mut out = stack.join("/");
+    if !out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// Parses `x-amz-meta-mtime`: seconds since the epoch with optional fraction
@@ -225,6 +252,8 @@ impl Storage {
             download_concurrency: cfg.download_concurrency,
             list_mtime: cfg.list_mtime,
             mtimes: std::sync::Arc::default(),
+            root: normalise_prefix(&cfg.prefix),
+            plain_index_writes: std::sync::Arc::default(),
             copy_part_limit: schedule::MAX_PART,
             timeout: cfg.timeout.0,
             aborts: std::sync::Arc::default(),

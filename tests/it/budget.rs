@@ -15,7 +15,7 @@ use crate::observe::scrape;
 const MIB: usize = 1024 * 1024;
 
 /// Requests by operation, counted by the gateway.
-fn requests(metrics: std::net::SocketAddr) -> BTreeMap<String, f64> {
+pub(crate) fn requests(metrics: std::net::SocketAddr) -> BTreeMap<String, f64> {
     let mut by_op = BTreeMap::new();
     for (series, value) in scrape(metrics) {
         let Some(labels) = series.strip_prefix("s3ftpd_s3_requests_total{") else {
@@ -37,10 +37,10 @@ fn requests(metrics: std::net::SocketAddr) -> BTreeMap<String, f64> {
 }
 
 /// Requests by operation, for one command.
-type Requests = BTreeMap<String, u32>;
+pub(crate) type Requests = BTreeMap<String, u32>;
 
 /// What one command (or exchange) cost: operation → requests.
-fn cost(metrics: std::net::SocketAddr, act: impl FnOnce()) -> Requests {
+pub(crate) fn cost(metrics: std::net::SocketAddr, act: impl FnOnce()) -> Requests {
     let before = requests(metrics);
     act();
     let after = requests(metrics);
@@ -55,7 +55,7 @@ fn cost(metrics: std::net::SocketAddr, act: impl FnOnce()) -> Requests {
         .collect()
 }
 
-fn table(pairs: &[(&str, u32)]) -> Requests {
+pub(crate) fn table(pairs: &[(&str, u32)]) -> Requests {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
@@ -75,7 +75,7 @@ fn retr(r: &mut Raw, name: &str) -> Vec<u8> {
     got
 }
 
-fn listing(r: &mut Raw, cmd: &str) -> String {
+pub(crate) fn listing(r: &mut Raw, cmd: &str) -> String {
     let d = r.epsv();
     r.expect(cmd, 150);
     let text = String::from_utf8(read_all(d)).unwrap();

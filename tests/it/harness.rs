@@ -181,6 +181,25 @@ impl TestEnv {
         self.rt.spawn(async move { g.shutdown(drain).await })
     }
 
+    /// Another gateway on the same bucket and prefix, as a restart or a
+    /// replica would be (its own caches), with its own FTP port; `tweak`
+    /// adjusts its config. Shut it down before the test ends.
+    pub fn another_gateway(&self, tweak: impl FnOnce(&mut Config)) -> Gateway {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.passive.ports = crate::ports::range(20).parse().unwrap();
+        if let Some(e) = self.gateway().embedded() {
+            config.s3.endpoint = Some(e.endpoint.clone());
+            config.s3.access_key_id = Some(e.access_key.clone());
+            config.s3.secret_access_key = Some(s3ftpd::config::Secret::new(e.secret_key.clone()));
+            config.s3.path_style = true;
+        }
+        tweak(&mut config);
+        self.rt
+            .block_on(Gateway::start(config))
+            .expect("second gateway starts")
+    }
+
     pub fn key(&self, rel: &str) -> String {
         format!("{}{}", self.prefix, rel.trim_start_matches('/'))
     }

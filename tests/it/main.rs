@@ -30,3 +30,4 @@ mod resume;
 mod s3_pool;
 mod s3_store;
 mod storage_limits;
+mod time_index;

@@ -436,7 +436,60 @@ fn checksums_and_conditions_are_enforced(b: Backend) {
     });
 }
 
+/// Conditional writes, as the time index uses them: `If-None-Match: *`
+/// creates only, `If-Match` replaces only the version read.
+fn conditional_writes(b: Backend) {
+    let s = Store::new(b);
+    s.rt.block_on(async {
+        let c = &s.client;
+        let put = |body: &'static [u8]| {
+            c.put_object()
+                .bucket(&s.bucket)
+                .key(s.k("idx"))
+                .body(body.to_vec().into())
+        };
+        type Put = Result<
+            aws_sdk_s3::operation::put_object::PutObjectOutput,
+            aws_sdk_s3::error::SdkError<
+                aws_sdk_s3::operation::put_object::PutObjectError,
+                aws_sdk_s3::config::http::HttpResponse,
+            >,
+        >;
+        let status = |r: Put| match r {
+            Ok(_) => 200,
+            Err(e) => e.raw_response().map_or(0, |r| r.status().as_u16()),
+        };
+        let first = put(b"one")
+            .if_none_match("*")
+            .send()
+            .await
+            .expect("created");
+        assert_eq!(status(put(b"two").if_none_match("*").send().await), 412);
+        assert_eq!(
+            status(
+                put(b"two")
+                    .if_match("\"0123456789abcdef0123456789abcdef\"")
+                    .send()
+                    .await
+            ),
+            412
+        );
+        put(b"three")
+            .if_match(first.e_tag().unwrap())
+            .send()
+            .await
+            .expect("the version read is replaced");
+        // The first write's ETag is no longer the object's.
+        assert_eq!(
+            status(put(b"four").if_match(first.e_tag().unwrap()).send().await),
+            412
+        );
+    });
+    assert_eq!(s.get("idx", None), b"three");
+}
+
 backend_tests!(
+    conditional_writes,
     checksums_and_conditions_are_enforced,
     markers_and_file_beside_folder,
     delimiter_and_continuation_in_utf8_order,

@@ -57,7 +57,7 @@ impl Session {
             }
             // Every account is served by the gateway's bucket for now.
             let storage = self.shared.storage.clone();
-            self.login = Login::LoggedIn(account, storage);
+            self.login = Login::LoggedIn(account, Box::new(storage));
             return Ok(Reply::new(Code::LoggedIn, "Login successful"));
         }
         self.failures += 1;

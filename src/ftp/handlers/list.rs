@@ -17,7 +17,7 @@ use crate::ftp::listing::{Entry, Kind, display_name, list_line, mlsx_line};
 use crate::ftp::path::VPath;
 use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Done, Outcome, Session};
-use crate::storage::{DirPage, Storage, StorageError};
+use crate::storage::{DirLister, DirPage, StorageError};
 
 /// The three data-connection listing formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ enum Target {
     /// match a pattern — with its first page when the existence check
     /// already fetched it (never for the home, which always exists).
     Dir {
-        prefix: String,
+        lister: Box<DirLister>,
         first: Option<DirPage>,
         only: Option<Pattern>,
     },
@@ -109,8 +109,7 @@ fn format_entry(
 
 /// A directory listing about to be written to a data connection.
 struct DirListing {
-    storage: Storage,
-    prefix: String,
+    lister: Box<DirLister>,
     /// The first page, when the existence check already fetched it.
     first: Option<DirPage>,
     /// Only the entries matching this pattern.
@@ -131,14 +130,16 @@ impl DirListing {
         stall: std::time::Duration,
         cancel: CancellationToken,
     ) -> Result<u64, StorageError> {
-        let mut token = None;
         let mut count = 0u64;
         loop {
             let page = match self.first.take() {
                 Some(page) => page,
                 None => tokio::select! {
                     () = cancel.cancelled() => return Err(StorageError::Cancelled),
-                    p = self.storage.list_dir_page(&self.prefix, token, self.fmt != ListFormat::Names) => p?,
+                    p = self.lister.next_page() => match p? {
+                        Some(page) => page,
+                        None => break,
+                    },
                 },
             };
             let now = OffsetDateTime::now_utc();
@@ -159,10 +160,6 @@ impl DirListing {
                 count += 1;
             }
             write_data(&mut out, &self.charset.encode(&text), stall, &cancel).await?;
-            match page.next {
-                Some(t) => token = Some(t),
-                None => break,
-            }
         }
         out.shutdown().await.map_err(StorageError::Io)?;
         Ok(count)
@@ -184,19 +181,20 @@ impl Session {
     ) -> Result<Target, FtpError> {
         let storage = self.storage()?;
         let prefix = account.root.dir_prefix(path)?;
+        let mut lister = Box::new(storage.list_dir(&prefix, times));
         if path.is_root() {
             return Ok(Target::Dir {
-                prefix,
+                lister,
                 first: None,
                 only: None,
             });
         }
         // The first page both proves the directory exists and starts the listing.
-        let first = storage.list_dir_page(&prefix, None, times).await?;
-        if first.exists {
+        let first = lister.next_page().await?.filter(|f| f.exists);
+        if first.is_some() {
             return Ok(Target::Dir {
-                prefix,
-                first: Some(first),
+                lister,
+                first,
                 only: None,
             });
         }
@@ -216,15 +214,15 @@ impl Session {
         };
         let only = Pattern::new(path.name()).ok_or_else(missing)?;
         let parent = path.parent();
-        let prefix = account.root.dir_prefix(&parent)?;
+        let mut lister = Box::new(storage.list_dir(&account.root.dir_prefix(&parent)?, times));
         let first = if parent.is_root() {
             None
         } else {
-            let first = storage.list_dir_page(&prefix, None, times).await?;
-            Some(first).filter(|f| f.exists).ok_or_else(missing)?.into()
+            let first = lister.next_page().await?.filter(|f| f.exists);
+            Some(first.ok_or_else(missing)?)
         };
         Ok(Target::Dir {
-            prefix,
+            lister,
             first,
             only: Some(only),
         })
@@ -259,13 +257,12 @@ impl Session {
         let charset = self.charset();
         let done = match target {
             Target::Dir {
-                prefix,
+                lister,
                 first,
                 only,
             } => {
                 let listing = DirListing {
-                    storage: self.storage()?.clone(),
-                    prefix,
+                    lister,
                     first,
                     only,
                     fmt,
@@ -313,11 +310,14 @@ impl Session {
                     format!("{path}: no such file or directory"),
                 ));
             }
-            Target::Dir { prefix, .. } => {
-                let marker_time = if prefix.is_empty() {
+            Target::Dir { lister, .. } => {
+                let marker_time = if lister.prefix().is_empty() {
                     None
                 } else {
-                    self.storage()?.head(&prefix).await?.map(|i| i.modified)
+                    self.storage()?
+                        .head(lister.prefix())
+                        .await?
+                        .map(|i| i.modified)
                 };
                 Entry {
                     name: String::new(),
@@ -347,7 +347,7 @@ impl Session {
                 .trim_start_matches("-l")
                 .trim(),
         )?;
-        let (prefix, mut first, only) = match self.list_target(&account, &path, true).await? {
+        let (mut lister, mut first, only) = match self.list_target(&account, &path, true).await? {
             Target::File(e) => {
                 let line = list_line(&e, OffsetDateTime::now_utc(), account.read_only);
                 return Ok(Reply::multi(
@@ -356,18 +356,20 @@ impl Session {
                 ));
             }
             Target::Dir {
-                prefix,
+                lister,
                 first,
                 only,
-            } => (prefix, first, only),
+            } => (lister, first, only),
         };
         self.send_raw(&format!("{}-Status of {path}:\r\n", Code::FileStatus))
             .await;
-        let mut token = None;
         loop {
             let page = match first.take() {
                 Some(page) => page,
-                None => self.storage()?.list_dir_page(&prefix, token, true).await?,
+                None => match lister.next_page().await? {
+                    Some(page) => page,
+                    None => break,
+                },
             };
             let now = OffsetDateTime::now_utc();
             let mut text = String::new();
@@ -377,10 +379,6 @@ impl Session {
                 text.push_str("\r\n");
             }
             self.send_raw(&text).await;
-            match page.next {
-                Some(t) => token = Some(t),
-                None => break,
-            }
         }
         Ok(Reply::new(Code::FileStatus, "End of status"))
     }

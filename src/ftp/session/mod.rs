@@ -80,7 +80,7 @@ pub enum Login {
     },
     /// Logged in: the account, and the storage that serves it (today the
     /// gateway's one bucket; the seam where per-user storage goes).
-    LoggedIn(Account, Storage),
+    LoggedIn(Account, Box<Storage>),
 }
 
 /// How a transfer ended when it did not fail.

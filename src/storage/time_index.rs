@@ -1,0 +1,267 @@
+//! The time index: what a folder's listing learnt from HeadObject, kept in
+//! S3 so that the next gateway (a restart, another replica) lists the folder
+//! without a HeadObject per file.
+//!
+//! ListObjectsV2 returns no user metadata, so a file's `x-amz-meta-mtime`
+//! (MFMT, rclone) costs one HeadObject. After a listing that needed any, the
+//! gateway writes one small object per folder, hidden from FTP under
+//! `<s3.prefix>.s3ftpd/times/<folder>/.index`, with one line per file: a
+//! fingerprint of the file's name, ETag, LastModified and size, and its
+//! metadata time when it has one. A listing that misses its in-memory cache
+//! reads the index once (one GetObject) and trusts an entry only when the
+//! listed file has exactly that fingerprint: any write, overwrite or
+//! metadata copy — by the gateway or any other S3 tool — changes the ETag
+//! or the LastModified, so a stale entry is never used, only looked up
+//! again (files changed in the last few seconds are left out, see
+//! [`SETTLE`]). The index is a cache: losing it, or a write of it failing, costs
+//! HeadObjects, never a wrong time; it holds no entry for a folder and so
+//! never makes a deleted or empty folder look present.
+//!
+//! Writes are conditional (`If-Match` the version read, `If-None-Match: *`
+//! when there was none): when two replicas list a changed folder at once,
+//! the second write fails with 412 and is dropped (the first is as recent).
+//! Servers that reject conditional writes get plain ones (last writer wins,
+//! still validated entry by entry).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::{Storage, StorageError, format_mtime, parse_mtime};
+
+/// The folder, at the root of `s3.prefix`, that FTP never shows.
+pub const RESERVED_DIR: &str = ".s3ftpd";
+/// First line of an index object.
+const HEADER: &str = "s3ftpd time index v1";
+/// Files beyond which a folder gets no index (its memory per listing).
+pub(super) const MAX_FILES: usize = 100_000;
+/// How long ago a file must have changed to be written to an index.
+/// Listings show LastModified to the second (AWS), so a metadata copy in
+/// the same second as the version the gateway looked up would keep its
+/// fingerprint: a file is indexed only once that second is past, with
+/// room for the gateway's clock to be a few seconds off S3's. Files
+/// younger than this are looked up as without an index.
+pub(super) const SETTLE: time::Duration = time::Duration::seconds(5);
+
+/// A listed file's version, as a 64-bit fingerprint.
+pub(super) fn fingerprint(name: &str, etag: &str, modified: OffsetDateTime, size: u64) -> u64 {
+    let mut h = Sha256::new();
+    for part in [
+        name.as_bytes(),
+        etag.as_bytes(),
+        &modified.unix_timestamp_nanos().to_be_bytes(),
+        &size.to_be_bytes(),
+    ] {
+        h.update(u64::try_from(part.len()).unwrap_or(0).to_be_bytes());
+        h.update(part);
+    }
+    let d = h.finalize();
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// A folder's index as read from S3: metadata time (or none) by fingerprint.
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    /// The version read (`None`: there was no index).
+    etag: Option<String>,
+    known: HashMap<u64, Option<OffsetDateTime>>,
+}
+
+impl Index {
+    /// What the index says about a file with this fingerprint.
+    pub(super) fn get(&self, print: u64) -> Option<Option<OffsetDateTime>> {
+        self.known.get(&print).copied()
+    }
+
+    /// Whether writing `files` would change nothing.
+    pub(super) fn holds_exactly(&self, files: &[(u64, Option<OffsetDateTime>)]) -> bool {
+        files.len() == self.known.len() && files.iter().all(|(p, t)| self.get(*p) == Some(*t))
+    }
+}
+
+/// Parses an index body; `None` when it is not one (then it is ignored).
+fn parse(body: &str) -> Option<HashMap<u64, Option<OffsetDateTime>>> {
+    let mut lines = body.lines();
+    if lines.next()? != HEADER {
+        return None;
+    }
+    let mut known = HashMap::new();
+    for line in lines {
+        let (print, time) = match line.split_once(' ') {
+            Some((p, t)) => (p, Some(parse_mtime(t)?)),
+            None => (line, None),
+        };
+        known.insert(u64::from_str_radix(print, 16).ok()?, time);
+    }
+    Some(known)
+}
+
+/// Renders an index body (sorted, so equal contents are equal bytes).
+fn render(files: &mut [(u64, Option<OffsetDateTime>)]) -> String {
+    files.sort_unstable_by_key(|f| f.0);
+    let mut out = String::with_capacity(files.len() * 20 + HEADER.len() + 1);
+    out.push_str(HEADER);
+    out.push('\n');
+    for (print, time) in files.iter() {
+        out.push_str(&format!("{print:016x}"));
+        if let Some(t) = time {
+            out.push(' ');
+            out.push_str(&format_mtime(*t));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+impl Storage {
+    /// The index object of the folder at `prefix`.
+    fn index_key(&self, prefix: &str) -> String {
+        let rel = prefix.strip_prefix(self.root.as_str()).unwrap_or(prefix);
+        format!("{}{RESERVED_DIR}/times/{rel}.index", self.root)
+    }
+
+    /// Reads the folder's index; an empty one when there is none or it is
+    /// unreadable (the listing then looks every file up, as without it).
+    pub(super) async fn load_index(&self, prefix: &str) -> Index {
+        let key = self.index_key(prefix);
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await;
+        let out = match got {
+            Ok(out) => out,
+            Err(e) => {
+                match StorageError::from_sdk("GetObject", e) {
+                    StorageError::NotFound => {}
+                    e => tracing::debug!(%key, error = %e, "time index not read"),
+                }
+                return Index::default();
+            }
+        };
+        let etag = out.e_tag().map(str::to_owned);
+        let known = match out.body.collect().await {
+            Ok(b) => std::str::from_utf8(&b.into_bytes()).ok().and_then(parse),
+            Err(e) => {
+                tracing::debug!(%key, error = %e, "time index not read");
+                return Index::default();
+            }
+        };
+        match known {
+            Some(known) => Index { etag, known },
+            // Unreadable: replaced by the next write, conditionally on it.
+            None => Index {
+                etag,
+                known: HashMap::new(),
+            },
+        }
+    }
+
+    /// Writes the folder's index in the background, conditionally on the
+    /// version `read` had (see the module docs). Failures only cost lookups.
+    pub(super) fn save_index(
+        &self,
+        prefix: &str,
+        read: &Index,
+        mut files: Vec<(u64, Option<OffsetDateTime>)>,
+    ) {
+        let (this, key, etag) = (self.clone(), self.index_key(prefix), read.etag.clone());
+        tokio::spawn(async move {
+            let body = render(&mut files);
+            let conditional = !this.plain_index_writes.load(Ordering::Relaxed);
+            let r = this
+                .put_index(&key, &body, conditional.then_some(etag))
+                .await;
+            let r = match r {
+                Err(StorageError::S3 { ref code, .. })
+                    if conditional && refuses_conditions(code.as_deref()) =>
+                {
+                    this.plain_index_writes.store(true, Ordering::Relaxed);
+                    tracing::info!(
+                        "S3 refuses conditional writes: time indexes are written plainly"
+                    );
+                    this.put_index(&key, &body, None).await
+                }
+                r => r,
+            };
+            match r {
+                Ok(()) => tracing::debug!(%key, files = files.len(), "time index written"),
+                Err(StorageError::Changed) => {
+                    tracing::debug!(%key, "time index written meanwhile by another listing");
+                }
+                Err(e) => tracing::debug!(%key, error = %e, "time index not written"),
+            }
+        });
+    }
+
+    /// One PutObject of an index: `condition` is `Some(read version)` for a
+    /// conditional write (`None` inside: the index must not exist yet).
+    async fn put_index(
+        &self,
+        key: &str,
+        body: &str,
+        condition: Option<Option<String>>,
+    ) -> Result<(), StorageError> {
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("text/plain")
+            .body(body.as_bytes().to_vec().into());
+        put = match condition {
+            Some(Some(etag)) => put.if_match(etag),
+            Some(None) => put.if_none_match("*"),
+            None => put,
+        };
+        put.send()
+            .await
+            .map(drop)
+            .map_err(|e| StorageError::from_sdk("PutObject", e))
+    }
+}
+
+/// Whether an error code says the server does not do conditional writes.
+fn refuses_conditions(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("NotImplemented" | "InvalidArgument" | "InvalidRequest")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_round_trip() {
+        let t = OffsetDateTime::from_unix_timestamp(1_577_934_245).unwrap();
+        let a = fingerprint("a.txt", "\"e1\"", t, 3);
+        let b = fingerprint("b.txt", "\"e2\"", t, 4);
+        let mut files = vec![(b, None), (a, Some(t))];
+        let known = parse(&render(&mut files)).unwrap();
+        assert_eq!(known.len(), 2);
+        assert_eq!(known.get(&a), Some(&Some(t)));
+        assert_eq!(known.get(&b), Some(&None));
+        assert_eq!(parse("something else\n0123 x\n"), None);
+    }
+
+    #[test]
+    fn any_change_changes_the_fingerprint() {
+        let t = OffsetDateTime::from_unix_timestamp(1_577_934_245).unwrap();
+        let base = fingerprint("a", "\"e\"", t, 1);
+        assert_ne!(base, fingerprint("b", "\"e\"", t, 1));
+        assert_ne!(base, fingerprint("a", "\"f\"", t, 1));
+        assert_ne!(
+            base,
+            fingerprint("a", "\"e\"", t + time::Duration::SECOND, 1)
+        );
+        assert_ne!(base, fingerprint("a", "\"e\"", t, 2));
+        // Parts are length-prefixed: moving a byte between them changes it.
+        assert_ne!(fingerprint("ab", "c", t, 1), fingerprint("a", "bc", t, 1));
+    }
+}
