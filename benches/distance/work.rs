@@ -145,9 +145,39 @@ async fn raw_listing(s3: &Client) -> (Duration, Duration) {
     (first.unwrap(), started.elapsed())
 }
 
-/// LIST, MLSD and NLST of the `ls/` folder: cold (a new gateway) and warm
-/// (the same command again), against the raw listing.
+/// The time index of the `ls/` folder (see `src/storage/time_index.rs`).
+const LS_INDEX: &str = ".s3ftpd/times/ls/.index";
+
+/// LIST of `ls/` by a new gateway when the folder has no time index yet (a
+/// HeadObject per file; the listing writes the index): (first line, whole).
+fn first_ever_list(rt: &tokio::runtime::Runtime, far: &Far, n: usize) -> (Duration, Duration) {
+    let index = |s3: &Client| s3.head_object().bucket(BUCKET).key(LS_INDEX).send();
+    rt.block_on(far.s3.delete_object().bucket(BUCKET).key(LS_INDEX).send())
+        .unwrap();
+    let g = far.gateway(rt);
+    let mut c = Ctl::login(g.ftp_addr(), "b", "b");
+    let (first, whole, lines) = c.listing("LIST /ls");
+    assert_eq!(lines, n);
+    drop(c);
+    // Written in the background after the listing: wait for it.
+    let since = Instant::now();
+    while rt.block_on(index(&far.s3)).is_err() {
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "no time index written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(rt, g);
+    (first, whole)
+}
+
+/// LIST, MLSD and NLST of the `ls/` folder: cold (a new gateway; the
+/// folder's time index exists, as after any earlier listing), warm (the
+/// same command again) and the first listing ever (no index yet), against
+/// the raw listing.
 pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
+    let (ever_first, ever_whole) = first_ever_list(rt, far, p.files);
     let mut raw = (vec![], vec![]);
     let mut cold: [(Vec<Duration>, Vec<Duration>); 3] = Default::default();
     let mut warm: [Vec<Duration>; 3] = Default::default();
@@ -170,6 +200,20 @@ pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     let n = p.files;
     let (raw_first, raw_whole) = (median(raw.0), median(raw.1));
     let base = "ListObjectsV2 paginator";
+    row(
+        &format!("LIST {n}, first ever"),
+        base,
+        raw_whole,
+        ever_whole,
+        None,
+    );
+    row(
+        &format!("LIST {n}, first ever, 1st line"),
+        "first page",
+        raw_first,
+        ever_first,
+        None,
+    );
     for (i, verb) in ["LIST", "MLSD", "NLST"].into_iter().enumerate() {
         let (first, whole) = std::mem::take(&mut cold[i]);
         row(

@@ -204,8 +204,9 @@ pub struct S3 {
     /// S3 requests (and so connections) at once, across all sessions.
     pub max_connections: usize,
     /// Which time LIST/MLSD show for a file: `metadata` (x-amz-meta-mtime
-    /// when set, one cached HeadObject per entry) or `last_modified` (what
-    /// the listing returns; no extra request).
+    /// when set: looked up once per file version, then cached in memory and
+    /// in the folder's time index in S3) or `last_modified` (what the
+    /// listing returns; no extra request).
     pub list_mtime: ListMtime,
 }
 

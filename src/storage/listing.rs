@@ -61,6 +61,8 @@ pub struct MtimeCache {
     inflight: DashMap<String, Lookup>,
     /// Places for lookups in the whole process.
     heads: tokio::sync::Semaphore,
+    /// Folders whose time index this process has read.
+    indexed: dashmap::DashSet<String>,
 }
 
 /// A metadata lookup several listings can wait for.
@@ -81,6 +83,7 @@ impl Default for MtimeCache {
             known: DashMap::new(),
             inflight: DashMap::new(),
             heads: tokio::sync::Semaphore::new(HEADS_IN_PROCESS),
+            indexed: dashmap::DashSet::new(),
         }
     }
 }
@@ -89,6 +92,14 @@ impl MtimeCache {
     /// Drops what is known about `key` (it was just rewritten).
     pub fn forget(&self, key: &str) {
         self.known.remove(key);
+    }
+
+    /// Notes that the time index of the folder at `prefix` was read.
+    pub(super) fn note_indexed(&self, prefix: &str) {
+        if self.indexed.len() >= CACHE_LIMIT {
+            self.indexed.clear();
+        }
+        self.indexed.insert(prefix.to_owned());
     }
 
     fn get(&self, key: &str, seen: Option<&Validator>) -> Option<Option<OffsetDateTime>> {
@@ -215,7 +226,13 @@ impl DirLister {
         if self.done {
             return Ok(None);
         }
-        let out = self
+        // A folder this process never listed: its time index is read beside
+        // the first page (it will be needed), not one round trip after it.
+        let prefetch = self.times
+            && self.index.is_none()
+            && self.token.is_none()
+            && !self.storage.mtimes.indexed.contains(&self.prefix);
+        let list = self
             .storage
             .client
             .list_objects_v2()
@@ -223,9 +240,15 @@ impl DirLister {
             .prefix(&self.prefix)
             .delimiter("/")
             .set_continuation_token(self.token.take())
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
+            .send();
+        let out = if prefetch {
+            let (out, index) = tokio::join!(list, self.storage.load_index(&self.prefix));
+            self.index = Some(index);
+            out
+        } else {
+            list.await
+        }
+        .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
         self.token = out
             .is_truncated()
             .unwrap_or(false)

@@ -8,7 +8,9 @@
 //! `<s3.prefix>.s3ftpd/times/<folder>/.index`, with one line per file: a
 //! fingerprint of the file's name, ETag, LastModified and size, and its
 //! metadata time when it has one. A listing that misses its in-memory cache
-//! reads the index once (one GetObject) and trusts an entry only when the
+//! reads the index once (one GetObject: beside the first page for a folder
+//! this process has not listed before, else when a file first misses the
+//! cache) and trusts an entry only when the
 //! listed file has exactly that fingerprint: any write, overwrite or
 //! metadata copy — by the gateway or any other S3 tool — changes the ETag
 //! or the LastModified, so a stale entry is never used, only looked up
@@ -20,8 +22,8 @@
 //! Writes are conditional (`If-Match` the version read, `If-None-Match: *`
 //! when there was none): when two replicas list a changed folder at once,
 //! the second write fails with 412 and is dropped (the first is as recent).
-//! Servers that reject conditional writes get plain ones (last writer wins,
-//! still validated entry by entry).
+//! Servers that ignore the conditions (Garage 2.5) or reject them get plain
+//! writes: the last writer wins, every entry still checked one by one.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -125,6 +127,7 @@ impl Storage {
     /// Reads the folder's index; an empty one when there is none or it is
     /// unreadable (the listing then looks every file up, as without it).
     pub(super) async fn load_index(&self, prefix: &str) -> Index {
+        self.mtimes.note_indexed(prefix);
         let key = self.index_key(prefix);
         let got = self
             .client
