@@ -15,7 +15,7 @@ use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 
-use super::time_index::{self, Index, fingerprint};
+use super::time_index::{self, Index, Stored, fingerprint};
 use super::{MTIME_META, Storage, StorageError, parse_mtime, to_time};
 use crate::config::ListMtime;
 
@@ -61,8 +61,9 @@ pub struct MtimeCache {
     inflight: DashMap<String, Lookup>,
     /// Places for lookups in the whole process.
     heads: tokio::sync::Semaphore,
-    /// Folders whose time index this process has read.
-    indexed: dashmap::DashSet<String>,
+    /// Folders whose time index this process has read or written: what
+    /// the index holds.
+    indexed: DashMap<String, Stored>,
 }
 
 /// A metadata lookup several listings can wait for.
@@ -83,7 +84,7 @@ impl Default for MtimeCache {
             known: DashMap::new(),
             inflight: DashMap::new(),
             heads: tokio::sync::Semaphore::new(HEADS_IN_PROCESS),
-            indexed: dashmap::DashSet::new(),
+            indexed: DashMap::new(),
         }
     }
 }
@@ -94,12 +95,23 @@ impl MtimeCache {
         self.known.remove(key);
     }
 
-    /// Notes that the time index of the folder at `prefix` was read.
-    pub(super) fn note_indexed(&self, prefix: &str) {
+    /// Notes what the time index of the folder at `prefix` holds.
+    pub(super) fn note_index(&self, prefix: &str, etag: Option<String>, digest: u64) {
         if self.indexed.len() >= CACHE_LIMIT {
             self.indexed.clear();
         }
-        self.indexed.insert(prefix.to_owned());
+        self.indexed
+            .insert(prefix.to_owned(), Stored::new(etag, digest));
+    }
+
+    /// What the time index of the folder at `prefix` holds, when known.
+    pub(super) fn stored_index(&self, prefix: &str) -> Option<Stored> {
+        self.indexed.get(prefix).map(|s| s.clone())
+    }
+
+    /// Forgets what the folder's index holds: the next listing reads it.
+    pub(super) fn forget_index(&self, prefix: &str) {
+        self.indexed.remove(prefix);
     }
 
     fn get(&self, key: &str, seen: Option<&Validator>) -> Option<Option<OffsetDateTime>> {
@@ -231,7 +243,7 @@ impl DirLister {
         let prefetch = self.times
             && self.index.is_none()
             && self.token.is_none()
-            && !self.storage.mtimes.indexed.contains(&self.prefix);
+            && !self.storage.mtimes.indexed.contains_key(&self.prefix);
         let list = self
             .storage
             .client
@@ -268,13 +280,10 @@ impl DirLister {
         Ok(Some(DirPage { entries, exists }))
     }
 
-    /// After the last page: writes the folder's time index when this
-    /// listing read it and found it out of date.
+    /// After the last page: brings the folder's time index up to date.
     fn finish(&mut self) {
-        if let (Some(index), Some(files)) = (&self.index, self.files.take())
-            && !index.holds_exactly(&files)
-        {
-            self.storage.save_index(&self.prefix, index, files);
+        if let Some(files) = self.files.take() {
+            self.storage.index_listed(&self.prefix, files);
         }
     }
 }

@@ -3,8 +3,10 @@
 //! without a HeadObject per file.
 //!
 //! ListObjectsV2 returns no user metadata, so a file's `x-amz-meta-mtime`
-//! (MFMT, rclone) costs one HeadObject. After a listing that needed any, the
-//! gateway writes one small object per folder, hidden from FTP under
+//! (MFMT, rclone) costs one HeadObject. After a listing whose files differ
+//! from what the folder's index holds (this process remembers the version
+//! it read or wrote and a digest of its entries: [`Stored`]), the gateway
+//! writes one small object per folder, hidden from FTP under
 //! `<s3.prefix>.s3ftpd/times/<folder>/.index`, with one line per file: a
 //! fingerprint of the file's name, ETag, LastModified and size, and its
 //! metadata time when it has one. A listing that misses its in-memory cache
@@ -66,8 +68,6 @@ pub(super) fn fingerprint(name: &str, etag: &str, modified: OffsetDateTime, size
 /// A folder's index as read from S3: metadata time (or none) by fingerprint.
 #[derive(Debug, Default)]
 pub(super) struct Index {
-    /// The version read (`None`: there was no index).
-    etag: Option<String>,
     known: HashMap<u64, Option<OffsetDateTime>>,
 }
 
@@ -76,11 +76,38 @@ impl Index {
     pub(super) fn get(&self, print: u64) -> Option<Option<OffsetDateTime>> {
         self.known.get(&print).copied()
     }
+}
 
-    /// Whether writing `files` would change nothing.
-    pub(super) fn holds_exactly(&self, files: &[(u64, Option<OffsetDateTime>)]) -> bool {
-        files.len() == self.known.len() && files.iter().all(|(p, t)| self.get(*p) == Some(*t))
+/// What this process knows a folder's index in S3 holds: its version
+/// (`None`: there is none) and a digest of its entries. A listing whose
+/// files have another digest rewrites it, conditionally on that version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Stored {
+    etag: Option<String>,
+    digest: u64,
+}
+
+impl Stored {
+    pub(super) fn new(etag: Option<String>, digest: u64) -> Self {
+        Self { etag, digest }
     }
+}
+
+/// A digest of index entries, independent of their order.
+pub(super) fn digest<'a>(
+    files: impl IntoIterator<Item = (&'a u64, &'a Option<OffsetDateTime>)>,
+) -> u64 {
+    let mut n = 0u64;
+    let mut sum = 0u64;
+    for (print, time) in files {
+        // Nanoseconds since 1970 fit in 64 bits until 2554.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let t = time.map_or(u64::MAX, |t| t.unix_timestamp_nanos() as u64);
+        let mixed = print.rotate_left(17) ^ t.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        sum = sum.wrapping_add(mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (mixed >> 31));
+        n += 1;
+    }
+    sum ^ n
 }
 
 /// Parses an index body; `None` when it is not one (then it is ignored).
@@ -127,7 +154,6 @@ impl Storage {
     /// Reads the folder's index; an empty one when there is none or it is
     /// unreadable (the listing then looks every file up, as without it).
     pub(super) async fn load_index(&self, prefix: &str) -> Index {
-        self.mtimes.note_indexed(prefix);
         let key = self.index_key(prefix);
         let got = self
             .client
@@ -140,7 +166,7 @@ impl Storage {
             Ok(out) => out,
             Err(e) => {
                 match StorageError::from_sdk("GetObject", e) {
-                    StorageError::NotFound => {}
+                    StorageError::NotFound => self.mtimes.note_index(prefix, None, 0),
                     e => tracing::debug!(%key, error = %e, "time index not read"),
                 }
                 return Index::default();
@@ -154,30 +180,40 @@ impl Storage {
                 return Index::default();
             }
         };
-        match known {
-            Some(known) => Index { etag, known },
-            // Unreadable: replaced by the next write, conditionally on it.
-            None => Index {
-                etag,
-                known: HashMap::new(),
-            },
+        // Unreadable: replaced by the next write, conditionally on it.
+        let known = known.unwrap_or_default();
+        self.mtimes.note_index(prefix, etag, digest(&known));
+        Index { known }
+    }
+
+    /// After a listing of the folder at `prefix`: writes its index when
+    /// `files` differ from what this process knows the index holds. A
+    /// folder whose index this process never read is left alone.
+    pub(super) fn index_listed(&self, prefix: &str, files: Vec<(u64, Option<OffsetDateTime>)>) {
+        let Some(stored) = self.mtimes.stored_index(prefix) else {
+            return;
+        };
+        let now = digest(files.iter().map(|(p, t)| (p, t)));
+        if stored.digest != now {
+            self.save_index(prefix, stored.etag, now, files);
         }
     }
 
     /// Writes the folder's index in the background, conditionally on the
-    /// version `read` had (see the module docs). Failures only cost lookups.
-    pub(super) fn save_index(
+    /// version `etag` (see the module docs). Failures only cost lookups.
+    fn save_index(
         &self,
         prefix: &str,
-        read: &Index,
+        etag: Option<String>,
+        digest: u64,
         mut files: Vec<(u64, Option<OffsetDateTime>)>,
     ) {
-        let (this, key, etag) = (self.clone(), self.index_key(prefix), read.etag.clone());
+        let (this, key, prefix) = (self.clone(), self.index_key(prefix), prefix.to_owned());
         tokio::spawn(async move {
             let body = render(&mut files);
             let conditional = !this.plain_index_writes.load(Ordering::Relaxed);
             let r = this
-                .put_index(&key, &body, conditional.then_some(etag))
+                .put_index(&key, &body, conditional.then(|| etag.clone()))
                 .await;
             let r = match r {
                 Err(StorageError::S3 { ref code, .. })
@@ -192,11 +228,20 @@ impl Storage {
                 r => r,
             };
             match r {
-                Ok(()) => tracing::debug!(%key, files = files.len(), "time index written"),
-                Err(StorageError::Changed) => {
-                    tracing::debug!(%key, "time index written meanwhile by another listing");
+                Ok(written) => {
+                    tracing::debug!(%key, files = files.len(), "time index written");
+                    this.mtimes.note_index(&prefix, written, digest);
                 }
-                Err(e) => tracing::debug!(%key, error = %e, "time index not written"),
+                Err(StorageError::Changed) => {
+                    // Another gateway's, as recent: read it next time.
+                    tracing::debug!(%key, "time index written meanwhile by another listing");
+                    this.mtimes.forget_index(&prefix);
+                }
+                Err(e) => {
+                    // Not retried until the folder changes (read-only keys…).
+                    tracing::debug!(%key, error = %e, "time index not written");
+                    this.mtimes.note_index(&prefix, etag, digest);
+                }
             }
         });
     }
@@ -208,7 +253,7 @@ impl Storage {
         key: &str,
         body: &str,
         condition: Option<Option<String>>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Option<String>, StorageError> {
         let mut put = self
             .client
             .put_object()
@@ -223,7 +268,7 @@ impl Storage {
         };
         put.send()
             .await
-            .map(drop)
+            .map(|out| out.e_tag().map(str::to_owned))
             .map_err(|e| StorageError::from_sdk("PutObject", e))
     }
 }
@@ -251,6 +296,20 @@ mod tests {
         assert_eq!(known.get(&a), Some(&Some(t)));
         assert_eq!(known.get(&b), Some(&None));
         assert_eq!(parse("something else\n0123 x\n"), None);
+    }
+
+    #[test]
+    fn the_digest_sees_entries_not_their_order() {
+        let t = OffsetDateTime::from_unix_timestamp(1_577_934_245).unwrap();
+        let a = [(1u64, None), (2, Some(t))];
+        let b = [(2u64, Some(t)), (1, None)];
+        let d = |f: &[(u64, Option<OffsetDateTime>)]| digest(f.iter().map(|(p, t)| (p, t)));
+        assert_eq!(d(&a), d(&b));
+        assert_ne!(d(&a), d(&[(1, None), (2, None)]));
+        assert_ne!(d(&a), d(&[(1, None)]));
+        assert_eq!(d(&[]), 0);
+        let known: HashMap<_, _> = a.into_iter().collect();
+        assert_eq!(digest(&known), d(&b));
     }
 
     #[test]

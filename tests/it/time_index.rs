@@ -141,6 +141,59 @@ fn another_gateway_lists_without_a_head_per_file(b: Backend) {
     env.rt.block_on(g4.shutdown(Duration::from_secs(1)));
 }
 
+/// A gateway that keeps running keeps the index current without asking S3
+/// for it again: files listed while too fresh to index are written by a
+/// later listing, a new upload costs one lookup.
+fn a_running_gateway_keeps_the_index_current(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+    });
+    for i in 0..10 {
+        env.put(&format!("e/f{i}"), b"x");
+    }
+    let g = env.gateway();
+    let m = g.metrics_addr().unwrap();
+    wait_until(|| requests(m).contains_key("ListMultipartUploads"));
+    let mut r = env.raw_login();
+    // Too fresh: shown, looked up, not indexed.
+    let spent = cost(m, || assert_eq!(mlsd(&mut r, "e").len(), 10));
+    assert_eq!(
+        spent,
+        table(&[("GetObject", 1), ("HeadObject", 10), ("ListObjectsV2", 1)])
+    );
+    std::thread::sleep(SETTLE);
+    let spent = cost(m, || assert_eq!(mlsd(&mut r, "e").len(), 10));
+    assert_eq!(spent, table(&[("ListObjectsV2", 1)]), "from memory");
+    wait_for_puts(g, 1);
+    // A new file through FTP: one lookup, then the index is rewritten.
+    let d = r.epsv();
+    r.expect("STOR e/new", 150);
+    drop(d);
+    assert_eq!(r.reply().0, 226);
+    r.expect("MFMT 20190304050607 e/new", 213);
+    std::thread::sleep(SETTLE);
+    let spent = cost(m, || {
+        let lines = mlsd(&mut r, "e");
+        assert!(fact_line(&lines, "new").contains("modify=20190304050607"));
+    });
+    assert_eq!(
+        spent,
+        table(&[("GetObject", 1), ("HeadObject", 1), ("ListObjectsV2", 1)])
+    );
+    // Its STOR was one PutObject: the index makes three.
+    wait_for_puts(g, 3);
+    let g2 = env.another_gateway(|_| {});
+    let mut r2 = login(&g2);
+    let spent = cost(g2.metrics_addr().unwrap(), || {
+        let lines = mlsd(&mut r2, "e");
+        assert_eq!(lines.len(), 11);
+        assert!(fact_line(&lines, "new").contains("modify=20190304050607"));
+    });
+    assert_eq!(spent, table(&[("GetObject", 1), ("ListObjectsV2", 1)]));
+    drop(r2);
+    env.rt.block_on(g2.shutdown(Duration::from_secs(1)));
+}
+
 fn the_gateways_folder_is_hidden_and_refused(b: Backend) {
     let env = TestEnv::start(b, |_| {});
     env.put("top.txt", b"t");
@@ -207,5 +260,6 @@ fn the_gateways_folder_is_hidden_and_refused(b: Backend) {
 
 backend_tests!(
     another_gateway_lists_without_a_head_per_file,
+    a_running_gateway_keeps_the_index_current,
     the_gateways_folder_is_hidden_and_refused
 );
