@@ -37,9 +37,11 @@
 //!   handlers/     command handlers by concern (auth, nav, files, list,
 //!                 transfer, site, tls, hash, info)
 //! storage/    the only S3 I/O: deadlines, a capped connection pool, listing
-//!             pages, streaming uploads and their commit gate, downloads in
-//!             ETag-pinned parallel ranges, resume checks, renames, the
-//!             janitor for abandoned multipart uploads
+//!             pages and their times (mtime.rs, and time_index.rs: each
+//!             folder's times kept in S3 under `.s3ftpd/`), streaming
+//!             uploads and their commit gate, downloads in ETag-pinned
+//!             parallel ranges, resume checks, renames, the janitor for
+//!             abandoned multipart uploads
 //! embedded/   an S3 server in-process (s3s + a flat on-disk store) for the
 //!             demo and the tests; hooks.rs only with the test-hooks feature
 //! observe/    Prometheus metrics, /metrics /healthz /readyz

@@ -12,6 +12,7 @@ mod gate;
 mod instrument;
 mod janitor;
 mod listing;
+mod mtime;
 mod pool;
 mod rename;
 mod resume;
@@ -34,6 +35,8 @@ pub use error::StorageError;
 pub use gate::{Ask, CommitGate, CommitQuestion};
 pub use janitor::AbortQueue;
 pub use listing::{DirLister, DirPage, Entry, Kind};
+use mtime::to_time;
+pub use mtime::{MTIME_META, format_mtime, parse_mtime};
 pub use rename::RENAME_CONCURRENCY;
 pub use resume::ResumeRefusal;
 pub use schedule::copy_ranges;
@@ -42,9 +45,6 @@ pub use time_index::RESERVED_DIR;
 pub use upload::{UploadOptions, upload};
 
 use crate::config;
-
-/// Metadata key holding a file's modification time (rclone's convention).
-pub const MTIME_META: &str = "mtime";
 
 /// Size and time of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,41 +122,6 @@ pub fn normalise_prefix(prefix: &str) -> String {
         out.push('/');
     }
     out
-}
-
-/// Parses `x-amz-meta-mtime`: seconds since the epoch with optional fraction
-/// (rclone writes `1577934245.123456789`), or RFC 3339.
-#[must_use]
-pub fn parse_mtime(v: &str) -> Option<OffsetDateTime> {
-    let v = v.trim();
-    if let Ok(t) = OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339) {
-        return Some(t);
-    }
-    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
-    let secs: i64 = secs.parse().ok()?;
-    let mut nanos = 0i64;
-    if !frac.is_empty() {
-        let digits: String = frac.chars().take(9).collect();
-        nanos = format!("{digits:0<9}").parse().ok()?;
-    }
-    OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .map(|t| t + time::Duration::nanoseconds(nanos))
-}
-
-/// Formats a time the way [`parse_mtime`] and rclone read it.
-#[must_use]
-pub fn format_mtime(t: OffsetDateTime) -> String {
-    format!("{}.{:09}", t.unix_timestamp(), t.nanosecond())
-}
-
-fn to_time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> OffsetDateTime {
-    t.and_then(|t| {
-        OffsetDateTime::from_unix_timestamp(t.secs())
-            .ok()
-            .map(|o| o + time::Duration::nanoseconds(i64::from(t.subsec_nanos())))
-    })
-    .unwrap_or_else(OffsetDateTime::now_utc)
 }
 
 /// Percent-encodes a key for `x-amz-copy-source`.
@@ -481,25 +446,6 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mtime_formats() {
-        let t = parse_mtime("1577934245.5").unwrap();
-        assert_eq!(t.unix_timestamp(), 1_577_934_245);
-        assert_eq!(t.nanosecond(), 500_000_000);
-        assert_eq!(parse_mtime(&format_mtime(t)), Some(t));
-        assert_eq!(
-            parse_mtime("2020-01-02T03:04:05Z")
-                .unwrap()
-                .unix_timestamp(),
-            1_577_934_245
-        );
-        assert_eq!(
-            parse_mtime("1577934245").unwrap().unix_timestamp(),
-            1_577_934_245
-        );
-        assert_eq!(parse_mtime("yesterday"), None);
-    }
 
     #[test]
     fn copy_sources_are_encoded() {
