@@ -37,6 +37,28 @@ impl Stack {
     fn compose(&self, args: &[&str]) -> String {
         run(self.command().args(args)).trim().to_owned()
     }
+
+    /// Starts the s3ftpd service (`up -d` or `start`). The shipped file
+    /// publishes fixed host ports (2121, 50000-50019) inside Linux's
+    /// ephemeral range, where any outgoing connection of the tests running
+    /// beside this one may hold one of them for a while: then the port is
+    /// "already in use", and the start is tried again once it is free.
+    fn start_s3ftpd(&self, args: &[&str]) {
+        for _ in 0..12 {
+            let out = self.command().args(args).output().expect("docker-compose");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                stderr.contains("address already in use"),
+                "docker-compose {args:?} failed:\n{stderr}"
+            );
+            eprintln!("a published port is held by another program; trying again");
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        panic!("docker-compose {args:?}: a published port stayed in use for a minute");
+    }
 }
 
 impl Drop for Stack {
@@ -55,7 +77,7 @@ fn the_compose_stack_as_shipped() {
     }
     images();
     let stack = Stack(format!("s3ftpdit{:06x}", rand::random::<u32>() & 0xff_ffff));
-    stack.compose(&["up", "-d", "--no-build", "s3ftpd"]);
+    stack.start_s3ftpd(&["up", "-d", "--no-build", "s3ftpd"]);
     let gw = stack.compose(&["ps", "-q", "s3ftpd"]);
     wait_until_for(Duration::from_secs(90), || health(&gw) == "healthy");
     let addr: SocketAddr = "127.0.0.1:2121".parse().unwrap();
@@ -129,7 +151,7 @@ fn the_compose_stack_as_shipped() {
     docker(&["kill", &gw]);
     assert_ne!(r.reply().0, 226, "the client is not told it completed");
     assert_eq!(get("big.bin").unwrap(), old, "old object intact");
-    stack.compose(&["start", "s3ftpd"]);
+    stack.start_s3ftpd(&["start", "s3ftpd"]);
     wait_until_for(Duration::from_secs(90), || health(&gw) == "healthy");
     wait_until_for(Duration::from_secs(30), || open_uploads() == 0);
     assert_eq!(get("big.bin").unwrap(), old);
