@@ -28,6 +28,7 @@
 //! writes: the last writer wins, every entry still checked one by one.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use sha2::{Digest, Sha256};
@@ -134,12 +135,11 @@ fn render(files: &mut [(u64, Option<OffsetDateTime>)]) -> String {
     out.push_str(HEADER);
     out.push('\n');
     for (print, time) in files.iter() {
-        out.push_str(&format!("{print:016x}"));
-        if let Some(t) = time {
-            out.push(' ');
-            out.push_str(&format_mtime(*t));
-        }
-        out.push('\n');
+        // Writing to a String cannot fail.
+        let _ = match time {
+            Some(t) => writeln!(out, "{print:016x} {}", format_mtime(*t)),
+            None => writeln!(out, "{print:016x}"),
+        };
     }
     out
 }
@@ -165,10 +165,16 @@ impl Storage {
         let out = match got {
             Ok(out) => out,
             Err(e) => {
+                // Unreadable (denied, S3 failing) is noted like absent: the
+                // next write is `If-None-Match: *`, so an index that does
+                // exist is read again after its 412, and a folder whose
+                // index cannot be read is not asked for at every listing.
                 match StorageError::from_sdk("GetObject", e) {
-                    StorageError::NotFound => self.mtimes.note_index(prefix, None, 0),
+                    StorageError::NotFound => {}
                     e => tracing::debug!(%key, error = %e, "time index not read"),
                 }
+                self.mtimes
+                    .note_index(prefix, None, digest(&HashMap::new()));
                 return Index::default();
             }
         };

@@ -194,6 +194,42 @@ fn a_running_gateway_keeps_the_index_current(b: Backend) {
     env.rt.block_on(g2.shutdown(Duration::from_secs(1)));
 }
 
+/// An index that is not one (damaged, or written by something else) is
+/// ignored — the files are looked up — and replaced by a good one.
+fn a_damaged_index_is_ignored_and_replaced(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+    });
+    for i in 0..5 {
+        env.put(&format!("g/f{i}"), b"x");
+    }
+    env.put(
+        ".s3ftpd/times/g/.index",
+        b"s3ftpd time index v1\nzz not hex\n",
+    );
+    std::thread::sleep(SETTLE);
+    let m = env.gateway().metrics_addr().unwrap();
+    wait_until(|| requests(m).contains_key("ListMultipartUploads"));
+    let mut r = env.raw_login();
+    let spent = cost(m, || assert_eq!(mlsd(&mut r, "g").len(), 5));
+    assert_eq!(
+        spent,
+        table(&[("GetObject", 1), ("HeadObject", 5), ("ListObjectsV2", 1)])
+    );
+    wait_until(|| {
+        env.get(".s3ftpd/times/g/.index")
+            .is_some_and(|b| String::from_utf8_lossy(&b).lines().count() == 6)
+    });
+    let g2 = env.another_gateway(|_| {});
+    let mut r2 = login(&g2);
+    let spent = cost(g2.metrics_addr().unwrap(), || {
+        assert_eq!(mlsd(&mut r2, "g").len(), 5);
+    });
+    assert_eq!(spent, table(&[("GetObject", 1), ("ListObjectsV2", 1)]));
+    drop(r2);
+    env.rt.block_on(g2.shutdown(Duration::from_secs(1)));
+}
+
 fn the_gateways_folder_is_hidden_and_refused(b: Backend) {
     let env = TestEnv::start(b, |_| {});
     env.put("top.txt", b"t");
@@ -261,5 +297,6 @@ fn the_gateways_folder_is_hidden_and_refused(b: Backend) {
 backend_tests!(
     another_gateway_lists_without_a_head_per_file,
     a_running_gateway_keeps_the_index_current,
+    a_damaged_index_is_ignored_and_replaced,
     the_gateways_folder_is_hidden_and_refused
 );
