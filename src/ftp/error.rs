@@ -64,6 +64,10 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
                         ),
                     )
                 }
+                StorageError::IsFolder => Reply::new(
+                    Code::NameNotAllowed,
+                    "A directory with that name exists; nothing was changed",
+                ),
                 StorageError::KeyTooLong => {
                     Reply::new(Code::NameNotAllowed, format!("{e}; nothing was changed"))
                 }

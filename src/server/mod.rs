@@ -29,6 +29,9 @@ pub const EMBEDDED_ACCESS_KEY: &str = "s3ftpd-demo";
 /// Secret key of the embedded store when the config gives none.
 pub const EMBEDDED_SECRET_KEY: &str = "s3ftpd-demo-secret";
 
+/// Longest wait at start for the conditional-write probe (see `storage::conditional`).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -94,6 +97,11 @@ impl Gateway {
         let (endpoint, embedded) = resolve_s3(&config).await?;
         let metrics = Arc::new(crate::observe::Metrics::new());
         let storage = connect_storage(&config, &endpoint, metrics.clone()).await?;
+        // Bounded: a slow answer only leaves small uploads as they were.
+        let probe = storage.probe_conditional_writes();
+        if tokio::time::timeout(PROBE_TIMEOUT, probe).await.is_err() {
+            tracing::info!("S3 did not answer the conditional-write probe in time");
+        }
         let services = Services::load(&config)?;
         let listeners = Listeners::bind(&config).await?;
         let shared = shared_state(config, storage, services, metrics);

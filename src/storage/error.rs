@@ -25,6 +25,9 @@ pub enum StorageError {
     /// The object changed between two requests of one operation (S3 412).
     #[error("the file changed while the operation ran")]
     Changed,
+    /// A file may not take the name: a folder (`name/…` keys) has it.
+    #[error("a folder with that name exists")]
+    IsFolder,
     /// A key would exceed S3's 1,024 bytes.
     #[error("the new name would make a key longer than S3's 1024 bytes")]
     KeyTooLong,

@@ -8,12 +8,20 @@
 //! commit request (PutObject or CompleteMultipartUpload), the upload asks
 //! whoever runs the transfer whether the client is still there, and commits
 //! only on a yes. Storage knows nothing of FTP: it only waits for the answer.
+//!
+//! The gate also carries the upload's [`FolderCheck`]: the other thing that
+//! must be settled before the object is made (its name is not a folder's).
 
 use tokio::sync::oneshot;
 
+use super::FolderCheck;
+
 /// The upload's side: asks once, before committing.
 #[derive(Debug)]
-pub struct CommitGate(Option<oneshot::Sender<Ask>>);
+pub struct CommitGate {
+    ask: Option<oneshot::Sender<Ask>>,
+    check: FolderCheck,
+}
 
 /// The transfer runner's side: receives the question and answers it.
 #[derive(Debug)]
@@ -39,21 +47,39 @@ impl CommitGate {
             rx,
             needs_bytes: false,
         };
-        (Self(Some(tx)), question)
+        let gate = Self {
+            ask: Some(tx),
+            check: FolderCheck::none(),
+        };
+        (gate, question)
+    }
+
+    /// The same gate, with the folder check the upload must also pass.
+    #[must_use]
+    pub fn checking(self, check: FolderCheck) -> Self {
+        Self { check, ..self }
+    }
+
+    /// Hands the folder check over to the upload that waits for it.
+    pub(super) fn take_check(&mut self) -> FolderCheck {
+        std::mem::take(&mut self.check)
     }
 
     /// A gate that always says yes: for uploads with no client to ask
     /// (tools, tests, server-side copies).
     #[must_use]
     pub fn open() -> Self {
-        Self(None)
+        Self {
+            ask: None,
+            check: FolderCheck::none(),
+        }
     }
 
     /// Whether the upload, which received `received` bytes from its
     /// client, may be committed. A runner that went away without answering
     /// means no.
     pub async fn confirm(&mut self, received: u64) -> bool {
-        let Some(ask) = self.0.take() else {
+        let Some(ask) = self.ask.take() else {
             return true;
         };
         let (tx, rx) = oneshot::channel();

@@ -5,9 +5,11 @@
 //! [`StorageError`], which the session turns into FTP replies.
 
 pub mod checksum;
+mod conditional;
 mod deadline;
 mod download;
 mod error;
+mod folder_check;
 mod gate;
 mod instrument;
 mod janitor;
@@ -32,6 +34,7 @@ use time::OffsetDateTime;
 
 pub use deadline::ObjectBody;
 pub use error::StorageError;
+pub use folder_check::FolderCheck;
 pub use gate::{Ask, CommitGate, CommitQuestion};
 pub use janitor::AbortQueue;
 pub use listing::{DirLister, DirPage, Entry, Kind};
@@ -88,8 +91,8 @@ pub struct Storage {
     mtimes: std::sync::Arc<listing::MtimeCache>,
     /// `s3.prefix`, normalised: `""` or ending with `/`.
     root: String,
-    /// Whether S3 refused a conditional write: see [`time_index`].
-    plain_index_writes: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What S3 does with conditional writes: see [`conditional`].
+    conditional: std::sync::Arc<conditional::Conditional>,
     /// Largest part of a server-side copy (S3: 5 GiB).
     copy_part_limit: u64,
     /// `s3.timeout`: see [`deadline`].
@@ -218,7 +221,7 @@ impl Storage {
             list_mtime: cfg.list_mtime,
             mtimes: std::sync::Arc::default(),
             root: normalise_prefix(&cfg.prefix),
-            plain_index_writes: std::sync::Arc::default(),
+            conditional: std::sync::Arc::default(),
             copy_part_limit: schedule::MAX_PART,
             timeout: cfg.timeout.0,
             aborts: std::sync::Arc::default(),

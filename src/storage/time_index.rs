@@ -29,11 +29,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::conditional::refuses_conditions;
 use super::{Storage, StorageError, format_mtime, parse_mtime};
 
 /// The folder, at the root of `s3.prefix`, that FTP never shows.
@@ -217,7 +217,7 @@ impl Storage {
         let (this, key, prefix) = (self.clone(), self.index_key(prefix), prefix.to_owned());
         tokio::spawn(async move {
             let body = render(&mut files);
-            let conditional = !this.plain_index_writes.load(Ordering::Relaxed);
+            let conditional = !this.conditional.refused();
             let r = this
                 .put_index(&key, &body, conditional.then(|| etag.clone()))
                 .await;
@@ -225,7 +225,7 @@ impl Storage {
                 Err(StorageError::S3 { ref code, .. })
                     if conditional && refuses_conditions(code.as_deref()) =>
                 {
-                    this.plain_index_writes.store(true, Ordering::Relaxed);
+                    this.conditional.note_refused();
                     tracing::info!(
                         "S3 refuses conditional writes: time indexes are written plainly"
                     );
@@ -277,14 +277,6 @@ impl Storage {
             .map(|out| out.e_tag().map(str::to_owned))
             .map_err(|e| StorageError::from_sdk("PutObject", e))
     }
-}
-
-/// Whether an error code says the server does not do conditional writes.
-fn refuses_conditions(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("NotImplemented" | "InvalidArgument" | "InvalidRequest")
-    )
 }
 
 #[cfg(test)]

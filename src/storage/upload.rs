@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::schedule::{MAX_PARTS, MIN_PART, copy_ranges};
 use super::{
-    CommitGate, ObjectBody, ObjectInfo, Storage, StorageError, checksum, copy_source, part_size_for,
+    CommitGate, FolderCheck, ObjectBody, ObjectInfo, Storage, StorageError, checksum, copy_source,
+    part_size_for,
 };
 
 /// How an upload behaves.
@@ -64,6 +65,9 @@ pub(super) struct State {
     crc_base: Option<u32>,
     /// Content type and user metadata of the new object (a renamed file keeps its own).
     meta: Option<(Option<String>, std::collections::HashMap<String, String>)>,
+    /// Whether a folder has the name: answered before a multipart upload
+    /// starts and before the commit.
+    check: FolderCheck,
 }
 
 impl State {
@@ -82,7 +86,8 @@ impl State {
 }
 
 impl Storage {
-    async fn start_multipart(&self, key: &str, st: &State) -> Result<String, StorageError> {
+    async fn start_multipart(&self, key: &str, st: &mut State) -> Result<String, StorageError> {
+        st.check.clear().await?;
         let crc = st.crc_base.is_some();
         let (content_type, metadata) = st.meta.clone().unzip();
         let out = self
@@ -306,7 +311,7 @@ impl Storage {
             if !gate.confirm(st.received).await {
                 return Err(StorageError::Cancelled);
             }
-            return self.put_bytes(key, tail).await;
+            return self.put_checked(key, tail, &mut st.check).await;
         }
         if !tail.is_empty() {
             self.send_part(key, st, tail).await?;
@@ -314,6 +319,7 @@ impl Storage {
         if !gate.confirm(st.received).await {
             return Err(StorageError::Cancelled);
         }
+        st.check.clear().await?;
         if let Some(mut set) = st.in_flight.take() {
             while let Some(r) = set.join_next().await {
                 st.done.push(joined(r)?);
@@ -413,6 +419,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
             Some(b) if b.size >= MIN_PART => b.crc32c,
             _ => Some(0),
         },
+        check: gate.take_check(),
         ..State::default()
     };
     let filled = match base {

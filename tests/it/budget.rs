@@ -101,7 +101,7 @@ fn requests_per_command(b: Backend) {
         (
             "STOR small, new name",
             cost(m, || stor(&mut r, "s.txt", &small)),
-            // Is the name a folder? Then the object.
+            // Is the name a folder? (beside the upload) and the object.
             table(&[("ListObjectsV2", 1), ("PutObject", 1)]),
         ),
         (

@@ -381,8 +381,13 @@ fn s3_going_away_gives_451_and_session_survives(b: Backend) {
         .block_on(env.gateway().embedded().unwrap().shutdown());
     let (code, text) = r.cmd("SIZE a.txt");
     assert_eq!(code, 451, "{text}");
-    let _d = r.epsv();
-    let (code, text) = r.cmd("STOR b.txt");
+    // The upload's checks run beside it (storage::FolderCheck): the
+    // failure comes after the 150, once the client has sent its bytes.
+    let mut d = r.epsv();
+    r.expect("STOR b.txt", 150);
+    let _ = d.write_all(b"bytes");
+    drop(d);
+    let (code, text) = r.reply();
     assert_eq!(code, 451, "{text}");
     r.expect("NOOP", 200);
 }

@@ -4,6 +4,8 @@ mod backend;
 mod budget;
 mod client_death;
 mod compose;
+#[path = "../../benches/distance/delay.rs"]
+mod delay;
 mod deploy;
 mod docker;
 mod download;
@@ -21,6 +23,7 @@ mod interop;
 mod interop_hard;
 mod legacy;
 mod lifecycle;
+mod name_conflicts;
 mod observe;
 mod ports;
 mod proxy;

@@ -57,27 +57,29 @@ impl Session {
         let account = self.writable_account()?;
         let path = self.cwd.resolve(arg)?;
         let prefix = account.root.dir_prefix(&path)?;
-        if path.is_root() || self.storage()?.dir_exists(&prefix).await? {
+        let storage = self.storage()?;
+        if path.is_root() {
             return Err(refuse(
                 Code::FileUnavailable,
                 format!("{path}: directory already exists"),
             ));
         }
-        if self
-            .shared
-            .storage
-            .head(&account.root.file_key(&path)?)
-            .await?
-            .is_some()
-        {
+        // Both questions at once: one round trip.
+        let file_key = account.root.file_key(&path)?;
+        let (dir, file) = tokio::join!(storage.dir_exists(&prefix), storage.head(&file_key));
+        if dir? {
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: directory already exists"),
+            ));
+        }
+        if file?.is_some() {
             return Err(refuse(
                 Code::FileUnavailable,
                 format!("{path}: a file with that name exists"),
             ));
         }
-        self.storage()?
-            .put_bytes(&prefix, bytes::Bytes::new())
-            .await?;
+        storage.put_bytes(&prefix, bytes::Bytes::new()).await?;
         Ok(Reply::new(
             Code::PathCreated,
             format!("{} created", quote_path(path.as_str())),

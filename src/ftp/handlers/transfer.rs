@@ -16,7 +16,8 @@ use crate::ftp::path::VPath;
 use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Done, Outcome, Session};
 use crate::storage::{
-    CommitGate, ObjectBody, ObjectInfo, ResumeRefusal, StorageError, UploadOptions, upload,
+    CommitGate, FolderCheck, ObjectBody, ObjectInfo, ResumeRefusal, StorageError, UploadOptions,
+    upload,
 };
 use crate::xferlog::{Direction, Transfer};
 
@@ -276,12 +277,8 @@ impl Session {
         let key = account.root.file_key(&path)?;
         let rest = self.rest.take();
         let storage = self.storage()?.clone();
-        if storage.dir_exists(&account.root.dir_prefix(&path)?).await? {
-            return Err(refuse(
-                Code::NameNotAllowed,
-                format!("{path}: a directory with that name exists"),
-            ));
-        }
+        // Answered while the bytes arrive (see storage::FolderCheck).
+        let check = FolderCheck::start(&storage, account.root.dir_prefix(&path)?);
         // A client that meets a refused resume may answer with an empty
         // STOR at once: never commit that (it would replace the previous
         // version with nothing).
@@ -308,6 +305,7 @@ impl Session {
             base,
             opts,
             ascii,
+            check,
         };
         let fut = job.run(input, token, gate);
         let started = std::time::Instant::now();
@@ -324,6 +322,12 @@ impl Session {
             ));
         }
         self.record_transfer(&account, &path, Direction::Incoming, started, &outcome);
+        if matches!(outcome, Err(FtpError::Storage(StorageError::IsFolder))) {
+            return Err(refuse(
+                Code::NameNotAllowed,
+                format!("{path}: a directory with that name exists; nothing was stored"),
+            ));
+        }
         match outcome? {
             Done::Complete(n) => {
                 tracing::info!(path = %path, bytes = n, "upload complete");
@@ -370,6 +374,8 @@ struct Receive {
     opts: UploadOptions,
     /// TYPE A: CRLF becomes LF before the bytes reach storage.
     ascii: bool,
+    /// Whether a folder has the name, asked when the STOR arrived.
+    check: FolderCheck,
 }
 
 impl Receive {
@@ -394,7 +400,7 @@ impl Receive {
             self.base.as_ref(),
             self.opts,
             &token,
-            gate,
+            gate.checking(self.check),
         )
         .await;
         drop(reader);

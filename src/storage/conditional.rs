@@ -1,0 +1,132 @@
+//! What the S3 server does with conditional writes, learnt once at start.
+//!
+//! AWS S3 (since 2024), MinIO, Ceph and the embedded store honour
+//! `If-None-Match: *` and `If-Match` on PutObject (412 when the condition
+//! fails); Garage 2.5 ignores both (the write happens); a few servers refuse
+//! them (501 or 400). Two features lean on them:
+//! - the time index ([`super::time_index`]) writes conditionally unless the
+//!   server refuses the headers (ignored, the last writer wins: entries are
+//!   checked one by one anyway);
+//! - a small upload whose folder check is still running when its client has
+//!   finished writes the object *only if the name is new*
+//!   ([`super::folder_check`]), so the check costs no round trip. That is
+//!   safe only where the condition is honoured, so it waits for the probe's
+//!   yes; anywhere else the check is waited for first, as before.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::{Storage, StorageError, checksum};
+
+// 0, the default: not known (yet).
+const HONOURED: u8 = 1;
+const IGNORED: u8 = 2;
+const REFUSED: u8 = 3;
+
+/// The server's way with conditional writes (shared by a storage's clones).
+#[derive(Debug, Default)]
+pub(super) struct Conditional(AtomicU8);
+
+impl Conditional {
+    /// Whether a failed condition is known to stop a write.
+    pub(super) fn honoured(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == HONOURED
+    }
+
+    /// Whether the server answers conditional headers with an error.
+    pub(super) fn refused(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == REFUSED
+    }
+
+    /// Records that the server refused a conditional write.
+    pub(super) fn note_refused(&self) {
+        self.0.store(REFUSED, Ordering::Relaxed);
+    }
+
+    fn set(&self, v: u8) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+/// The object the probe writes, under the gateway's own folder.
+const PROBE: &str = ".s3ftpd/conditional-writes";
+
+/// Whether an error code says the server does not do conditional writes.
+pub(super) fn refuses_conditions(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("NotImplemented" | "InvalidArgument" | "InvalidRequest")
+    )
+}
+
+impl Storage {
+    /// Learns whether S3 honours `If-None-Match: *` on PutObject: writes a
+    /// small object under `.s3ftpd/` with that condition until it meets a
+    /// 412 (one request once the object exists, two the first time or when
+    /// the condition is ignored). Any other failure (read-only keys, S3
+    /// down) leaves it unknown: features that need it then do without.
+    pub async fn probe_conditional_writes(&self) {
+        let key = format!("{}{PROBE}", self.root);
+        for _ in 0..2 {
+            match self
+                .put_if_absent(&key, bytes::Bytes::from_static(PROBE_BODY))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.conditional.set(HONOURED);
+                    tracing::debug!("S3 honours conditional writes");
+                    return;
+                }
+                Err(StorageError::S3 { code, .. }) if refuses_conditions(code.as_deref()) => {
+                    self.conditional.set(REFUSED);
+                    tracing::info!("S3 refuses conditional writes");
+                    return;
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, %key, "could not learn whether S3 honours conditional writes; small uploads wait for their folder check");
+                    return;
+                }
+            }
+        }
+        self.conditional.set(IGNORED);
+        tracing::info!(
+            "S3 ignores conditional writes (If-None-Match); small uploads wait for their folder check"
+        );
+    }
+
+    /// PutObject with `If-None-Match: *`: `Ok(true)` when it wrote,
+    /// `Ok(false)` when the key existed (412) and nothing was written.
+    ///
+    /// # Errors
+    /// Other S3 errors.
+    pub(super) async fn put_if_absent(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+    ) -> Result<bool, StorageError> {
+        self.mtimes.forget(key);
+        let len = body.len() as u64;
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .checksum_crc32_c(checksum::to_header(checksum::crc32c(&body)))
+            .body(ByteStream::from(body))
+            .customize()
+            .config_override(self.sized(len))
+            .send()
+            .await;
+        match sent.map_err(|e| StorageError::from_sdk("PutObject", e)) {
+            Ok(_) => Ok(true),
+            Err(StorageError::Changed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+const PROBE_BODY: &[u8] =
+    b"s3ftpd: written at start to learn whether this S3 server honours If-None-Match\n";
