@@ -114,6 +114,11 @@ impl MtimeCache {
         self.indexed.remove(prefix);
     }
 
+    /// Forgets the indexes of the folder at `prefix` and of every folder below it.
+    pub(super) fn forget_indexes_under(&self, prefix: &str) {
+        self.indexed.retain(|k, _| !k.starts_with(prefix));
+    }
+
     fn get(&self, key: &str, seen: Option<&Validator>) -> Option<Option<OffsetDateTime>> {
         self.known
             .get(key)

@@ -69,6 +69,17 @@ pub struct ObjectInfo {
     pub md5: Option<String>,
 }
 
+/// What [`Storage::dir_state`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirState {
+    /// No marker and no key under it.
+    Absent,
+    /// Only its marker.
+    Empty,
+    /// Keys under it.
+    NotEmpty,
+}
+
 /// Where to reach S3 and with which keys (resolved from config, or the embedded store).
 #[derive(Debug, Clone)]
 pub struct S3Access {
@@ -299,16 +310,30 @@ impl Storage {
         Ok(prefix.is_empty() || !self.first_keys(prefix, 1).await?.is_empty())
     }
 
-    /// Whether a directory holds nothing but its own marker.
+    /// Whether a directory exists, and whether it holds anything but its
+    /// own marker: one request.
     ///
     /// # Errors
     /// On S3 errors.
-    pub async fn dir_is_empty(&self, prefix: &str) -> Result<bool, StorageError> {
-        Ok(self
-            .first_keys(prefix, 2)
-            .await?
-            .iter()
-            .all(|k| k == prefix))
+    pub async fn dir_state(&self, prefix: &str) -> Result<DirState, StorageError> {
+        let keys = self.first_keys(prefix, 2).await?;
+        Ok(if keys.is_empty() {
+            DirState::Absent
+        } else if keys.iter().all(|k| k == prefix) {
+            DirState::Empty
+        } else {
+            DirState::NotEmpty
+        })
+    }
+
+    /// Removes an empty directory: its marker, and at the same time its time
+    /// index (best effort).
+    ///
+    /// # Errors
+    /// On S3 errors deleting the marker.
+    pub async fn remove_dir(&self, prefix: &str) -> Result<(), StorageError> {
+        let (removed, ()) = tokio::join!(self.delete(prefix), self.drop_index(prefix));
+        removed
     }
 
     /// Starts a GET from byte `offset`; returns the body and its length.

@@ -29,8 +29,8 @@ const MAX_KEY: usize = 1024;
 
 /// One object to move.
 #[derive(Debug, Clone)]
-struct Item {
-    key: String,
+pub(super) struct Item {
+    pub(super) key: String,
     size: u64,
     etag: Option<String>,
 }
@@ -120,7 +120,7 @@ impl Storage {
     }
 
     /// Every key under `prefix`, with size and ETag.
-    async fn list_all(&self, prefix: &str) -> Result<Vec<Item>, StorageError> {
+    pub(super) async fn list_all(&self, prefix: &str) -> Result<Vec<Item>, StorageError> {
         let mut items = Vec::new();
         let mut pages = self
             .client
@@ -243,6 +243,7 @@ impl Storage {
         }
         self.delete_keys(&items.iter().map(|i| i.key.clone()).collect::<Vec<_>>())
             .await?;
+        self.drop_indexes_under(from).await;
         Ok(items.len())
     }
 }

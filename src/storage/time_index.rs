@@ -151,6 +151,37 @@ impl Storage {
         format!("{}{RESERVED_DIR}/times/{rel}.index", self.root)
     }
 
+    /// Deletes the index of the folder at `prefix`, which was just removed
+    /// (best effort: a leftover index only takes a few bytes, and it is
+    /// never trusted for files it does not fingerprint).
+    pub(super) async fn drop_index(&self, prefix: &str) {
+        self.mtimes.forget_index(prefix);
+        let key = self.index_key(prefix);
+        if let Err(e) = self.delete(&key).await {
+            tracing::debug!(%key, error = %e, "time index of a removed folder not deleted");
+        }
+    }
+
+    /// Deletes the indexes of the folder at `prefix` and of every folder
+    /// below it (a renamed tree: its copies have new times, so the old
+    /// entries would match none of them). Best effort, as above.
+    pub(super) async fn drop_indexes_under(&self, prefix: &str) {
+        self.mtimes.forget_indexes_under(prefix);
+        let rel = prefix.strip_prefix(self.root.as_str()).unwrap_or(prefix);
+        let area = format!("{}{RESERVED_DIR}/times/{rel}", self.root);
+        let dropped = match self.list_all(&area).await {
+            Ok(items) if items.is_empty() => Ok(()),
+            Ok(items) => {
+                let keys: Vec<String> = items.into_iter().map(|i| i.key).collect();
+                self.delete_keys(&keys).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = dropped {
+            tracing::debug!(%area, error = %e, "time indexes of a renamed folder not deleted");
+        }
+    }
+
     /// Reads the folder's index; an empty one when there is none or it is
     /// unreadable (the listing then looks every file up, as without it).
     pub(super) async fn load_index(&self, prefix: &str) -> Index {

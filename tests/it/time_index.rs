@@ -249,6 +249,38 @@ fn a_damaged_index_is_ignored_and_replaced(b: Backend) {
     env.rt.block_on(g2.shutdown(Duration::from_secs(1)));
 }
 
+/// RMD and a folder's rename take the folder's index (and those below it) along.
+fn removed_and_renamed_folders_leave_no_index(b: Backend) {
+    let env = TestEnv::start(b, |_| {});
+    env.put("r/a", b"a");
+    env.put("r/sub/b", b"b");
+    env.put("gone/x", b"x");
+    std::thread::sleep(SETTLE);
+    let mut r = env.raw_login();
+    let indexes = [
+        ".s3ftpd/times/r/.index",
+        ".s3ftpd/times/r/sub/.index",
+        ".s3ftpd/times/gone/.index",
+    ];
+    for dir in ["r", "r/sub", "gone"] {
+        listing(&mut r, &format!("LIST {dir}"));
+    }
+    for index in indexes {
+        wait_until(|| env.get(index).is_some());
+    }
+    r.expect("DELE gone/x", 250);
+    r.expect("RMD gone", 250);
+    assert_eq!(env.get(indexes[2]), None, "RMD removed the index");
+    r.expect("RNFR r", 350);
+    r.expect("RNTO r2", 250);
+    assert_eq!(env.get(indexes[0]), None, "the renamed folder's index");
+    assert_eq!(env.get(indexes[1]), None, "and its subfolder's");
+    assert_eq!(env.get("r2/sub/b").as_deref(), Some(&b"b"[..]));
+    // The new folder lists with the right times and gets an index of its own.
+    let lines = listing(&mut r, "LIST r2");
+    assert!(lines.contains(" a"), "{lines}");
+}
+
 fn the_gateways_folder_is_hidden_and_refused(b: Backend) {
     let env = TestEnv::start(b, |_| {});
     env.put("top.txt", b"t");
@@ -317,5 +349,6 @@ backend_tests!(
     another_gateway_lists_without_a_head_per_file,
     a_running_gateway_keeps_the_index_current,
     a_damaged_index_is_ignored_and_replaced,
+    removed_and_renamed_folders_leave_no_index,
     the_gateways_folder_is_hidden_and_refused
 );

@@ -9,7 +9,7 @@ use crate::ftp::listing::mdtm_time;
 use crate::ftp::path::VPath;
 use crate::ftp::reply::{Code, Reply};
 use crate::ftp::session::{Outcome, Session};
-use crate::storage::ObjectInfo;
+use crate::storage::{DirState, ObjectInfo};
 
 impl Session {
     /// The object at `arg`, or 550 (saying so when it is a directory).
@@ -97,19 +97,22 @@ impl Session {
         }
         let prefix = account.root.dir_prefix(&path)?;
         let storage = self.storage()?;
-        if !storage.dir_exists(&prefix).await? {
-            return Err(refuse(
-                Code::FileUnavailable,
-                format!("{path}: no such directory"),
-            ));
+        match storage.dir_state(&prefix).await? {
+            DirState::Empty => {}
+            DirState::Absent => {
+                return Err(refuse(
+                    Code::FileUnavailable,
+                    format!("{path}: no such directory"),
+                ));
+            }
+            DirState::NotEmpty => {
+                return Err(refuse(
+                    Code::FileUnavailable,
+                    format!("{path}: directory not empty"),
+                ));
+            }
         }
-        if !storage.dir_is_empty(&prefix).await? {
-            return Err(refuse(
-                Code::FileUnavailable,
-                format!("{path}: directory not empty"),
-            ));
-        }
-        storage.delete(&prefix).await?;
+        storage.remove_dir(&prefix).await?;
         self.keep_dir(&account, &path.parent()).await?;
         Ok(Reply::new(
             Code::FileActionOk,
