@@ -7,7 +7,8 @@
 //! `BENCH_FILES` [5000] (listings), `BENCH_SMALL` [100] (small STOR/RETR
 //! of 4 KiB in one session), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
-//! direction), `BENCH_RUNS` [3] (medians). The S3 server is the embedded
+//! direction), `BENCH_RUNS` [3] (medians), `BENCH_WORKLOADS`
+//! [transfer,listing,small]. The S3 server is the embedded
 //! store; the FTP client is on loopback beside the gateway (S3 is what is
 //! far). Baselines are what a careful engineer would do directly: multipart
 //! upload with the gateway's part size and concurrency, parallel ranged
@@ -41,6 +42,8 @@ pub struct Params {
     pub files: usize,
     pub small: usize,
     pub runs: usize,
+    /// Which workloads run: `transfer`, `listing`, `small`.
+    workloads: Vec<String>,
     window: usize,
     rate: Option<f64>,
 }
@@ -67,6 +70,11 @@ impl Params {
             files: var("BENCH_FILES", 5000),
             small: var("BENCH_SMALL", 100),
             runs: var("BENCH_RUNS", 3),
+            workloads: std::env::var("BENCH_WORKLOADS")
+                .unwrap_or_else(|_| "transfer,listing,small".into())
+                .split(',')
+                .map(|w| w.trim().to_owned())
+                .collect(),
             window: var("BENCH_WINDOW_KIB", 4096) * 1024,
             rate: std::env::var("BENCH_RATE_MIBPS")
                 .ok()
@@ -171,9 +179,16 @@ fn main() {
             endpoint,
         };
         let started = Instant::now();
-        work::transfer(&rt, &far, &p);
-        work::listing(&rt, &far, &p);
-        work::small(&rt, &far, &p);
+        let runs = |w: &str| p.workloads.iter().any(|x| x == w);
+        if runs("transfer") {
+            work::transfer(&rt, &far, &p);
+        }
+        if runs("listing") {
+            work::listing(&rt, &far, &p);
+        }
+        if runs("small") {
+            work::small(&rt, &far, &p);
+        }
         println!("  (this RTT took {:.0} s)", started.elapsed().as_secs_f64());
     }
 }

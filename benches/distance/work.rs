@@ -240,13 +240,21 @@ pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     }
 }
 
-/// `p.small` files of 4 KiB: STOR then RETR each in one FTP session,
-/// against PutObject / GetObject loops on a warm client.
+/// `p.small` files of 4 KiB: STOR of new names, STOR over them again,
+/// then RETR, each in one FTP session, against PutObject / GetObject loops
+/// on a warm client (for S3 itself an overwrite costs what a new name does).
 pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     let body = Bytes::from(vec![7u8; 4096]);
     let g = far.gateway(rt);
     let mut ftp = login(&g);
+    // New names at every call (every RTT): a STOR over an existing file
+    // costs the gateway one round trip more (see README, "Uploads").
+    let tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     let (mut sp, mut fp, mut sg, mut fg) = (vec![], vec![], vec![], vec![]);
+    let mut fo = vec![];
     for run in 0..p.runs {
         let t = Instant::now();
         rt.block_on(async {
@@ -254,7 +262,7 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
                 far.s3
                     .put_object()
                     .bucket(BUCKET)
-                    .key(format!("small/d{run}-{i}"))
+                    .key(format!("small/{tag}/d{run}-{i}"))
                     .body(body.clone().into())
                     .send()
                     .await
@@ -264,10 +272,16 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
         sp.push(t.elapsed());
         let t = Instant::now();
         for i in 0..p.small {
-            ftp.put_file(format!("small/f{run}-{i}"), &mut &body[..])
+            ftp.put_file(format!("small/{tag}/f{run}-{i}"), &mut &body[..])
                 .unwrap();
         }
         fp.push(t.elapsed());
+        let t = Instant::now();
+        for i in 0..p.small {
+            ftp.put_file(format!("small/{tag}/f{run}-{i}"), &mut &body[..])
+                .unwrap();
+        }
+        fo.push(t.elapsed());
         let t = Instant::now();
         rt.block_on(async {
             for i in 0..p.small {
@@ -275,7 +289,7 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
                     .s3
                     .get_object()
                     .bucket(BUCKET)
-                    .key(format!("small/d{run}-{i}"));
+                    .key(format!("small/{tag}/d{run}-{i}"));
                 assert_eq!(body_len(o).await, 4096);
             }
         });
@@ -283,7 +297,7 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
         let t = Instant::now();
         for i in 0..p.small {
             assert_eq!(
-                ftp.retr_as_buffer(&format!("small/f{run}-{i}"))
+                ftp.retr_as_buffer(&format!("small/{tag}/f{run}-{i}"))
                     .unwrap()
                     .into_inner()
                     .len(),
@@ -295,11 +309,19 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     let _ = ftp.quit();
     stop(rt, g);
     let n = p.small;
+    let sp = median(sp);
     row(
         &format!("{n} × STOR 4 KiB"),
         "PutObject loop",
-        median(sp),
+        sp,
         median(fp),
+        None,
+    );
+    row(
+        &format!("{n} × STOR 4 KiB, overwrite"),
+        "PutObject loop",
+        sp,
+        median(fo),
         None,
     );
     row(
