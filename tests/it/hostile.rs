@@ -131,7 +131,9 @@ fn pasv_hoarding_does_not_block_other_clients(b: Backend) {
             let mut l = String::new();
             r.read_line(&mut l).unwrap();
             for cmd in ["USER u", "PASS p", "PASV"] {
-                write!(w, "{cmd}\r\n").unwrap();
+                // One write per line (`write!` makes two segments, and
+                // Nagle holds the CRLF for the server's delayed ACK).
+                w.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
                 l.clear();
                 r.read_line(&mut l).unwrap();
             }
