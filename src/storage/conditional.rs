@@ -15,9 +15,8 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use aws_sdk_s3::primitives::ByteStream;
-
-use super::{Storage, StorageError, checksum};
+use super::time_index::RESERVED_DIR;
+use super::{Storage, StorageError};
 
 // 0, the default: not known (yet).
 const HONOURED: u8 = 1;
@@ -49,8 +48,8 @@ impl Conditional {
     }
 }
 
-/// The object the probe writes, under the gateway's own folder.
-const PROBE: &str = ".s3ftpd/conditional-writes";
+/// The object the probe writes, in the gateway's own folder.
+const PROBE: &str = "conditional-writes";
 
 /// Whether an error code says the server does not do conditional writes.
 pub(super) fn refuses_conditions(code: Option<&str>) -> bool {
@@ -67,7 +66,7 @@ impl Storage {
     /// the condition is ignored). Any other failure (read-only keys, S3
     /// down) leaves it unknown: features that need it then do without.
     pub async fn probe_conditional_writes(&self) {
-        let key = format!("{}{PROBE}", self.root);
+        let key = format!("{}{RESERVED_DIR}/{PROBE}", self.root);
         for _ in 0..2 {
             match self
                 .put_if_absent(&key, bytes::Bytes::from_static(PROBE_BODY))
@@ -106,22 +105,9 @@ impl Storage {
         key: &str,
         body: bytes::Bytes,
     ) -> Result<bool, StorageError> {
-        self.mtimes.forget(key);
-        let len = body.len() as u64;
-        let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .if_none_match("*")
-            .checksum_crc32_c(checksum::to_header(checksum::crc32c(&body)))
-            .body(ByteStream::from(body))
-            .customize()
-            .config_override(self.sized(len))
-            .send()
-            .await;
-        match sent.map_err(|e| StorageError::from_sdk("PutObject", e)) {
-            Ok(_) => Ok(true),
+        let sent = self.put_small(key, body, Some("*")).await;
+        match sent {
+            Ok(()) => Ok(true),
             Err(StorageError::Changed) => Ok(false),
             Err(e) => Err(e),
         }

@@ -403,12 +403,24 @@ impl Storage {
     /// # Errors
     /// On S3 errors.
     pub async fn put_bytes(&self, key: &str, body: bytes::Bytes) -> Result<(), StorageError> {
+        self.put_small(key, body, None).await
+    }
+
+    /// One PutObject of `body` with its CRC32C, `if_none_match` (`"*"`) as
+    /// a condition when given (a 412 is then [`StorageError::Changed`]).
+    async fn put_small(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        if_none_match: Option<&str>,
+    ) -> Result<(), StorageError> {
         self.mtimes.forget(key);
         let len = body.len() as u64;
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_if_none_match(if_none_match.map(str::to_owned))
             .checksum_crc32_c(checksum::to_header(checksum::crc32c(&body)))
             .body(ByteStream::from(body))
             .customize()
