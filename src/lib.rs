@@ -31,11 +31,15 @@
 //!   passive.rs    passive ports shared between client addresses
 //!   proxy.rs      PROXY protocol v1/v2 from trusted balancers
 //!   session/      one connection: login state and the one dispatch match;
-//!                 answer.rs: a reply and what follows (continue, close,
-//!                 start TLS); runner.rs runs transfers while reading
+//!                 context.rs: State (cwd, TYPE, REST, …) and what a handler
+//!                 gets — Ctx, or UserCtx with the account and its storage;
+//!                 control.rs: the control connection (replies, charset,
+//!                 AUTH TLS); answer.rs: a reply and what follows (continue,
+//!                 close, start TLS); runner.rs runs transfers while reading
 //!                 control (ABOR, the commit gate)
 //!   handlers/     command handlers by concern (auth, nav, files, list,
-//!                 transfer, site, tls, hash, info)
+//!                 transfer, site, tls, hash, info): free functions over a
+//!                 context, never methods of the session
 //! storage/    the only S3 I/O: deadlines, a capped connection pool, listing
 //!             pages and their times (mtime.rs, and time_index.rs: each
 //!             folder's times kept in S3 under `.s3ftpd/`), streaming
@@ -49,7 +53,10 @@
 //!
 //! Adding a command: its variant and parse arm in `ftp/command/` (a SITE
 //! subcommand in `command/site.rs`), its handler in the `ftp/handlers/`
-//! file of its concern, and one arm in the dispatch `match` of
+//! file of its concern — `async fn name(u: &mut UserCtx<'_>, arg) -> Outcome`
+//! for a logged-in command (the account and its storage come with the
+//! context, so the login is already checked), `Ctx` for one that needs no
+//! login — and one arm in the dispatch `match` of
 //! `ftp/session/mod.rs`. A handler returns its reply or an `FtpError`
 //! (`refuse`, or `refuse_and_close` when the session must end); it sets no
 //! flag on the session: the dispatch turns the result into an `Answer`

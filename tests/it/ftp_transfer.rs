@@ -244,7 +244,7 @@ fn keep_partial_commits_what_arrived(b: Backend) {
         r.expect("STOR partial.bin", 150);
         d.write_all(&sent).unwrap();
         d.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        r.wait_for_transfer(sent.len() as u64);
         r.into_stream().shutdown(Shutdown::Both).unwrap();
         wait_until(|| {
             env.get("partial.bin").is_some_and(|got| !got.is_empty()) && env.open_uploads() == 0

@@ -420,6 +420,28 @@ impl Raw {
         self.reply()
     }
 
+    /// During a transfer: asks STAT until the gateway has moved `n` bytes
+    /// (the probe that says an upload's bytes arrived).
+    pub fn wait_for_transfer(&mut self, n: u64) {
+        for _ in 0..200 {
+            let (code, text) = self.cmd("STAT");
+            assert_eq!(code, 213, "STAT during a transfer: {text}");
+            // "213 Transfer in progress: N bytes so far"
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let moved: u64 = words
+                .windows(2)
+                .find(|w| w[1] == "bytes")
+                .and_then(|w| w[0].parse().ok())
+                .expect("a byte count");
+            if moved >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (_, last) = self.cmd("STAT");
+        panic!("the transfer did not reach {n} bytes in 4 s: {last}");
+    }
+
     /// Sends a command and asserts its code.
     pub fn expect(&mut self, line: &str, code: u16) -> String {
         let (c, text) = self.cmd(line);

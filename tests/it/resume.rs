@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::net::Shutdown;
-use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::backend_tests;
@@ -126,7 +125,7 @@ fn keep_partial_then_resume_completes_the_file(b: Backend) {
     r.expect("STOR big.bin", 150);
     d.write_all(&whole[..cut]).unwrap();
     d.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    r.wait_for_transfer(cut as u64);
     r.into_stream().shutdown(Shutdown::Both).unwrap();
     wait_until(|| env.get("big.bin").is_some() && env.open_uploads() == 0);
     drop(d);

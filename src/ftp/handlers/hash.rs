@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ftp::error::refuse;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Outcome, Session};
+use crate::ftp::session::{Outcome, State, UserCtx};
 use crate::storage::{ObjectInfo, Storage, StorageError, checksum};
 
 /// The algorithms HASH offers, in FEAT order.
@@ -101,42 +101,40 @@ async fn compute(
     })
 }
 
-impl Session {
-    pub(in crate::ftp) async fn cmd_hash(&mut self, arg: &str) -> Outcome {
-        let account = self.account()?;
-        let path = self.cwd.resolve(arg)?;
-        let (key, info) = self.file_info(&account, &path).await?;
-        let algo = self.hash_algo;
-        let digest = match algo.stored(&info) {
-            Some(d) => d,
-            None => {
-                let started = std::time::Instant::now();
-                let d = compute(self.storage()?, &key, algo, &self.shared.abort).await?;
-                tracing::info!(path = %path, algorithm = algo.name(), bytes = info.size, elapsed_ms = started.elapsed().as_millis(), "HASH computed by reading the object (S3 stores no such checksum for it)");
-                d
-            }
-        };
-        Ok(Reply::new(
-            Code::FileStatus,
-            format!("{} 0-{} {digest} {}", algo.name(), info.size, path.name()),
-        ))
-    }
-
-    /// `OPTS HASH` shows the current algorithm, `OPTS HASH <name>` selects one.
-    pub(in crate::ftp) fn cmd_opts_hash(&mut self, arg: Option<&str>) -> Outcome {
-        match arg.map(str::trim).filter(|a| !a.is_empty()) {
-            None => Ok(Reply::new(Code::Ok, self.hash_algo.name())),
-            Some(name) => match HashAlgo::parse(name) {
-                Some(a) => {
-                    self.hash_algo = a;
-                    Ok(Reply::new(Code::Ok, a.name()))
-                }
-                None => Err(refuse(
-                    Code::ParameterNotImplemented,
-                    format!("Unknown algorithm {name:?}; available: SHA-256, CRC32C, MD5"),
-                )),
-            },
+/// HASH: a file's digest, from S3's own checksum when it has one.
+pub(in crate::ftp) async fn hash(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
+    let path = u.st.cwd.resolve(arg)?;
+    let (key, info) = super::files::file_info(u, &path).await?;
+    let algo = u.st.hash_algo;
+    let digest = match algo.stored(&info) {
+        Some(d) => d,
+        None => {
+            let started = std::time::Instant::now();
+            let d = compute(u.storage, &key, algo, &u.gw.abort).await?;
+            tracing::info!(path = %path, algorithm = algo.name(), bytes = info.size, elapsed_ms = started.elapsed().as_millis(), "HASH computed by reading the object (S3 stores no such checksum for it)");
+            d
         }
+    };
+    Ok(Reply::new(
+        Code::FileStatus,
+        format!("{} 0-{} {digest} {}", algo.name(), info.size, path.name()),
+    ))
+}
+
+/// `OPTS HASH` shows the current algorithm, `OPTS HASH <name>` selects one.
+pub(in crate::ftp) fn opts_hash(st: &mut State, arg: Option<&str>) -> Outcome {
+    match arg.map(str::trim).filter(|a| !a.is_empty()) {
+        None => Ok(Reply::new(Code::Ok, st.hash_algo.name())),
+        Some(name) => match HashAlgo::parse(name) {
+            Some(a) => {
+                st.hash_algo = a;
+                Ok(Reply::new(Code::Ok, a.name()))
+            }
+            None => Err(refuse(
+                Code::ParameterNotImplemented,
+                format!("Unknown algorithm {name:?}; available: SHA-256, CRC32C, MD5"),
+            )),
+        },
     }
 }
 

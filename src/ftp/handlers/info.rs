@@ -1,10 +1,11 @@
 //! FEAT, OPTS, HELP, STAT (server), PWD: answers about the server and session.
 
+use crate::auth::Account;
 use crate::ftp::charset::Charset;
 use crate::ftp::command::TransferType;
 use crate::ftp::error::refuse;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Login, Outcome, Session};
+use crate::ftp::session::{Ctx, Outcome, State};
 
 /// Exactly what this server implements, as FEAT lines.
 pub const FEATURES: &[&str] = &[
@@ -28,100 +29,103 @@ pub fn quote_path(p: &str) -> String {
     format!("\"{}\"", p.replace('"', "\"\""))
 }
 
-impl Session {
-    pub(in crate::ftp) fn cmd_feat(&self) -> Reply {
-        let hash = super::HashAlgo::feat_line(self.hash_algo);
-        // UTF8 only while the session speaks it (RFC 2640).
-        let utf8 = self.charset().is_utf8();
-        let mut features: Vec<&str> = FEATURES
-            .iter()
-            .copied()
-            .filter(|f| utf8 || *f != "UTF8")
-            .collect();
-        features.push(&hash);
-        if self.shared.tls.is_some() {
-            features.extend(TLS_FEATURES);
+/// FEAT: what this server implements, as this session sees it.
+pub(in crate::ftp) fn feat(cx: &Ctx<'_>) -> Reply {
+    let hash = super::HashAlgo::feat_line(cx.st.hash_algo);
+    // UTF8 only while the session speaks it (RFC 2640).
+    let utf8 = cx.control.charset().is_utf8();
+    let mut features: Vec<&str> = FEATURES
+        .iter()
+        .copied()
+        .filter(|f| utf8 || *f != "UTF8")
+        .collect();
+    features.push(&hash);
+    if cx.gw.tls.is_some() {
+        features.extend(TLS_FEATURES);
+    }
+    features.sort_unstable();
+    let mut lines = vec!["Features:".to_owned()];
+    lines.extend(features.iter().map(|f| format!(" {f}")));
+    lines.push("End".into());
+    Reply::multi(Code::SystemStatus, lines)
+}
+
+/// OPTS UTF8, OPTS HASH, OPTS MLST.
+pub(in crate::ftp) fn opts(cx: &mut Ctx<'_>, arg: &str) -> Outcome {
+    let upper = arg.to_ascii_uppercase();
+    let mut words = upper.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("HASH"), _) => super::hash::opts_hash(cx.st, arg.trim().get(4..)),
+        (Some("UTF8" | "UTF-8"), Some("ON") | None) => {
+            cx.st.utf8_asked = true;
+            cx.control.set_charset(Charset::utf8());
+            Ok(Reply::new(Code::Ok, "Always in UTF8 mode"))
         }
-        features.sort_unstable();
-        let mut lines = vec!["Features:".to_owned()];
-        lines.extend(features.iter().map(|f| format!(" {f}")));
-        lines.push("End".into());
-        Reply::multi(Code::SystemStatus, lines)
-    }
-
-    pub(in crate::ftp) fn cmd_opts(&mut self, arg: &str) -> Outcome {
-        let upper = arg.to_ascii_uppercase();
-        let mut words = upper.split_whitespace();
-        match (words.next(), words.next()) {
-            (Some("HASH"), _) => self.cmd_opts_hash(arg.trim().get(4..)),
-            (Some("UTF8" | "UTF-8"), Some("ON") | None) => {
-                self.utf8_asked = true;
-                self.set_charset(Charset::utf8());
-                Ok(Reply::new(Code::Ok, "Always in UTF8 mode"))
-            }
-            (Some("UTF8" | "UTF-8"), Some("OFF")) if self.native.is_utf8() => Err(refuse(
-                Code::ParameterNotImplemented,
-                "UTF8 cannot be turned off",
-            )),
-            (Some("UTF8" | "UTF-8"), Some("OFF")) => {
-                self.utf8_asked = false;
-                self.set_charset(self.native);
-                Ok(Reply::new(
-                    Code::Ok,
-                    format!("Names in {} now", self.native.name()),
-                ))
-            }
-            (Some("MLST"), _) => Ok(Reply::new(Code::Ok, "MLST OPTS type;size;modify;perm;")),
-            _ => Err(refuse(
-                Code::BadArguments,
-                format!("Option not understood: {arg}"),
-            )),
+        (Some("UTF8" | "UTF-8"), Some("OFF")) if cx.st.native.is_utf8() => Err(refuse(
+            Code::ParameterNotImplemented,
+            "UTF8 cannot be turned off",
+        )),
+        (Some("UTF8" | "UTF-8"), Some("OFF")) => {
+            cx.st.utf8_asked = false;
+            cx.control.set_charset(cx.st.native);
+            Ok(Reply::new(
+                Code::Ok,
+                format!("Names in {} now", cx.st.native.name()),
+            ))
         }
+        (Some("MLST"), _) => Ok(Reply::new(Code::Ok, "MLST OPTS type;size;modify;perm;")),
+        _ => Err(refuse(
+            Code::BadArguments,
+            format!("Option not understood: {arg}"),
+        )),
     }
+}
 
-    pub(in crate::ftp) fn cmd_help() -> Reply {
-        Reply::multi(
-            Code::Help,
-            vec![
-                "The following commands are recognized:".into(),
-                " ABOR ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HASH HELP LIST MDTM MFMT".into(),
-                " MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR".into(),
-                " RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD"
-                    .into(),
-                " XRMD".into(),
-                "Help OK".into(),
-            ],
-        )
-    }
+/// HELP: the commands this server knows.
+pub(in crate::ftp) fn help() -> Reply {
+    Reply::multi(
+        Code::Help,
+        vec![
+            "The following commands are recognized:".into(),
+            " ABOR ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HASH HELP LIST MDTM MFMT".into(),
+            " MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR".into(),
+            " RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD"
+                .into(),
+            " XRMD".into(),
+            "Help OK".into(),
+        ],
+    )
+}
 
-    pub(in crate::ftp) fn cmd_stat_server(&self) -> Reply {
-        let who = match &self.login {
-            Login::LoggedIn(a, _) => format!("Logged in as {}", a.name),
-            _ => "Not logged in".to_owned(),
-        };
-        let mode = match self.ttype {
-            TransferType::Ascii => "ASCII",
-            TransferType::Binary => "BINARY",
-        };
-        Reply::multi(
-            Code::SystemStatus,
-            vec![
-                "s3ftpd status:".into(),
-                format!(" Connected to {}", self.peer.ip()),
-                format!(" {who}"),
-                format!(" TYPE: {mode}, MODE: Stream, STRUcture: File"),
-                format!(" Current directory: {}", self.cwd),
-                "End of status".into(),
-            ],
-        )
-    }
+/// STAT without an argument: the session's status.
+pub(in crate::ftp) fn stat_server(st: &State, account: Option<&Account>) -> Reply {
+    let who = match account {
+        Some(a) => format!("Logged in as {}", a.name),
+        None => "Not logged in".to_owned(),
+    };
+    let mode = match st.ttype {
+        TransferType::Ascii => "ASCII",
+        TransferType::Binary => "BINARY",
+    };
+    Reply::multi(
+        Code::SystemStatus,
+        vec![
+            "s3ftpd status:".into(),
+            format!(" Connected to {}", st.peer.ip()),
+            format!(" {who}"),
+            format!(" TYPE: {mode}, MODE: Stream, STRUcture: File"),
+            format!(" Current directory: {}", st.cwd),
+            "End of status".into(),
+        ],
+    )
+}
 
-    pub(in crate::ftp) fn cmd_pwd(&self) -> Reply {
-        Reply::new(
-            Code::PathCreated,
-            format!("{} is the current directory", quote_path(self.cwd.as_str())),
-        )
-    }
+/// PWD.
+pub(in crate::ftp) fn pwd(st: &State) -> Reply {
+    Reply::new(
+        Code::PathCreated,
+        format!("{} is the current directory", quote_path(st.cwd.as_str())),
+    )
 }
 
 #[cfg(test)]

@@ -9,14 +9,13 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use super::transfer::write_data;
-use crate::auth::Account;
 use crate::ftp::charset::Charset;
 use crate::ftp::data::DataStream;
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::listing::{Entry, Kind, display_name, list_line, mlsx_line};
 use crate::ftp::path::VPath;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Done, Outcome, Session};
+use crate::ftp::session::{Done, Outcome, UserCtx};
 use crate::storage::{DirLister, DirPage, StorageError};
 
 /// The three data-connection listing formats.
@@ -120,6 +119,8 @@ struct DirListing {
     names_under: String,
     /// The session's character set.
     charset: Charset,
+    /// Bytes written so far (STAT during the listing reports them).
+    moved: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DirListing {
@@ -159,7 +160,10 @@ impl DirListing {
                 text.push_str("\r\n");
                 count += 1;
             }
-            write_data(&mut out, &self.charset.encode(&text), stall, &cancel).await?;
+            let bytes = self.charset.encode(&text);
+            write_data(&mut out, &bytes, stall, &cancel).await?;
+            self.moved
+                .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         out.shutdown().await.map_err(StorageError::Io)?;
         Ok(count)
@@ -170,216 +174,203 @@ fn wanted(only: Option<&Pattern>, e: &Entry) -> bool {
     only.is_none_or(|p| p.matches(&e.name))
 }
 
-impl Session {
-    /// What `path` names; `times`: whether the listing shows times (NLST
-    /// and MLST do not, so they cost no metadata lookups).
-    async fn list_target(
-        &self,
-        account: &Account,
-        path: &VPath,
-        times: bool,
-    ) -> Result<Target, FtpError> {
-        let storage = self.storage()?;
-        let prefix = account.root.dir_prefix(path)?;
-        let mut lister = Box::new(storage.list_dir(&prefix, times));
-        if path.is_root() {
-            return Ok(Target::Dir {
-                lister,
-                first: None,
-                only: None,
-            });
-        }
-        // The first page both proves the directory exists and starts the listing.
-        let first = lister.next_page().await?.filter(|f| f.exists);
-        if first.is_some() {
-            return Ok(Target::Dir {
-                lister,
-                first,
-                only: None,
-            });
-        }
-        if let Some(info) = storage.head(&account.root.file_key(path)?).await? {
-            return Ok(Target::File(Entry {
-                name: path.name().to_owned(),
-                kind: Kind::File,
-                size: info.size,
-                modified: info.modified,
-            }));
-        }
-        let missing = || {
-            refuse(
-                Code::FileUnavailable,
-                format!("{path}: no such file or directory"),
-            )
-        };
-        let only = Pattern::new(path.name()).ok_or_else(missing)?;
-        let parent = path.parent();
-        let mut lister = Box::new(storage.list_dir(&account.root.dir_prefix(&parent)?, times));
-        let first = if parent.is_root() {
-            None
-        } else {
-            let first = lister.next_page().await?.filter(|f| f.exists);
-            Some(first.ok_or_else(missing)?)
-        };
-        Ok(Target::Dir {
+/// What `path` names; `times`: whether the listing shows times (NLST
+/// and MLST do not, so they cost no metadata lookups).
+async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Target, FtpError> {
+    let (storage, account) = (u.storage, u.account);
+    let prefix = account.root.dir_prefix(path)?;
+    let mut lister = Box::new(storage.list_dir(&prefix, times));
+    if path.is_root() {
+        return Ok(Target::Dir {
+            lister,
+            first: None,
+            only: None,
+        });
+    }
+    // The first page both proves the directory exists and starts the listing.
+    let first = lister.next_page().await?.filter(|f| f.exists);
+    if first.is_some() {
+        return Ok(Target::Dir {
             lister,
             first,
-            only: Some(only),
-        })
+            only: None,
+        });
     }
+    if let Some(info) = storage.head(&account.root.file_key(path)?).await? {
+        return Ok(Target::File(Entry {
+            name: path.name().to_owned(),
+            kind: Kind::File,
+            size: info.size,
+            modified: info.modified,
+        }));
+    }
+    let missing = || {
+        refuse(
+            Code::FileUnavailable,
+            format!("{path}: no such file or directory"),
+        )
+    };
+    let only = Pattern::new(path.name()).ok_or_else(missing)?;
+    let parent = path.parent();
+    let mut lister = Box::new(storage.list_dir(&account.root.dir_prefix(&parent)?, times));
+    let first = if parent.is_root() {
+        None
+    } else {
+        let first = lister.next_page().await?.filter(|f| f.exists);
+        Some(first.ok_or_else(missing)?)
+    };
+    Ok(Target::Dir {
+        lister,
+        first,
+        only: Some(only),
+    })
+}
 
-    pub(in crate::ftp) async fn cmd_list(
-        &mut self,
-        arg: Option<String>,
-        fmt: ListFormat,
-    ) -> Outcome {
-        let account = self.account()?;
-        let path = self.cwd.resolve(arg.as_deref().unwrap_or(""))?;
-        let target = self
-            .list_target(&account, &path, fmt != ListFormat::Names)
-            .await?;
-        if fmt == ListFormat::Facts && matches!(target, Target::File(_)) {
+/// LIST, NLST, MLSD: a directory (or one file) over the data connection.
+pub(in crate::ftp) async fn list(
+    u: &mut UserCtx<'_>,
+    arg: Option<String>,
+    fmt: ListFormat,
+) -> Outcome {
+    let path = u.st.cwd.resolve(arg.as_deref().unwrap_or(""))?;
+    let target = list_target(u, &path, fmt != ListFormat::Names).await?;
+    if fmt == ListFormat::Facts && matches!(target, Target::File(_)) {
+        return Err(refuse(
+            Code::BadArguments,
+            format!("{path}: not a directory (use MLST for files)"),
+        ));
+    }
+    let opening = Reply::new(Code::OpeningData, "Here comes the directory listing");
+    let mut stream = super::transfer::open_data(u, opening).await?;
+    let cancel = u.gw.abort.child_token();
+    let stall = u.gw.timeouts.data;
+    let read_only = u.account.read_only;
+    let names_under = nlst_prefix(arg.as_deref(), &target);
+    let charset = u.control.charset();
+    let done = match target {
+        Target::Dir {
+            lister,
+            first,
+            only,
+        } => {
+            let listing = DirListing {
+                lister,
+                first,
+                only,
+                fmt,
+                read_only,
+                names_under,
+                charset,
+                moved: u.control.count_transfer(),
+            };
+            let fut = listing.stream(stream, stall, cancel.clone());
+            u.control.run_transfer(cancel, fut, None).await?
+        }
+        Target::File(entry) => {
+            let line = format!(
+                "{}\r\n",
+                format_entry(
+                    &entry,
+                    fmt,
+                    OffsetDateTime::now_utc(),
+                    read_only,
+                    &names_under
+                )
+            );
+            let token = cancel.clone();
+            let fut = async move {
+                write_data(&mut stream, &charset.encode(&line), stall, &token).await?;
+                stream.shutdown().await.map_err(StorageError::Io)?;
+                Ok(1)
+            };
+            u.control.run_transfer(cancel, fut, None).await?
+        }
+    };
+    Ok(match done {
+        Done::Complete(_) => Reply::new(Code::TransferComplete, "Directory send OK"),
+        Done::Aborted => Reply::new(Code::TransferComplete, "ABOR successful"),
+    })
+}
+
+/// MLST: one entry's facts over the control connection.
+pub(in crate::ftp) async fn mlst(u: &mut UserCtx<'_>, arg: Option<String>) -> Outcome {
+    let path = u.st.cwd.resolve(arg.as_deref().unwrap_or(""))?;
+    let entry = match list_target(u, &path, false).await? {
+        Target::File(e) => e,
+        Target::Dir { only: Some(_), .. } => {
             return Err(refuse(
-                Code::BadArguments,
-                format!("{path}: not a directory (use MLST for files)"),
+                Code::FileUnavailable,
+                format!("{path}: no such file or directory"),
             ));
         }
-        let mut stream = self
-            .open_data(Reply::new(
-                Code::OpeningData,
-                "Here comes the directory listing",
-            ))
-            .await?;
-        let cancel = self.shared.abort.child_token();
-        let stall = self.shared.timeouts.data;
-        let read_only = account.read_only;
-        let names_under = nlst_prefix(arg.as_deref(), &target);
-        let charset = self.charset();
-        let done = match target {
-            Target::Dir {
-                lister,
-                first,
-                only,
-            } => {
-                let listing = DirListing {
-                    lister,
-                    first,
-                    only,
-                    fmt,
-                    read_only,
-                    names_under,
-                    charset,
-                };
-                let fut = listing.stream(stream, stall, cancel.clone());
-                self.run_transfer(cancel, fut, None).await?
-            }
-            Target::File(entry) => {
-                let line = format!(
-                    "{}\r\n",
-                    format_entry(
-                        &entry,
-                        fmt,
-                        OffsetDateTime::now_utc(),
-                        read_only,
-                        &names_under
-                    )
-                );
-                let token = cancel.clone();
-                let fut = async move {
-                    write_data(&mut stream, &charset.encode(&line), stall, &token).await?;
-                    stream.shutdown().await.map_err(StorageError::Io)?;
-                    Ok(1)
-                };
-                self.run_transfer(cancel, fut, None).await?
-            }
-        };
-        Ok(match done {
-            Done::Complete(_) => Reply::new(Code::TransferComplete, "Directory send OK"),
-            Done::Aborted => Reply::new(Code::TransferComplete, "ABOR successful"),
-        })
-    }
-
-    pub(in crate::ftp) async fn cmd_mlst(&mut self, arg: Option<String>) -> Outcome {
-        let account = self.account()?;
-        let path = self.cwd.resolve(arg.as_deref().unwrap_or(""))?;
-        let entry = match self.list_target(&account, &path, false).await? {
-            Target::File(e) => e,
-            Target::Dir { only: Some(_), .. } => {
-                return Err(refuse(
-                    Code::FileUnavailable,
-                    format!("{path}: no such file or directory"),
-                ));
-            }
-            Target::Dir { lister, .. } => {
-                let marker_time = if lister.prefix().is_empty() {
-                    None
-                } else {
-                    self.storage()?
-                        .head(lister.prefix())
-                        .await?
-                        .map(|i| i.modified)
-                };
-                Entry {
-                    name: String::new(),
-                    kind: Kind::Dir,
-                    size: 0,
-                    modified: marker_time.unwrap_or_else(OffsetDateTime::now_utc),
-                }
-            }
-        };
-        let facts = mlsx_line(
-            &Entry {
-                name: path.to_string(),
-                ..entry
-            },
-            account.read_only,
-        );
-        Ok(Reply::multi(
-            Code::FileActionOk,
-            vec![format!("Listing {path}"), format!(" {facts}"), "End".into()],
-        ))
-    }
-
-    pub(in crate::ftp) async fn cmd_stat_path(&mut self, arg: &str) -> Outcome {
-        let account = self.account()?;
-        let path = self.cwd.resolve(
-            arg.trim_start_matches("-la")
-                .trim_start_matches("-l")
-                .trim(),
-        )?;
-        let (mut lister, mut first, only) = match self.list_target(&account, &path, true).await? {
-            Target::File(e) => {
-                let line = list_line(&e, OffsetDateTime::now_utc(), account.read_only);
-                return Ok(Reply::multi(
-                    Code::FileStatus,
-                    vec![format!("Status of {path}:"), line, "End of status".into()],
-                ));
-            }
-            Target::Dir {
-                lister,
-                first,
-                only,
-            } => (lister, first, only),
-        };
-        self.send_raw(&format!("{}-Status of {path}:\r\n", Code::FileStatus))
-            .await;
-        loop {
-            let page = match first.take() {
-                Some(page) => page,
-                None => match lister.next_page().await? {
-                    Some(page) => page,
-                    None => break,
-                },
+        Target::Dir { lister, .. } => {
+            let marker_time = if lister.prefix().is_empty() {
+                None
+            } else {
+                u.storage.head(lister.prefix()).await?.map(|i| i.modified)
             };
-            let now = OffsetDateTime::now_utc();
-            let mut text = String::new();
-            for e in page.entries.iter().filter(|e| wanted(only.as_ref(), e)) {
-                text.push(' ');
-                text.push_str(&list_line(e, now, account.read_only).replace(['\r', '\n'], " "));
-                text.push_str("\r\n");
+            Entry {
+                name: String::new(),
+                kind: Kind::Dir,
+                size: 0,
+                modified: marker_time.unwrap_or_else(OffsetDateTime::now_utc),
             }
-            self.send_raw(&text).await;
         }
-        Ok(Reply::new(Code::FileStatus, "End of status"))
+    };
+    let facts = mlsx_line(
+        &Entry {
+            name: path.to_string(),
+            ..entry
+        },
+        u.account.read_only,
+    );
+    Ok(Reply::multi(
+        Code::FileActionOk,
+        vec![format!("Listing {path}"), format!(" {facts}"), "End".into()],
+    ))
+}
+
+/// STAT of a path: a listing over the control connection.
+pub(in crate::ftp) async fn stat_path(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
+    let read_only = u.account.read_only;
+    let path = u.st.cwd.resolve(
+        arg.trim_start_matches("-la")
+            .trim_start_matches("-l")
+            .trim(),
+    )?;
+    let (mut lister, mut first, only) = match list_target(u, &path, true).await? {
+        Target::File(e) => {
+            let line = list_line(&e, OffsetDateTime::now_utc(), read_only);
+            return Ok(Reply::multi(
+                Code::FileStatus,
+                vec![format!("Status of {path}:"), line, "End of status".into()],
+            ));
+        }
+        Target::Dir {
+            lister,
+            first,
+            only,
+        } => (lister, first, only),
+    };
+    u.control
+        .send_raw(&format!("{}-Status of {path}:\r\n", Code::FileStatus))
+        .await;
+    loop {
+        let page = match first.take() {
+            Some(page) => page,
+            None => match lister.next_page().await? {
+                Some(page) => page,
+                None => break,
+            },
+        };
+        let now = OffsetDateTime::now_utc();
+        let mut text = String::new();
+        for e in page.entries.iter().filter(|e| wanted(only.as_ref(), e)) {
+            text.push(' ');
+            text.push_str(&list_line(e, now, read_only).replace(['\r', '\n'], " "));
+            text.push_str("\r\n");
+        }
+        u.control.send_raw(&text).await;
     }
+    Ok(Reply::new(Code::FileStatus, "End of status"))
 }

@@ -1,14 +1,16 @@
-//! Command handlers, grouped by concern; each is an `impl Session` block.
+//! Command handlers, grouped by concern: free functions over a context
+//! ([`Ctx`](super::session::Ctx) before login, [`UserCtx`](super::session::UserCtx)
+//! after), called from the session's one dispatch `match`.
 
-mod auth;
-mod files;
-mod hash;
-mod info;
-mod list;
-mod nav;
-mod site;
-mod tls;
-mod transfer;
+pub(in crate::ftp) mod auth;
+pub(in crate::ftp) mod files;
+pub(in crate::ftp) mod hash;
+pub(in crate::ftp) mod info;
+pub(in crate::ftp) mod list;
+pub(in crate::ftp) mod nav;
+pub(in crate::ftp) mod site;
+pub(in crate::ftp) mod tls;
+pub(in crate::ftp) mod transfer;
 
 pub use hash::HashAlgo;
 pub use list::ListFormat;

@@ -7,71 +7,70 @@ use std::time::Duration;
 use crate::ftp::command::Site;
 use crate::ftp::error::refuse;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Outcome, Session};
+use crate::ftp::session::{Outcome, UserCtx};
 
 /// The shortest idle timeout `SITE IDLE` sets (vsftpd's floor).
 const MIN_IDLE: u64 = 30;
 
-impl Session {
-    pub(in crate::ftp) async fn cmd_site(&mut self, site: Site) -> Outcome {
-        match site {
-            Site::Chmod { path } => {
-                let account = self.writable_account()?;
-                let path = self.cwd.resolve(&path)?;
-                let storage = self.storage()?;
-                let exists = storage
-                    .head(&account.root.file_key(&path)?)
-                    .await?
-                    .is_some()
-                    || storage.dir_exists(&account.root.dir_prefix(&path)?).await?;
-                if !exists {
-                    return Err(refuse(
-                        Code::FileUnavailable,
-                        format!("{path}: no such file or directory"),
-                    ));
-                }
-                Ok(Reply::new(
-                    Code::Ok,
-                    "SITE CHMOD command ok; S3 objects have no permission bits, nothing was changed",
-                ))
+/// SITE and its subcommands.
+pub(in crate::ftp) async fn site(u: &mut UserCtx<'_>, site: Site) -> Outcome {
+    match site {
+        Site::Chmod { path } => {
+            let account = u.writable()?;
+            let path = u.st.cwd.resolve(&path)?;
+            let storage = u.storage;
+            let exists = storage
+                .head(&account.root.file_key(&path)?)
+                .await?
+                .is_some()
+                || storage.dir_exists(&account.root.dir_prefix(&path)?).await?;
+            if !exists {
+                return Err(refuse(
+                    Code::FileUnavailable,
+                    format!("{path}: no such file or directory"),
+                ));
             }
-            Site::Umask(mask) => Ok(Reply::new(
+            Ok(Reply::new(
                 Code::Ok,
-                format!(
-                    "UMASK set to {}; S3 objects have no permission bits, it changes nothing",
-                    mask.as_deref().unwrap_or("0022")
-                ),
-            )),
-            Site::Help => Ok(Reply::multi(
-                Code::Help,
-                vec![
-                    "The following SITE commands are recognized:".into(),
-                    " CHMOD HELP IDLE UMASK UTIME".into(),
-                    "Help OK".into(),
-                ],
-            )),
-            Site::Idle(None) => Ok(Reply::new(
+                "SITE CHMOD command ok; S3 objects have no permission bits, nothing was changed",
+            ))
+        }
+        Site::Umask(mask) => Ok(Reply::new(
+            Code::Ok,
+            format!(
+                "UMASK set to {}; S3 objects have no permission bits, it changes nothing",
+                mask.as_deref().unwrap_or("0022")
+            ),
+        )),
+        Site::Help => Ok(Reply::multi(
+            Code::Help,
+            vec![
+                "The following SITE commands are recognized:".into(),
+                " CHMOD HELP IDLE UMASK UTIME".into(),
+                "Help OK".into(),
+            ],
+        )),
+        Site::Idle(None) => Ok(Reply::new(
+            Code::Ok,
+            format!("Current idle timeout is {} seconds", u.st.idle.as_secs()),
+        )),
+        Site::Idle(Some(secs)) => {
+            let max = u.gw.timeouts.idle.as_secs();
+            if !(MIN_IDLE.min(max)..=max).contains(&secs) {
+                return Err(refuse(
+                    Code::BadArguments,
+                    format!("SITE IDLE takes {} to {max} seconds", MIN_IDLE.min(max)),
+                ));
+            }
+            u.st.idle = Duration::from_secs(secs);
+            Ok(Reply::new(
                 Code::Ok,
-                format!("Current idle timeout is {} seconds", self.idle.as_secs()),
-            )),
-            Site::Idle(Some(secs)) => {
-                let max = self.shared.timeouts.idle.as_secs();
-                if !(MIN_IDLE.min(max)..=max).contains(&secs) {
-                    return Err(refuse(
-                        Code::BadArguments,
-                        format!("SITE IDLE takes {} to {max} seconds", MIN_IDLE.min(max)),
-                    ));
-                }
-                self.idle = Duration::from_secs(secs);
-                Ok(Reply::new(
-                    Code::Ok,
-                    format!("Timeout set to {secs} seconds"),
-                ))
-            }
-            Site::Utime { time, path } => {
-                self.cmd_mfmt(time, &path).await?;
-                Ok(Reply::new(Code::Ok, "UTIME command successful"))
-            }
+                format!("Timeout set to {secs} seconds"),
+            ))
+        }
+        Site::Utime { time, path } => {
+            super::files::mfmt(u, time, &path).await?;
+            Ok(Reply::new(Code::Ok, "UTIME command successful"))
         }
     }
 }

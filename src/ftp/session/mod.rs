@@ -2,40 +2,31 @@
 //! and the transfer runner (in `runner.rs`) that keeps reading the control
 //! channel (ABOR, a vanished client).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 mod answer;
+mod context;
+mod control;
 mod runner;
 
 pub use answer::{Answer, Then};
+pub use context::{Ctx, State, UserCtx};
+pub use control::{Control, ControlStream, MAX_LINE};
 
-use super::charset::Charset;
-use super::codec::ControlCodec;
 use super::command::{Command, TransferType};
-use super::data::DataPlan;
 use super::error::{FtpError, refuse, reply_for};
-use super::handlers::StorMode;
+use super::handlers::{
+    ListFormat, StorMode, auth, files, hash, info, list, nav, site, tls, transfer,
+};
 use super::passive::PassivePorts;
-use super::path::VPath;
 use super::reply::{Code, Reply};
 use crate::auth::{Account, Users};
 use crate::config::Config;
 use crate::storage::Storage;
-
-/// The control connection: plain TCP, or TLS after `AUTH TLS` / on the implicit FTPS port.
-pub type ControlStream =
-    tokio_util::either::Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>;
-
-/// Longest control line accepted (RFC 959 has no limit; clients stay far below).
-pub const MAX_LINE: usize = 8192;
 
 /// What every session shares.
 #[derive(Debug)]
@@ -95,42 +86,30 @@ pub enum Done {
 /// A handler's result: the reply to send, or an error to map.
 pub type Outcome = Result<Reply, FtpError>;
 
-/// The state of one control connection. The connection task owns it.
+impl Login {
+    /// The logged-in account, if any.
+    #[must_use]
+    pub fn account(&self) -> Option<&Account> {
+        match self {
+            Self::LoggedIn(a, _) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// One control connection. The connection task owns it; the commands'
+/// handlers see it only through a [`Ctx`] or a [`UserCtx`].
 #[derive(Debug)]
 pub struct Session {
-    pub(super) shared: Arc<Shared>,
-    control: Framed<ControlStream, ControlCodec>,
-    pub(super) peer: SocketAddr,
-    pub(super) local: SocketAddr,
-    pub(super) login: Login,
-    pub(super) failures: u32,
-    pub(super) cwd: VPath,
-    pub(super) ttype: TransferType,
-    pub(super) rest: Option<u64>,
-    pub(super) rename_from: Option<VPath>,
-    /// The algorithm HASH uses (`OPTS HASH`).
-    pub(super) hash_algo: super::handlers::HashAlgo,
-    pub(super) data: Option<DataPlan>,
-    pending: VecDeque<Bytes>,
-    pub(super) closing: bool,
-    /// Data connections are TLS (`PROT P`).
-    pub(super) prot_private: bool,
+    shared: Arc<Shared>,
+    control: Control,
+    login: Login,
+    state: State,
     throttle: super::throttle::Throttle,
     /// This connection's place (waiting to log in, then a session).
-    pub(super) admission: super::admission::Admission,
+    admission: super::admission::Admission,
     /// When a connection that has not logged in is closed.
     login_deadline: tokio::time::Instant,
-    /// `EPSV ALL` was sent: PASV, PORT and EPRT are refused (RFC 2428).
-    pub(super) epsv_all: bool,
-    /// This session's idle timeout (`SITE IDLE`, at most `limits.idle_timeout`).
-    pub(super) idle: std::time::Duration,
-    /// The configured character set: `ftp.encoding`, from login on the
-    /// user's own; the session speaks it unless the client sent `OPTS UTF8 ON`.
-    pub(super) native: Charset,
-    /// The client asked for UTF-8 (`OPTS UTF8 ON`).
-    pub(super) utf8_asked: bool,
-    /// The key whose resume was just refused (see `cmd_stor`).
-    pub(super) refused_resume: Option<String>,
 }
 
 impl Session {
@@ -144,35 +123,17 @@ impl Session {
         admission: super::admission::Admission,
     ) -> Self {
         let secure = matches!(stream, tokio_util::either::Either::Right(_));
-        let native = Charset::for_label(&shared.config.ftp.encoding).unwrap_or_default();
-        let mut codec = ControlCodec::new(MAX_LINE);
-        codec.charset = native;
+        let state = State::new(peer, local, secure, &shared);
         Self {
-            control: Framed::new(stream, codec),
-            native,
-            utf8_asked: false,
-            refused_resume: None,
-            peer,
-            local,
+            control: Control::new(stream, state.native, shared.timeouts.commit_grace),
             login: Login::AwaitingUser,
-            failures: 0,
-            cwd: VPath::root(),
-            ttype: TransferType::Binary,
-            rest: None,
-            rename_from: None,
-            hash_algo: super::handlers::HashAlgo::default(),
-            data: None,
-            pending: VecDeque::new(),
-            closing: false,
-            prot_private: secure,
+            state,
             throttle: super::throttle::Throttle::new(
                 shared.config.limits.max_commands_per_second,
                 std::time::Instant::now(),
             ),
             admission,
             login_deadline: tokio::time::Instant::now() + shared.timeouts.login,
-            epsv_all: false,
-            idle: shared.timeouts.idle,
             shared,
         }
     }
@@ -180,9 +141,9 @@ impl Session {
     /// Serves the connection until QUIT, an error, a timeout or shutdown.
     pub async fn run(mut self) {
         let banner = self.shared.config.banner.clone();
-        self.reply(Reply::new(Code::Ready, banner)).await;
-        while !self.closing {
-            let line = match self.pending.pop_front() {
+        self.control.reply(Reply::new(Code::Ready, banner)).await;
+        while !self.control.closing {
+            let line = match self.control.pending.pop_front() {
                 Some(l) => l,
                 None => match self.next_line().await {
                     Some(l) => l,
@@ -194,7 +155,7 @@ impl Session {
                 let Some(tls) = self.shared.tls.clone() else {
                     break;
                 };
-                match Box::pin(start_tls(self.control, &tls, wait)).await {
+                match Box::pin(self.control.start_tls(&tls, wait)).await {
                     Ok(control) => {
                         self.control = control;
                         tracing::info!("control connection is now TLS");
@@ -210,7 +171,7 @@ impl Session {
     }
 
     async fn next_line(&mut self) -> Option<Bytes> {
-        let idle = tokio::time::Instant::now() + self.idle;
+        let idle = tokio::time::Instant::now() + self.state.idle;
         let shutdown = self.shared.shutdown.clone();
         // Before login: the login deadline, and room made for newer connections.
         let (deadline, what) = match &self.login {
@@ -220,20 +181,21 @@ impl Session {
         };
         let evicted = self.admission.evicted().unwrap_or_default();
         let waiting = self.admission.evicted().is_some();
+        let control = &mut self.control;
         tokio::select! {
             () = shutdown.cancelled() => {
-                self.reply(Reply::new(Code::NotAvailable, "Server shutting down; closing control connection")).await;
+                control.reply(Reply::new(Code::NotAvailable, "Server shutting down; closing control connection")).await;
                 None
             }
             () = evicted.cancelled(), if waiting => {
                 tracing::info!("closed while waiting to log in, to make room (limits.max_unauthenticated)");
-                self.reply(Reply::new(Code::NotAvailable, "Too many connections waiting to log in; closing")).await;
+                control.reply(Reply::new(Code::NotAvailable, "Too many connections waiting to log in; closing")).await;
                 None
             }
-            r = tokio::time::timeout_at(deadline, self.control.next()) => match r {
+            r = tokio::time::timeout_at(deadline, control.next()) => match r {
                 Err(_) => {
                     tracing::info!("{}", what.to_lowercase());
-                    self.reply(Reply::new(Code::NotAvailable, format!("{what}; closing control connection"))).await;
+                    control.reply(Reply::new(Code::NotAvailable, format!("{what}; closing control connection"))).await;
                     None
                 }
                 Ok(None) => None,
@@ -241,7 +203,7 @@ impl Session {
                 Ok(Some(Err(e))) => {
                     tracing::warn!(error = %e, "control connection error");
                     let (reply, _) = reply_for(&e.into());
-                    self.reply(reply).await;
+                    control.reply(reply).await;
                     None
                 }
             }
@@ -254,10 +216,12 @@ impl Session {
             tracing::debug!(?wait, "command rate limit (limits.max_commands_per_second)");
             tokio::time::sleep(wait).await;
         }
-        let charset = self.control.codec().charset;
+        let charset = self.control.charset();
         let Some(line) = charset.decode_line(line) else {
             let text = format!("Command is not valid {} text", charset.name());
-            self.reply(Reply::new(Code::BadArguments, text)).await;
+            self.control
+                .reply(Reply::new(Code::BadArguments, text))
+                .await;
             return Then::Continue;
         };
         let (verb, result) = match Command::parse(&line).map(|c| c.unescaped(charset)) {
@@ -275,79 +239,42 @@ impl Session {
             .commands
             .with_label_values(&[verb, crate::observe::reply_class(reply.code.number())])
             .inc();
-        self.reply(reply).await;
-        self.closing |= then == Then::Close;
+        self.control.reply(reply).await;
+        self.control.closing |= then == Then::Close;
         then
     }
 
-    /// Sends a reply; a failed send ends the session.
-    pub(super) async fn reply(&mut self, reply: Reply) {
-        if let Err(e) = self.control.send(&reply).await {
-            tracing::debug!(error = %e, "cannot send reply");
-            self.closing = true;
+    /// The context of a command that needs no login.
+    fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            st: &mut self.state,
+            control: &mut self.control,
+            gw: &self.shared,
         }
     }
 
-    /// Sends raw CRLF-terminated lines (the body of a multi-line reply streamed in pages).
-    pub(super) async fn send_raw(&mut self, text: &str) {
-        use tokio::io::AsyncWriteExt;
-        let bytes = self.control.codec().charset.encode(text).into_owned();
-        if self.control.get_mut().write_all(&bytes).await.is_err() {
-            self.closing = true;
-        }
-    }
-
-    /// The character set this session speaks (see [`crate::ftp::charset`]).
-    pub(in crate::ftp) fn charset(&self) -> Charset {
-        self.control.codec().charset
-    }
-
-    /// Switches the session's character set (login, `OPTS UTF8`).
-    pub(in crate::ftp) fn set_charset(&mut self, cs: Charset) {
-        self.control.codec_mut().charset = cs;
-    }
-
-    /// Whether the control connection is TLS (after AUTH TLS, or implicit FTPS).
-    pub(super) fn is_secure(&self) -> bool {
-        matches!(self.control.get_ref(), tokio_util::either::Either::Right(_))
-    }
-
-    /// The logged-in account and the storage that serves it.
-    fn logged_in(&self) -> Result<(&Account, &Storage), FtpError> {
-        match &self.login {
-            Login::LoggedIn(a, s) => Ok((a, s)),
-            _ => Err(refuse(
+    /// The context of a logged-in command; 530 before login.
+    fn user(&mut self) -> Result<UserCtx<'_>, FtpError> {
+        let Login::LoggedIn(account, storage) = &self.login else {
+            return Err(refuse(
                 Code::NotLoggedIn,
                 "Please log in with USER and PASS",
-            )),
-        }
-    }
-
-    /// The logged-in account.
-    pub(super) fn account(&self) -> Result<Account, FtpError> {
-        self.logged_in().map(|(a, _)| a.clone())
-    }
-
-    /// The storage of the logged-in account: every file command's S3.
-    pub(super) fn storage(&self) -> Result<&Storage, FtpError> {
-        self.logged_in().map(|(_, s)| s)
-    }
-
-    /// The logged-in account, if it may write.
-    pub(super) fn writable_account(&self) -> Result<Account, FtpError> {
-        let a = self.account()?;
-        if a.read_only {
-            return Err(refuse(
-                Code::FileUnavailable,
-                "Permission denied: this account is read-only",
             ));
-        }
-        Ok(a)
+        };
+        Ok(UserCtx {
+            account,
+            storage,
+            st: &mut self.state,
+            control: &mut self.control,
+            gw: &self.shared,
+        })
     }
 
-    /// The one exhaustive `match` from command to handler. Handlers return
-    /// a reply or an error; QUIT and AUTH also say what follows.
-    async fn dispatch(&mut self, cmd: Command) -> Result<Answer, FtpError> {
+    /// Refuses what a command may not do in the session's present state:
+    /// anything but the login, TLS and information commands before login,
+    /// USER and PASS in the clear where TLS is required. RNTO must follow
+    /// RNFR directly.
+    fn admit(&mut self, cmd: &Command) -> Result<(), FtpError> {
         use Command as C;
         let before_login = matches!(
             cmd,
@@ -366,10 +293,10 @@ impl Session {
                 | C::Unknown(_)
         );
         if !before_login {
-            self.account()?;
+            self.user()?;
         }
         if matches!(cmd, C::User(_) | C::Pass(_))
-            && !self.is_secure()
+            && !self.control.is_secure()
             && self.shared.config.tls.as_ref().is_some_and(|t| t.required)
         {
             return Err(refuse(
@@ -378,22 +305,36 @@ impl Session {
             ));
         }
         if !matches!(cmd, C::Rnto(_)) {
-            // RNTO must follow RNFR directly.
-            self.rename_from = None;
+            self.state.rename_from = None;
         }
+        Ok(())
+    }
+
+    /// The one exhaustive `match` from command to handler. Handlers return
+    /// a reply or an error; QUIT and AUTH also say what follows.
+    async fn dispatch(&mut self, cmd: Command) -> Result<Answer, FtpError> {
+        use Command as C;
+        self.admit(&cmd)?;
         let reply = match cmd {
-            C::User(name) => self.cmd_user(name),
-            C::Pass(pw) => self.cmd_pass(pw).await,
+            C::User(name) => auth::user(&mut self.login, name),
+            C::Pass(pw) => {
+                let mut cx = Ctx {
+                    st: &mut self.state,
+                    control: &mut self.control,
+                    gw: &self.shared,
+                };
+                auth::pass(&mut cx, &mut self.login, &mut self.admission, pw).await
+            }
             C::Quit => return Ok(Answer::close(Reply::new(Code::Goodbye, "Goodbye"))),
             C::Noop => Ok(Reply::new(Code::Ok, "NOOP ok")),
             C::Syst => Ok(Reply::new(Code::SystemType, "UNIX Type: L8")),
-            C::Feat => Ok(self.cmd_feat()),
-            C::Opts(arg) => self.cmd_opts(&arg),
-            C::Help => Ok(Self::cmd_help()),
-            C::Stat(None) => Ok(self.cmd_stat_server()),
-            C::Stat(Some(path)) => self.cmd_stat_path(&path).await,
+            C::Feat => Ok(info::feat(&self.ctx())),
+            C::Opts(arg) => info::opts(&mut self.ctx(), &arg),
+            C::Help => Ok(info::help()),
+            C::Stat(None) => Ok(info::stat_server(&self.state, self.login.account())),
+            C::Stat(Some(path)) => list::stat_path(&mut self.user()?, &path).await,
             C::Type(t) => {
-                self.ttype = t;
+                self.state.ttype = t;
                 Ok(Reply::new(
                     Code::Ok,
                     match t {
@@ -408,58 +349,52 @@ impl Session {
                 Code::Superfluous,
                 "ALLO not needed; storage grows as needed",
             )),
-            C::Pwd => Ok(self.cmd_pwd()),
-            C::Cwd(path) => self.cmd_cwd(&path).await,
-            C::Cdup => self.cmd_cwd("..").await,
-            C::Mkd(path) => self.cmd_mkd(&path).await,
-            C::Rmd(path) => self.cmd_rmd(&path).await,
-            C::Dele(path) => self.cmd_dele(&path).await,
-            C::Rnfr(path) => self.cmd_rnfr(&path).await,
-            C::Rnto(path) => self.cmd_rnto(&path).await,
-            C::Size(path) => self.cmd_size(&path).await,
-            C::Mdtm(path) => self.cmd_mdtm(&path).await,
-            C::Hash(path) => self.cmd_hash(&path).await,
-            C::Mfmt { time, path } => self.cmd_mfmt(time, &path).await,
+            C::Pwd => Ok(info::pwd(&self.state)),
+            C::Cwd(path) => nav::cwd(&mut self.user()?, &path).await,
+            C::Cdup => nav::cwd(&mut self.user()?, "..").await,
+            C::Mkd(path) => files::mkd(&mut self.user()?, &path).await,
+            C::Rmd(path) => files::rmd(&mut self.user()?, &path).await,
+            C::Dele(path) => files::dele(&mut self.user()?, &path).await,
+            C::Rnfr(path) => files::rnfr(&mut self.user()?, &path).await,
+            C::Rnto(path) => files::rnto(&mut self.user()?, &path).await,
+            C::Size(path) => files::size(&mut self.user()?, &path).await,
+            C::Mdtm(path) => files::mdtm(&mut self.user()?, &path).await,
+            C::Hash(path) => hash::hash(&mut self.user()?, &path).await,
+            C::Mfmt { time, path } => files::mfmt(&mut self.user()?, time, &path).await,
             C::Rest(n) => {
-                self.rest = Some(n);
+                self.state.rest = Some(n);
                 Ok(Reply::new(
                     Code::Pending,
                     format!("Restarting at {n}. Send RETR, or STOR to resume an upload"),
                 ))
             }
-            C::Retr(path) => self.cmd_retr(&path).await,
-            C::Stor(path) => self.cmd_stor(&path, StorMode::Replace).await,
-            C::Stou(name) => self.cmd_stou(name).await,
-            C::Appe(path) => self.cmd_stor(&path, StorMode::Append).await,
+            C::Retr(path) => transfer::retr(&mut self.user()?, &path).await,
+            C::Stor(path) => transfer::stor(&mut self.user()?, &path, StorMode::Replace).await,
+            C::Stou(name) => transfer::stou(&mut self.user()?, name).await,
+            C::Appe(path) => transfer::stor(&mut self.user()?, &path, StorMode::Append).await,
             C::Abor => Ok(Reply::new(
                 Code::TransferComplete,
                 "No transfer in progress",
             )),
-            C::List(path) => self.cmd_list(path, super::handlers::ListFormat::Long).await,
-            C::Nlst(path) => {
-                self.cmd_list(path, super::handlers::ListFormat::Names)
-                    .await
-            }
-            C::Mlsd(path) => {
-                self.cmd_list(path, super::handlers::ListFormat::Facts)
-                    .await
-            }
-            C::Mlst(path) => self.cmd_mlst(path).await,
-            C::Pasv => self.cmd_pasv().await,
-            C::Epsv => self.cmd_epsv().await,
+            C::List(path) => list::list(&mut self.user()?, path, ListFormat::Long).await,
+            C::Nlst(path) => list::list(&mut self.user()?, path, ListFormat::Names).await,
+            C::Mlsd(path) => list::list(&mut self.user()?, path, ListFormat::Facts).await,
+            C::Mlst(path) => list::mlst(&mut self.user()?, path).await,
+            C::Pasv => nav::pasv(&mut self.ctx()).await,
+            C::Epsv => nav::epsv(&mut self.ctx()).await,
             C::EpsvAll => {
-                self.epsv_all = true;
+                self.state.epsv_all = true;
                 Ok(Reply::new(
                     Code::Ok,
                     "EPSV ALL ok: from now on only EPSV sets up data connections",
                 ))
             }
-            C::Site(site) => self.cmd_site(site).await,
-            C::Port(addr) | C::Eprt(addr) => self.cmd_port(addr),
-            C::Auth(mech) => return self.cmd_auth(&mech),
-            C::Pbsz(size) => self.cmd_pbsz(&size),
-            C::Prot(level) => self.cmd_prot(&level),
-            C::Ccc => self.cmd_ccc(),
+            C::Site(cmd) => site::site(&mut self.user()?, cmd).await,
+            C::Port(addr) | C::Eprt(addr) => nav::port(&mut self.ctx(), addr),
+            C::Auth(mech) => return tls::auth(&self.ctx(), &mech),
+            C::Pbsz(size) => tls::pbsz(&self.ctx(), &size),
+            C::Prot(level) => tls::prot(&mut self.ctx(), &level),
+            C::Ccc => tls::ccc(&self.ctx()),
             C::Unknown(verb) => Err(refuse(
                 Code::NotImplemented,
                 format!("{verb} not implemented"),
@@ -467,32 +402,4 @@ impl Session {
         };
         reply.map(Answer::from)
     }
-}
-
-/// Turns the control connection into TLS after `234` was sent.
-async fn start_tls(
-    control: Framed<ControlStream, ControlCodec>,
-    tls: &crate::tls::Ftps,
-    wait: std::time::Duration,
-) -> std::io::Result<Framed<ControlStream, ControlCodec>> {
-    let parts = control.into_parts();
-    if !parts.read_buf.is_empty() {
-        return Err(std::io::Error::other(
-            "the client sent data after AUTH TLS before the handshake",
-        ));
-    }
-    let tokio_util::either::Either::Left(tcp) = parts.io else {
-        return Err(std::io::Error::other("already TLS"));
-    };
-    let stream = tokio::time::timeout(wait, tls.acceptor().accept(tcp))
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
-        })??;
-    let mut codec = ControlCodec::new(MAX_LINE);
-    codec.charset = parts.codec.charset;
-    Ok(Framed::new(
-        tokio_util::either::Either::Right(stream),
-        codec,
-    ))
 }

@@ -1,15 +1,16 @@
 //! The transfer runner: a transfer runs while the control connection is
-//! read — ABOR cancels it, a closed control connection cancels it and ends
-//! the session, other commands wait — and an upload's commit gate is
-//! answered by checking the control connection explicitly.
+//! read — ABOR cancels it, STAT tells how far it got, NOOP is answered, a
+//! closed control connection cancels it and ends the session, other
+//! commands wait — and an upload's commit gate is answered by checking the
+//! control connection explicitly.
 
 use std::future::Future;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{Done, Session};
+use super::Done;
+use super::control::Control;
 use crate::ftp::command::Command;
 use crate::ftp::error::FtpError;
 use crate::ftp::reply::{Code, Reply};
@@ -24,12 +25,12 @@ struct Watch {
     control_open: bool,
 }
 
-impl Session {
+impl Control {
     /// Runs a transfer while reading the control connection: ABOR cancels it
     /// (426 then, from the caller, 226); a closed control connection cancels
     /// it and ends the session; other commands wait until it is done. When
     /// an upload asks through `question` whether it may commit, the control
-    /// connection is checked explicitly (see [`Session::client_present`]).
+    /// connection is checked explicitly (see [`Control::client_present`]).
     /// A transfer whose client left is never reported complete.
     pub(in crate::ftp) async fn run_transfer<F>(
         &mut self,
@@ -54,7 +55,7 @@ impl Session {
             let event = tokio::select! {
                 r = &mut fut => Event::Finished(r),
                 a = async { question.as_mut().expect("guarded").asked().await }, if question.is_some() => Event::Asked(a),
-                line = self.control.next(), if watch.control_open => Event::Line(line.map(|l| l.map_err(FtpError::from))),
+                line = self.next(), if watch.control_open => Event::Line(line.map(|l| l.map_err(FtpError::from))),
             };
             match event {
                 Event::Finished(r) => break r,
@@ -113,6 +114,12 @@ impl Session {
                     self.reply(Reply::new(Code::Ok, "Transfer in progress"))
                         .await
                 }
+                Ok(Command::Stat(None)) => {
+                    // RFC 959: STAT during a transfer tells how it is going.
+                    let n = self.moved.load(std::sync::atomic::Ordering::Relaxed);
+                    let text = format!("Transfer in progress: {n} bytes so far");
+                    self.reply(Reply::new(Code::FileStatus, text)).await;
+                }
                 _ => self.pending.push_back(l),
             },
             _ => {
@@ -134,8 +141,8 @@ impl Session {
         if watch.aborted || !watch.control_open {
             return false;
         }
-        let grace = self.shared.timeouts.commit_grace;
-        match tokio::time::timeout(grace, self.control.next()).await {
+        let grace = self.commit_grace;
+        match tokio::time::timeout(grace, self.next()).await {
             Err(_) => true,
             Ok(line) => {
                 let line = line.map(|l| l.map_err(FtpError::from));
