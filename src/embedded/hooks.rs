@@ -16,16 +16,19 @@ const MIN_PART: u64 = 5 * 1024 * 1024;
 mod on {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
 
     use s3s::{S3Result, s3_error};
 
-    /// Both hooks off until a test turns them on.
+    /// Every hook off until a test turns it on.
     #[derive(Debug)]
     pub struct TestHooks {
         /// CopyObject / UploadPartCopy fail (InternalError) when the source key contains this.
         copy_fails_for: Mutex<Option<String>>,
         /// Smallest non-last multipart part (S3: 5 MiB).
         min_part: AtomicU64,
+        /// ListObjectsV2 of exactly this prefix waits, then fails (InternalError).
+        list_fails_for: Mutex<Option<(String, Duration)>>,
     }
 
     impl TestHooks {
@@ -33,7 +36,27 @@ mod on {
             Self {
                 copy_fails_for: Mutex::new(None),
                 min_part: AtomicU64::new(super::MIN_PART),
+                list_fails_for: Mutex::new(None),
             }
+        }
+
+        pub(in crate::embedded) async fn check_list(&self, prefix: &str) -> S3Result<()> {
+            let fails = self.list_fails_for.lock().expect("hooks poisoned").clone();
+            match fails {
+                Some((p, after)) if p == prefix => {
+                    tokio::time::sleep(after).await;
+                    Err(s3_error!(
+                        InternalError,
+                        "listing failure injected by a test"
+                    ))
+                }
+                _ => Ok(()),
+            }
+        }
+
+        pub(in crate::embedded) fn fail_listings_of(&self, prefix: Option<(&str, Duration)>) {
+            *self.list_fails_for.lock().expect("hooks poisoned") =
+                prefix.map(|(p, d)| (p.to_owned(), d));
         }
 
         pub(in crate::embedded) fn check_copy(&self, src_key: &str) -> S3Result<()> {
@@ -81,6 +104,11 @@ mod off {
         #[allow(clippy::unused_self)]
         pub(in crate::embedded) fn min_part(&self) -> u64 {
             super::MIN_PART
+        }
+
+        #[allow(clippy::unused_self, clippy::unused_async)]
+        pub(in crate::embedded) async fn check_list(&self, _prefix: &str) -> S3Result<()> {
+            Ok(())
         }
     }
 }

@@ -173,6 +173,13 @@ impl EmbeddedS3 {
         self.hooks.fail_copies_of(pattern);
     }
 
+    /// Test hook: from now on, a ListObjectsV2 of exactly `prefix` waits
+    /// the given time, then fails with InternalError (`None`: none fail).
+    #[cfg(feature = "test-hooks")]
+    pub fn fail_listings_of(&self, prefix: Option<(&str, std::time::Duration)>) {
+        self.hooks.fail_listings_of(prefix);
+    }
+
     /// Test hook: the smallest multipart part accepted before the last one
     /// (S3 and the default: 5 MiB).
     #[cfg(feature = "test-hooks")]

@@ -157,6 +157,7 @@ impl EmbeddedStore {
         let input = req.input;
         let bucket = self.bucket(&input.bucket)?;
         let prefix = input.prefix.clone().unwrap_or_default();
+        self.hooks.check_list(&prefix).await?;
         let max_keys = usize::try_from(input.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(0);
         let resume = resume_from(input.continuation_token.as_deref())?;
         let params = ListParams {

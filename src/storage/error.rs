@@ -78,6 +78,26 @@ impl StorageError {
     }
 }
 
+impl Clone for StorageError {
+    /// A copy; an I/O error keeps its kind and message.
+    fn clone(&self) -> Self {
+        match self {
+            Self::NotFound => Self::NotFound,
+            Self::InvalidRange => Self::InvalidRange,
+            Self::S3 { op, code, message } => Self::S3 {
+                op,
+                code: code.clone(),
+                message: message.clone(),
+            },
+            Self::Changed => Self::Changed,
+            Self::IsFolder => Self::IsFolder,
+            Self::KeyTooLong => Self::KeyTooLong,
+            Self::Io(e) => Self::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Self::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
 /// Access to the HTTP status of a raw response.
 pub trait HasStatus {
     /// The status code.

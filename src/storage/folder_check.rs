@@ -34,7 +34,8 @@ enum State {
     /// No check (tools, server-side copies, tests).
     None,
     Running(JoinHandle<Result<bool, StorageError>>),
-    Settled(Result<bool, String>),
+    /// The answer, or why S3 could not give it (kept whole for the reply).
+    Settled(Result<bool, StorageError>),
 }
 
 impl FolderCheck {
@@ -75,12 +76,12 @@ impl FolderCheck {
             if let Err(e) = &answer {
                 tracing::info!(error = %e, "folder check failed");
             }
-            self.0 = State::Settled(answer.map_err(|e| e.to_string()));
+            self.0 = State::Settled(answer);
         }
         match &self.0 {
             State::None | State::Settled(Ok(false)) => Ok(()),
             State::Settled(Ok(true)) => Err(StorageError::IsFolder),
-            State::Settled(Err(message)) => Err(StorageError::failed("ListObjectsV2", message)),
+            State::Settled(Err(e)) => Err(e.clone()),
             State::Running(_) => unreachable!("awaited above"),
         }
     }

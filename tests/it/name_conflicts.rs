@@ -157,6 +157,47 @@ fn a_distant_s3_checks_the_name_beside_the_upload(b: Backend) {
     env.rt.block_on(g.shutdown(Duration::from_secs(1)));
 }
 
+/// A folder check that fails after the small upload beside it was written
+/// (`If-None-Match: *`, so the name was new) takes that write back: the
+/// STOR gets 451 naming S3's error, nothing is left, and an existing file
+/// (whose conditional write met 412) keeps its previous version. Only the
+/// embedded store can be told to fail one listing, so this runs there.
+#[test]
+#[cfg_attr(
+    not(s3ftpd_test_backend = "embedded"),
+    ignore = "backend embedded not selected (S3FTPD_TEST_BACKENDS)"
+)]
+fn a_failed_check_takes_the_early_write_back() {
+    crate::harness::on_backend(Backend::Embedded, |b| {
+        let env = TestEnv::start(b, crate::observe::with_metrics);
+        let m = env.gateway().metrics_addr().unwrap();
+        wait_until(|| requests(m).contains_key("ListMultipartUploads"));
+        env.put("old.txt", b"old");
+        let store = env.gateway().embedded().expect("embedded store");
+        let slow = Duration::from_millis(300);
+        let mut r = env.raw_login();
+        store.fail_listings_of(Some((&env.key("new.txt/"), slow)));
+        let spent = cost(m, || {
+            let (code, text) = stor(&mut r, "new.txt", b"n");
+            assert_eq!(code, 451, "{text}");
+            assert!(text.contains("ListObjectsV2: InternalError"), "{text}");
+        });
+        assert_eq!(
+            spent,
+            table(&[("DeleteObject", 1), ("ListObjectsV2", 1), ("PutObject", 1)]),
+            "written while the check ran, then taken back"
+        );
+        assert_eq!(env.get("new.txt"), None);
+        store.fail_listings_of(Some((&env.key("old.txt/"), slow)));
+        let (code, text) = stor(&mut r, "old.txt", b"new");
+        assert_eq!(code, 451, "{text}");
+        assert_eq!(env.get("old.txt").as_deref(), Some(&b"old"[..]));
+        store.fail_listings_of(None);
+        assert_eq!(stor(&mut r, "new.txt", b"n").0, 226);
+        assert_eq!(env.get("new.txt").as_deref(), Some(&b"n"[..]));
+    });
+}
+
 backend_tests!(
     stor_onto_a_folder_name_stores_nothing,
     a_distant_s3_checks_the_name_beside_the_upload,
