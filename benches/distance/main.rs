@@ -4,6 +4,7 @@
 //!
 //! `cargo bench --bench distance`. Knobs (defaults in brackets):
 //! `BENCH_RTTS_MS` [0,20,80; `direct`: no proxy], `BENCH_SIZE_MIB` [256] (STOR/RETR),
+//! `BENCH_COMMIT_GRACE_MS` [the config's 10] (`uploads.commit_grace` of the gateways),
 //! `BENCH_FILES` [5000] (listings), `BENCH_SMALL` [100] (small STOR/RETR
 //! of 4 KiB in one session), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
@@ -107,10 +108,14 @@ impl Far {
     /// A gateway on this far S3 (user `b`/`b`, every default of the
     /// configuration). A new one has a cold cache.
     pub fn gateway(&self, rt: &tokio::runtime::Runtime) -> Gateway {
+        // BENCH_COMMIT_GRACE_MS: `uploads.commit_grace` (default: the config's own).
+        let grace = std::env::var("BENCH_COMMIT_GRACE_MS")
+            .map(|ms| format!("uploads: {{ commit_grace: {ms}ms }}\n"))
+            .unwrap_or_default();
         let yaml = format!(
             "listen: 127.0.0.1:0\npassive: {{ ports: 43200-43299 }}\n\
              s3: {{ endpoint: '{}', bucket: bench, access_key_id: {KEY}, secret_access_key: {SECRET} }}\n\
-             users: [{{ name: b, password: b }}]\n",
+             users: [{{ name: b, password: b }}]\n{grace}",
             self.endpoint
         );
         let config = Config::from_yaml(&yaml, Vec::new()).unwrap();

@@ -240,8 +240,9 @@ pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     }
 }
 
-/// `p.small` files of 4 KiB: STOR of new names, STOR over them again,
-/// then RETR, each in one FTP session, against PutObject / GetObject loops
+/// `p.small` files of 4 KiB: STOR of new names, STOR over them again (the
+/// gateway knows their versions), STOR over files another client wrote
+/// (it does not), then RETR, each in one FTP session, against PutObject / GetObject loops
 /// on a warm client (for S3 itself an overwrite costs what a new name does).
 pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     let body = Bytes::from(vec![7u8; 4096]);
@@ -254,7 +255,7 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
         .unwrap()
         .as_millis();
     let (mut sp, mut fp, mut sg, mut fg) = (vec![], vec![], vec![], vec![]);
-    let mut fo = vec![];
+    let (mut fo, mut fu) = (vec![], vec![]);
     for run in 0..p.runs {
         let t = Instant::now();
         rt.block_on(async {
@@ -282,6 +283,13 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
                 .unwrap();
         }
         fo.push(t.elapsed());
+        // Files another client wrote: the gateway has not seen their versions.
+        let t = Instant::now();
+        for i in 0..p.small {
+            ftp.put_file(format!("small/{tag}/d{run}-{i}"), &mut &body[..])
+                .unwrap();
+        }
+        fu.push(t.elapsed());
         let t = Instant::now();
         rt.block_on(async {
             for i in 0..p.small {
@@ -322,6 +330,13 @@ pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
         "PutObject loop",
         sp,
         median(fo),
+        None,
+    );
+    row(
+        &format!("{n} × STOR 4 KiB, overwrite unseen"),
+        "PutObject loop",
+        sp,
+        median(fu),
         None,
     );
     row(

@@ -11,9 +11,13 @@
 //!   finished writes the object *only if the name is new*
 //!   ([`super::folder_check`]), so the check costs no round trip. That is
 //!   safe only where the condition is honoured, so it waits for the probe's
-//!   yes; anywhere else the check is waited for first, as before.
+//!   yes; anywhere else the check is waited for first, as before;
+//! - a small upload over a file whose version the gateway knows writes
+//!   with `If-Match` ([`super::versions`]), and a small append writes only
+//!   onto the version it read. The probe asks separately whether `If-Match`
+//!   is honoured: where it is not, neither happens.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use super::time_index::RESERVED_DIR;
 use super::{Storage, StorageError};
@@ -25,26 +29,48 @@ const REFUSED: u8 = 3;
 
 /// The server's way with conditional writes (shared by a storage's clones).
 #[derive(Debug, Default)]
-pub(super) struct Conditional(AtomicU8);
+pub(super) struct Conditional {
+    /// `If-None-Match: *`: one of the constants above.
+    none_match: AtomicU8,
+    /// Whether a PutObject whose `If-Match` fails is known to be refused.
+    if_match: AtomicBool,
+}
+
+/// The condition of one PutObject.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Write<'a> {
+    /// None: the write happens.
+    Always,
+    /// `If-None-Match: *`: only if the key is new.
+    IfAbsent,
+    /// `If-Match`: only over this version (an ETag, quotes included).
+    IfMatch(&'a str),
+}
 
 impl Conditional {
-    /// Whether a failed condition is known to stop a write.
+    /// Whether a failed `If-None-Match` is known to stop a write.
     pub(super) fn honoured(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == HONOURED
+        self.none_match.load(Ordering::Relaxed) == HONOURED
+    }
+
+    /// Whether a failed `If-Match` is known to stop a write.
+    pub(super) fn if_match(&self) -> bool {
+        self.if_match.load(Ordering::Relaxed)
     }
 
     /// Whether the server answers conditional headers with an error.
     pub(super) fn refused(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == REFUSED
+        self.none_match.load(Ordering::Relaxed) == REFUSED
     }
 
     /// Records that the server refused a conditional write.
     pub(super) fn note_refused(&self) {
-        self.0.store(REFUSED, Ordering::Relaxed);
+        self.none_match.store(REFUSED, Ordering::Relaxed);
+        self.if_match.store(false, Ordering::Relaxed);
     }
 
     fn set(&self, v: u8) {
-        self.0.store(v, Ordering::Relaxed);
+        self.none_match.store(v, Ordering::Relaxed);
     }
 }
 
@@ -63,8 +89,10 @@ impl Storage {
     /// Learns whether S3 honours `If-None-Match: *` on PutObject: writes a
     /// small object under `.s3ftpd/` with that condition until it meets a
     /// 412 (one request once the object exists, two the first time or when
-    /// the condition is ignored). Any other failure (read-only keys, S3
-    /// down) leaves it unknown: features that need it then do without.
+    /// the condition is ignored); then whether it honours `If-Match`, with
+    /// a version that does not exist (one request). Any other failure
+    /// (read-only keys, S3 down) leaves it unknown: features that need it
+    /// then do without.
     pub async fn probe_conditional_writes(&self) {
         let key = format!("{}{RESERVED_DIR}/{PROBE}", self.root);
         for _ in 0..2 {
@@ -75,7 +103,8 @@ impl Storage {
                 Ok(true) => {}
                 Ok(false) => {
                     self.conditional.set(HONOURED);
-                    tracing::debug!("S3 honours conditional writes");
+                    tracing::debug!("S3 honours If-None-Match");
+                    self.probe_if_match(&key).await;
                     return;
                 }
                 Err(StorageError::S3 { code, .. }) if refuses_conditions(code.as_deref()) => {
@@ -95,6 +124,23 @@ impl Storage {
         );
     }
 
+    /// The second half of the probe: a write over a version that does not
+    /// exist must meet a 412. (Where it does not, it rewrote the probe's
+    /// own object: nothing else.)
+    async fn probe_if_match(&self, key: &str) {
+        let body = bytes::Bytes::from_static(PROBE_BODY);
+        let honoured = match self.put_small(key, body, Write::IfMatch(NO_VERSION)).await {
+            Err(StorageError::Changed) => true,
+            Ok(()) => false,
+            Err(e) => {
+                tracing::info!(error = %e, "could not learn whether S3 honours If-Match");
+                false
+            }
+        };
+        self.conditional.if_match.store(honoured, Ordering::Relaxed);
+        tracing::debug!(honoured, "S3 and If-Match");
+    }
+
     /// PutObject with `If-None-Match: *`: `Ok(true)` when it wrote,
     /// `Ok(false)` when the key existed (412) and nothing was written.
     ///
@@ -105,7 +151,7 @@ impl Storage {
         key: &str,
         body: bytes::Bytes,
     ) -> Result<bool, StorageError> {
-        let sent = self.put_small(key, body, Some("*")).await;
+        let sent = self.put_small(key, body, Write::IfAbsent).await;
         match sent {
             Ok(()) => Ok(true),
             Err(StorageError::Changed) => Ok(false),
@@ -113,6 +159,9 @@ impl Storage {
         }
     }
 }
+
+/// A version no object has (S3's ETags are hex digests).
+const NO_VERSION: &str = "\"s3ftpd-probe-no-such-version\"";
 
 const PROBE_BODY: &[u8] =
     b"s3ftpd: written at start to learn whether this S3 server honours If-None-Match\n";

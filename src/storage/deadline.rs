@@ -136,18 +136,31 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    /// The default `s3.timeout` (30 s) on a paused clock: no real wait.
+    #[tokio::test(start_paused = true)]
     async fn a_silent_body_times_out() {
-        let (_tx, rx) =
+        let (tx, rx) =
             tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::io::Error>>(1);
         let body = http_body_util::StreamBody::new(tokio_stream_from(rx));
-        let mut b = ObjectBody::new(
-            ByteStream::from_body_1_x(body),
-            Duration::from_millis(50),
-            "GetObject",
-        );
+        let timeout = Duration::from_secs(30);
+        let mut b = ObjectBody::new(ByteStream::from_body_1_x(body), timeout, "GetObject");
+        let feeder = tokio::spawn(async move {
+            // Bytes at 29 s keep it alive; then silence.
+            tokio::time::sleep(Duration::from_secs(29)).await;
+            let chunk = hyper::body::Frame::data(Bytes::from_static(b"x"));
+            tx.send(Ok(chunk)).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(&b.next_chunk().await.unwrap().unwrap()[..], b"x");
         let err = b.next_chunk().await.unwrap_err();
         assert!(err.to_string().contains("s3.timeout"), "{err}");
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_secs(29) + timeout,
+            "timed from the last bytes"
+        );
+        feeder.abort();
     }
 
     fn tokio_stream_from<T: Send + 'static>(

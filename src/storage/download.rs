@@ -18,8 +18,73 @@ use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
 
-use super::StorageError;
 use super::deadline::ObjectBody;
+use super::{Storage, StorageError};
+
+impl Storage {
+    /// Starts a GET from byte `offset`; returns the body and its length.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`], [`StorageError::InvalidRange`] or other S3 errors.
+    /// With `s3.download_concurrency` above 1 the first GET asks for one
+    /// `part_size` range and the rest follows in parallel ranges pinned to
+    /// its ETag (see the module docs).
+    pub async fn get(&self, key: &str, offset: u64) -> Result<(ObjectBody, u64), StorageError> {
+        let ranged = self.download_concurrency > 1;
+        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+        if ranged {
+            req = req.range(format!("bytes={offset}-{}", offset + self.part_size - 1));
+        } else if offset > 0 {
+            req = req.range(format!("bytes={offset}-"));
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("GetObject", e))?;
+        let len = u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0);
+        let content_range = out.content_range().map(str::to_owned);
+        let etag = out.e_tag().map(str::to_owned);
+        self.versions.note(key, etag.as_deref());
+        let body = ObjectBody::new(out.body, self.timeout, "GetObject");
+        if !ranged {
+            return Ok((body, len));
+        }
+        let failed = |why: String| StorageError::failed("GetObject", why);
+        let Some(range) = content_range else {
+            // No Content-Range: the server ignored Range and sent the whole
+            // object, which is only right from byte 0.
+            if offset == 0 {
+                return Ok((body, len));
+            }
+            return Err(failed("the server ignored the Range of a GET".into()));
+        };
+        let total = total_size(&range)
+            .filter(|_| range.starts_with(&format!("bytes {offset}-")))
+            .ok_or_else(|| failed(format!("unexpected Content-Range {range:?}")))?;
+        let first_end = offset + len;
+        if first_end >= total {
+            return Ok((body, total.saturating_sub(offset)));
+        }
+        let etag = etag.ok_or_else(|| {
+            failed("no ETag to pin later ranges to (set s3.download_concurrency: 1)".into())
+        })?;
+        let object = PinnedObject {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            etag,
+            stall: self.timeout,
+        };
+        let ahead = ReadAhead::start(
+            object,
+            first_end,
+            total,
+            self.part_size,
+            self.download_concurrency,
+        );
+        Ok((body.followed_by(ahead), total - offset))
+    }
+}
 
 /// The largest piece handed on at once from a range held in memory (a
 /// write to the data connection is bounded by the data timeout).

@@ -19,56 +19,80 @@
 //!
 //! Either way a STOR onto a folder name now fails after its 150 (with 553
 //! and nothing stored) rather than before it.
+//!
+//! A name that is already a file may be replaced: the rule keeps files from
+//! *taking* folders' names, and only another S3 tool can make a name both
+//! (`a` and `a/…`); replacing that file changes nothing about the clash.
+//! So a 412 above settles the question, and so does a write with
+//! `If-Match` over the version the gateway saw last ([`super::versions`]):
+//! where it has one, the check is not even started (it is started later
+//! only if that write meets a 412, or the upload becomes multipart).
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use super::conditional::Write;
 use super::{Storage, StorageError};
 
 /// The pending or settled answer for one upload.
 #[derive(Debug)]
-pub struct FolderCheck(State);
+pub struct FolderCheck {
+    /// The file's key (the folder's prefix is this and `/`).
+    key: String,
+    prefix: String,
+    /// The version of the file seen last, when `If-Match` may use it.
+    hint: Option<String>,
+    state: State,
+}
 
 #[derive(Debug)]
 enum State {
     /// No check (tools, server-side copies, tests).
     None,
+    /// Not started: the upload expects to replace a known version.
+    Deferred,
+    /// Whether a folder has the name.
     Running(JoinHandle<Result<bool, StorageError>>),
-    /// The answer, or why S3 could not give it (kept whole for the reply).
+    /// Whether a folder has the name (after [`FolderCheck::clear`]: and no
+    /// file), or why S3 could not say (kept whole for the reply).
     Settled(Result<bool, StorageError>),
 }
 
 impl FolderCheck {
-    /// Starts asking whether the folder `prefix` (`name/`) exists.
-    #[must_use]
-    pub fn start(storage: &Storage, prefix: String) -> Self {
-        let storage = storage.clone();
-        Self(State::Running(tokio::spawn(async move {
-            storage.dir_exists(&prefix).await
-        })))
-    }
-
     /// No check: the upload may take its name.
     #[must_use]
     pub fn none() -> Self {
-        Self(State::None)
-    }
-
-    /// Whether the answer is in (or there is no question).
-    fn settled(&self) -> bool {
-        match &self.0 {
-            State::Running(task) => task.is_finished(),
-            _ => true,
+        Self {
+            key: String::new(),
+            prefix: String::new(),
+            hint: None,
+            state: State::None,
         }
     }
 
-    /// Waits for the answer: `Err(`[`StorageError::IsFolder`]`)` when a
-    /// folder has the name, the check's own error when S3 could not say.
-    ///
-    /// # Errors
-    /// As above.
-    pub async fn clear(&mut self) -> Result<(), StorageError> {
-        if let State::Running(task) = &mut self.0 {
+    /// Whether the answer is in (or there is no question).
+    pub(super) fn settled(&self) -> bool {
+        match &self.state {
+            State::Running(task) => task.is_finished(),
+            State::Deferred => false,
+            State::None | State::Settled(_) => true,
+        }
+    }
+
+    fn start(&mut self, storage: &Storage) {
+        let (storage, prefix) = (storage.clone(), self.prefix.clone());
+        self.state = State::Running(tokio::spawn(
+            async move { storage.dir_exists(&prefix).await },
+        ));
+    }
+
+    /// Waits for "does a folder have the name?" (`Ok(true)`: yes), starting
+    /// the check if it was deferred.
+    async fn folder(&mut self, storage: &Storage) -> Result<bool, StorageError> {
+        if matches!(self.state, State::Deferred) {
+            self.start(storage);
+        }
+        if let State::Running(task) = &mut self.state {
             let answer = match task.await {
                 Ok(r) => r,
                 Err(e) => Err(StorageError::failed("ListObjectsV2", e.to_string())),
@@ -76,13 +100,33 @@ impl FolderCheck {
             if let Err(e) = &answer {
                 tracing::info!(error = %e, "folder check failed");
             }
-            self.0 = State::Settled(answer);
+            self.state = State::Settled(answer);
         }
-        match &self.0 {
-            State::None | State::Settled(Ok(false)) => Ok(()),
-            State::Settled(Ok(true)) => Err(StorageError::IsFolder),
-            State::Settled(Err(e)) => Err(e.clone()),
-            State::Running(_) => unreachable!("awaited above"),
+        match &self.state {
+            State::None => Ok(false),
+            State::Settled(answer) => answer.clone(),
+            State::Deferred | State::Running(_) => unreachable!("settled above"),
+        }
+    }
+
+    /// Waits until the upload may take its name: `Err(`[`StorageError::IsFolder`]`)`
+    /// when a folder has it and no file does, the check's own error when S3
+    /// could not say.
+    ///
+    /// # Errors
+    /// As above.
+    pub(super) async fn clear(&mut self, storage: &Storage) -> Result<(), StorageError> {
+        if !self.folder(storage).await? {
+            return Ok(());
+        }
+        // A folder has the name: so may a file (see the module docs).
+        let file = storage.head(&self.key).await?.is_some();
+        self.state = State::Settled(Ok(!file));
+        if file {
+            tracing::info!(key = %self.key, "a file and a folder share this name: the file is replaced");
+            Ok(())
+        } else {
+            Err(StorageError::IsFolder)
         }
     }
 }
@@ -95,36 +139,80 @@ impl Default for FolderCheck {
 
 impl Drop for FolderCheck {
     fn drop(&mut self) {
-        if let State::Running(task) = &self.0 {
+        if let State::Running(task) = &self.state {
             task.abort();
         }
     }
 }
 
 impl Storage {
+    /// The check for an upload of `key` (whose folder would be `prefix`):
+    /// started now, or deferred where the gateway knows the file's version
+    /// and S3 honours `If-Match` (see the module docs).
+    #[must_use]
+    pub fn folder_check(&self, key: &str, prefix: String) -> FolderCheck {
+        let hint = self
+            .conditional
+            .if_match()
+            .then(|| self.versions.get(key))
+            .flatten();
+        let mut check = FolderCheck {
+            key: key.to_owned(),
+            prefix,
+            state: State::Deferred,
+            hint,
+        };
+        if check.hint.is_none() {
+            check.start(self);
+        }
+        check
+    }
+
     /// Writes a whole small object once `check` allows its name (see the
     /// module docs): one round trip for a new name where S3 honours
-    /// `If-None-Match`, the check's then the write's elsewhere.
+    /// `If-None-Match`, and for a file whose version is known where it
+    /// honours `If-Match`; the check's then the write's elsewhere. `base`:
+    /// the version an append read, the only one it may replace.
     ///
     /// # Errors
-    /// [`StorageError::IsFolder`] (nothing written), S3 errors.
+    /// [`StorageError::IsFolder`] (nothing written), [`StorageError::Changed`]
+    /// (`base` is gone: nothing written), S3 errors.
     pub(super) async fn put_checked(
         &self,
         key: &str,
         body: Bytes,
         check: &mut FolderCheck,
+        base: Option<&str>,
     ) -> Result<(), StorageError> {
-        if check.settled() || !self.conditional.honoured() {
-            check.clear().await?;
+        if let Some(etag) = base.filter(|_| self.conditional.if_match()) {
+            return self.put_small(key, body, Write::IfMatch(etag)).await;
+        }
+        if let Some(etag) = check.hint.take() {
+            match self
+                .put_small(key, body.clone(), Write::IfMatch(&etag))
+                .await
+            {
+                Err(StorageError::Changed) => {
+                    tracing::debug!(key, "not the version seen last: the name is checked");
+                }
+                done => return done,
+            }
+        }
+        // A check that failed already does not decide: where the condition
+        // holds, the write below still tells a file (replaced) from a new name.
+        if !self.conditional.honoured() || (check.settled() && check.folder(self).await.is_ok()) {
+            check.clear(self).await?;
             return self.put_bytes(key, body).await;
         }
-        let (created, cleared) = tokio::join!(self.put_if_absent(key, body.clone()), check.clear());
-        match (created?, cleared) {
-            (true, Ok(())) => Ok(()),
-            (false, Ok(())) => self.put_bytes(key, body).await,
-            (false, Err(e)) => Err(e),
-            (true, Err(e)) => {
+        let (created, folder) =
+            tokio::join!(self.put_if_absent(key, body.clone()), check.folder(self));
+        match (created?, folder) {
+            (true, Ok(false)) => Ok(()),
+            // A file has the name (412): it may be replaced, whatever else has it.
+            (false, _) => self.put_bytes(key, body).await,
+            (true, answer) => {
                 // The name was new: taking the object back loses nothing.
+                let e = answer.err().unwrap_or(StorageError::IsFolder);
                 tracing::info!(key, error = %e, "upload onto a folder name (or an unanswered check): the new object is deleted");
                 self.delete(key).await?;
                 Err(e)

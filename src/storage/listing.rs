@@ -276,6 +276,9 @@ impl DirLister {
         let hide = (self.prefix == self.storage.root).then_some(time_index::RESERVED_DIR);
         let (mut entries, versions) =
             to_entries(&self.prefix, &out, OffsetDateTime::now_utc(), hide);
+        for (key, etag, _) in &versions {
+            self.storage.versions.note(key, Some(etag));
+        }
         if self.times {
             self.resolve_times(&mut entries, versions).await?;
             if self.done {

@@ -21,6 +21,7 @@ mod resume;
 mod schedule;
 mod time_index;
 mod upload;
+mod versions;
 
 use std::time::Duration;
 
@@ -104,6 +105,8 @@ pub struct Storage {
     root: String,
     /// What S3 does with conditional writes: see [`conditional`].
     conditional: std::sync::Arc<conditional::Conditional>,
+    /// The version of each file seen last: see [`versions`].
+    versions: std::sync::Arc<versions::Versions>,
     /// Largest part of a server-side copy (S3: 5 GiB).
     copy_part_limit: u64,
     /// `s3.timeout`: see [`deadline`].
@@ -233,6 +236,7 @@ impl Storage {
             mtimes: std::sync::Arc::default(),
             root: normalise_prefix(&cfg.prefix),
             conditional: std::sync::Arc::default(),
+            versions: std::sync::Arc::default(),
             copy_part_limit: schedule::MAX_PART,
             timeout: cfg.timeout.0,
             aborts: std::sync::Arc::default(),
@@ -275,9 +279,15 @@ impl Storage {
             .send()
             .await
         {
-            Ok(o) => Ok(Some(ObjectInfo::from_head(&o))),
+            Ok(o) => {
+                self.versions.note(key, o.e_tag());
+                Ok(Some(ObjectInfo::from_head(&o)))
+            }
             Err(e) => match StorageError::from_sdk("HeadObject", e) {
-                StorageError::NotFound => Ok(None),
+                StorageError::NotFound => {
+                    self.versions.forget(key);
+                    Ok(None)
+                }
                 other => Err(other),
             },
         }
@@ -336,99 +346,55 @@ impl Storage {
         removed
     }
 
-    /// Starts a GET from byte `offset`; returns the body and its length.
-    ///
-    /// # Errors
-    /// [`StorageError::NotFound`], [`StorageError::InvalidRange`] or other S3 errors.
-    /// With `s3.download_concurrency` above 1 the first GET asks for one
-    /// `part_size` range and the rest follows in parallel ranges pinned to
-    /// its ETag (see [`download`]).
-    pub async fn get(&self, key: &str, offset: u64) -> Result<(ObjectBody, u64), StorageError> {
-        let ranged = self.download_concurrency > 1;
-        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
-        if ranged {
-            req = req.range(format!("bytes={offset}-{}", offset + self.part_size - 1));
-        } else if offset > 0 {
-            req = req.range(format!("bytes={offset}-"));
-        }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("GetObject", e))?;
-        let len = u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0);
-        let content_range = out.content_range().map(str::to_owned);
-        let etag = out.e_tag().map(str::to_owned);
-        let body = ObjectBody::new(out.body, self.timeout, "GetObject");
-        if !ranged {
-            return Ok((body, len));
-        }
-        let failed = |why: String| StorageError::failed("GetObject", why);
-        let Some(range) = content_range else {
-            // No Content-Range: the server ignored Range and sent the whole
-            // object, which is only right from byte 0.
-            if offset == 0 {
-                return Ok((body, len));
-            }
-            return Err(failed("the server ignored the Range of a GET".into()));
-        };
-        let total = download::total_size(&range)
-            .filter(|_| range.starts_with(&format!("bytes {offset}-")))
-            .ok_or_else(|| failed(format!("unexpected Content-Range {range:?}")))?;
-        let first_end = offset + len;
-        if first_end >= total {
-            return Ok((body, total.saturating_sub(offset)));
-        }
-        let etag = etag.ok_or_else(|| {
-            failed("no ETag to pin later ranges to (set s3.download_concurrency: 1)".into())
-        })?;
-        let object = download::PinnedObject {
-            client: self.client.clone(),
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
-            etag,
-            stall: self.timeout,
-        };
-        let ahead = download::ReadAhead::start(
-            object,
-            first_end,
-            total,
-            self.part_size,
-            self.download_concurrency,
-        );
-        Ok((body.followed_by(ahead), total - offset))
-    }
-
     /// Writes a small object in one request.
     ///
     /// # Errors
     /// On S3 errors.
     pub async fn put_bytes(&self, key: &str, body: bytes::Bytes) -> Result<(), StorageError> {
-        self.put_small(key, body, None).await
+        self.put_small(key, body, conditional::Write::Always).await
     }
 
-    /// One PutObject of `body` with its CRC32C, `if_none_match` (`"*"`) as
-    /// a condition when given (a 412 is then [`StorageError::Changed`]).
+    /// One PutObject of `body` with its CRC32C, under the condition `when`
+    /// (a failed one is [`StorageError::Changed`]); notes the new version.
     async fn put_small(
         &self,
         key: &str,
         body: bytes::Bytes,
-        if_none_match: Option<&str>,
+        when: conditional::Write<'_>,
     ) -> Result<(), StorageError> {
+        use conditional::Write;
         self.mtimes.forget(key);
         let len = body.len() as u64;
-        self.client
+        let (if_none_match, if_match) = match when {
+            Write::Always => (None, None),
+            Write::IfAbsent => (Some("*".to_owned()), None),
+            Write::IfMatch(etag) => (None, Some(etag.to_owned())),
+        };
+        let sent = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .set_if_none_match(if_none_match.map(str::to_owned))
+            .set_if_none_match(if_none_match)
+            .set_if_match(if_match)
             .checksum_crc32_c(checksum::to_header(checksum::crc32c(&body)))
             .body(ByteStream::from(body))
             .customize()
             .config_override(self.sized(len))
             .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("PutObject", e))?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(out) => {
+                self.versions.note(key, out.e_tag());
+                Ok(())
+            }
+            Err(e) => {
+                let e = StorageError::from_sdk("PutObject", e);
+                // A 412 says nothing of the version there now.
+                self.versions.forget(key);
+                Err(e)
+            }
+        }
     }
 
     /// Deletes one key (S3 does not fail on a missing key).
@@ -437,6 +403,7 @@ impl Storage {
     /// On S3 errors.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.mtimes.forget(key);
+        self.versions.forget(key);
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -464,6 +431,7 @@ impl Storage {
         let mut meta = head.metadata().cloned().unwrap_or_default();
         meta.insert(MTIME_META.to_owned(), format_mtime(t));
         self.mtimes.forget(key);
+        self.versions.forget(key);
         self.client
             .copy_object()
             .bucket(&self.bucket)

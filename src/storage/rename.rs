@@ -50,6 +50,7 @@ impl Storage {
         etag: Option<&str>,
     ) -> Result<(), StorageError> {
         self.mtimes.forget(to);
+        self.versions.forget(to);
         if size > self.copy_part_limit {
             return self.multipart_copy(from, to, etag).await;
         }
@@ -147,6 +148,9 @@ impl Storage {
     /// # Errors
     /// On S3 errors, or when S3 reports a key it could not delete.
     pub async fn delete_keys(&self, keys: &[String]) -> Result<(), StorageError> {
+        for key in keys {
+            self.versions.forget(key);
+        }
         for batch in keys.chunks(DELETE_BATCH) {
             let objects = batch
                 .iter()

@@ -68,6 +68,8 @@ pub(super) struct State {
     /// Whether a folder has the name: answered before a multipart upload
     /// starts and before the commit.
     check: FolderCheck,
+    /// The version a resumed upload started from (its ETag).
+    base: Option<String>,
 }
 
 impl State {
@@ -86,25 +88,41 @@ impl State {
 }
 
 impl Storage {
+    /// CreateMultipartUpload, beside the folder check when that is still
+    /// running (a "no" aborts the new upload: nothing was sent to it).
     async fn start_multipart(&self, key: &str, st: &mut State) -> Result<String, StorageError> {
-        st.check.clear().await?;
         let crc = st.crc_base.is_some();
         let (content_type, metadata) = st.meta.clone().unzip();
-        let out = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_checksum_algorithm(crc.then_some(ChecksumAlgorithm::Crc32C))
-            .set_checksum_type(crc.then_some(ChecksumType::FullObject))
-            .set_content_type(content_type.flatten())
-            .set_metadata(metadata)
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("CreateMultipartUpload", e))?;
-        out.upload_id()
-            .map(str::to_owned)
-            .ok_or_else(|| StorageError::failed("CreateMultipartUpload", "no upload id"))
+        let create = async {
+            let out = self
+                .client
+                .create_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_checksum_algorithm(crc.then_some(ChecksumAlgorithm::Crc32C))
+                .set_checksum_type(crc.then_some(ChecksumType::FullObject))
+                .set_content_type(content_type.flatten())
+                .set_metadata(metadata)
+                .send()
+                .await
+                .map_err(|e| StorageError::from_sdk("CreateMultipartUpload", e))?;
+            out.upload_id()
+                .map(str::to_owned)
+                .ok_or_else(|| StorageError::failed("CreateMultipartUpload", "no upload id"))
+        };
+        if st.check.settled() {
+            st.check.clear(self).await?;
+            return create.await;
+        }
+        let (cleared, created) = tokio::join!(st.check.clear(self), create);
+        let id = created?;
+        if let Err(e) = cleared {
+            if self.abort_upload(key, &id).await.is_err() {
+                self.aborts.push(key, &id);
+            }
+            return Err(e);
+        }
+        Ok(id)
     }
 
     /// Waits until a part may be sent (fewer than `upload_concurrency` in
@@ -311,7 +329,8 @@ impl Storage {
             if !gate.confirm(st.received).await {
                 return Err(StorageError::Cancelled);
             }
-            return self.put_checked(key, tail, &mut st.check).await;
+            let base = st.base.as_deref();
+            return self.put_checked(key, tail, &mut st.check, base).await;
         }
         if !tail.is_empty() {
             self.send_part(key, st, tail).await?;
@@ -319,7 +338,7 @@ impl Storage {
         if !gate.confirm(st.received).await {
             return Err(StorageError::Cancelled);
         }
-        st.check.clear().await?;
+        st.check.clear(self).await?;
         if let Some(mut set) = st.in_flight.take() {
             while let Some(r) = set.join_next().await {
                 st.done.push(joined(r)?);
@@ -348,7 +367,8 @@ impl Storage {
                     .build()
             })
             .collect();
-        self.client
+        let out = self
+            .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
@@ -363,6 +383,7 @@ impl Storage {
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("CompleteMultipartUpload", e))?;
+        self.versions.note(key, out.e_tag());
         if let Some(id) = st.upload_id.take() {
             self.live.remove(&id);
         }
@@ -420,6 +441,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
             _ => Some(0),
         },
         check: gate.take_check(),
+        base: base.map(|b| b.etag.clone()),
         ..State::default()
     };
     let filled = match base {
@@ -451,8 +473,9 @@ pub async fn upload<R: AsyncRead + Unpin>(
         Err(e) => {
             tracing::info!(key, error = %e, "upload failed");
             storage.abort(key, &mut st).await;
-            // The previous object, if any, is still there: no resume may build on it.
-            if base.is_none() && !opts.keep_partial {
+            // The previous object, if any, is still there: no resume may build
+            // on it. (A folder's name has no file to resume.)
+            if base.is_none() && !opts.keep_partial && !matches!(e, StorageError::IsFolder) {
                 storage.note_failed_overwrite(key);
             }
         }

@@ -218,6 +218,19 @@ impl TestEnv {
         });
     }
 
+    /// Deletes an object straight in S3 (as another tool would).
+    pub fn delete(&self, rel: &str) {
+        self.rt
+            .block_on(
+                self.s3
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(self.key(rel))
+                    .send(),
+            )
+            .expect("delete_object");
+    }
+
     /// The bytes of an object, or `None` when there is no such key.
     pub fn get(&self, rel: &str) -> Option<Vec<u8>> {
         self.rt.block_on(async {

@@ -1,6 +1,6 @@
 //! A file never takes a folder's name, and checking that costs a small
 //! STOR no round trip (`src/storage/folder_check.rs`): the check runs beside
-//! the upload. Tried with S3 on loopback and 40 ms away (behind the benches'
+//! the upload, or not at all where the gateway knows the file's version. Tried with S3 on loopback and 40 ms away (behind the benches'
 //! delaying proxy), where a small upload is done long before its check.
 
 use std::io::Write;
@@ -24,29 +24,43 @@ fn stor(r: &mut Raw, name: &str, body: &[u8]) -> (u16, String) {
     r.reply()
 }
 
-/// Whether the S3 server refuses a second `If-None-Match: *` write of one
-/// key (asked here directly, not through the gateway).
-fn honours_if_none_match(env: &TestEnv) -> bool {
+/// What the S3 server does with conditional writes (asked here directly,
+/// not through the gateway): whether it refuses a second `If-None-Match: *`
+/// write of one key, and a write `If-Match` a version the key does not have.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Honours {
+    pub(crate) if_none_match: bool,
+    pub(crate) if_match: bool,
+}
+
+pub(crate) fn honours(env: &TestEnv) -> Honours {
     env.rt.block_on(async {
+        let key = env.key("conditional-probe");
         let put = || {
             env.s3
                 .put_object()
                 .bucket(&env.bucket)
-                .key(env.key("if-none-match-probe"))
-                .if_none_match("*")
+                .key(&key)
                 .body(b"p".to_vec().into())
-                .send()
         };
-        put().await.expect("first conditional write");
-        let second = put().await;
+        put()
+            .if_none_match("*")
+            .send()
+            .await
+            .expect("first conditional write");
+        let second = put().if_none_match("*").send().await;
+        let wrong_version = put().if_match("\"no-such-version\"").send().await;
         env.s3
             .delete_object()
             .bucket(&env.bucket)
-            .key(env.key("if-none-match-probe"))
+            .key(&key)
             .send()
             .await
             .expect("delete the probe");
-        second.is_err()
+        Honours {
+            if_none_match: second.is_err(),
+            if_match: wrong_version.is_err(),
+        }
     })
 }
 
@@ -113,10 +127,16 @@ fn a_distant_s3_checks_the_name_beside_the_upload(b: Backend) {
     // Where S3 honours If-None-Match (the embedded store, MinIO, AWS), a
     // small upload is written while its check runs; Garage ignores the
     // condition, so there the gateway waits for the check first.
-    let honours = honours_if_none_match(&env);
+    let s3 = honours(&env);
     match b {
-        Backend::Embedded => assert!(honours, "the embedded store enforces If-None-Match"),
-        Backend::Garage => assert!(!honours, "Garage 2.5 ignores If-None-Match"),
+        Backend::Embedded => assert!(
+            s3.if_none_match && s3.if_match,
+            "the embedded store enforces If-None-Match and If-Match"
+        ),
+        Backend::Garage => assert!(
+            !s3.if_none_match && !s3.if_match,
+            "Garage 2.5 ignores If-None-Match and If-Match"
+        ),
         Backend::External => {}
     }
     let mut spent: Requests = cost(m, || assert_eq!(stor(&mut r, "new.txt", b"n").0, 226));
@@ -128,23 +148,25 @@ fn a_distant_s3_checks_the_name_beside_the_upload(b: Backend) {
     assert_eq!(env.get("new.txt").as_deref(), Some(&b"n"[..]));
 
     spent = cost(m, || assert_eq!(stor(&mut r, "old.txt", b"new").0, 226));
-    let puts = if honours { 2 } else { 1 };
+    let puts = if s3.if_none_match { 2 } else { 1 };
     assert_eq!(
         spent,
         table(&[("ListObjectsV2", 1), ("PutObject", puts)]),
-        "an overwrite (where the condition holds: a 412, then the write)"
+        "an overwrite of a file the gateway never saw (where the condition holds: a 412, then the write)"
     );
     assert_eq!(env.get("old.txt").as_deref(), Some(&b"new"[..]));
+    overwrites_of_known_versions(&env, &mut r, m, s3);
 
     spent = cost(m, || {
         let (code, text) = stor(&mut r, "d", b"small");
         assert_eq!(code, 553, "{text}");
     });
-    let expected = if honours {
+    let expected = if s3.if_none_match {
         // Written as a new name while the check ran, then taken back.
         table(&[("DeleteObject", 1), ("ListObjectsV2", 1), ("PutObject", 1)])
     } else {
-        table(&[("ListObjectsV2", 1)])
+        // The check, then whether a file shares the folder's name.
+        table(&[("HeadObject", 1), ("ListObjectsV2", 1)])
     };
     assert_eq!(spent, expected, "onto a folder name");
     assert_eq!(env.get("d"), None);
@@ -152,16 +174,74 @@ fn a_distant_s3_checks_the_name_beside_the_upload(b: Backend) {
     let listing = crate::budget::listing(&mut r, "NLST");
     let mut names: Vec<&str> = listing.lines().collect();
     names.sort_unstable();
-    assert_eq!(names, ["d", "new.txt", "old.txt"]);
+    assert_eq!(names, ["d", "gone", "new.txt", "old.txt"]);
     drop(r);
     env.rt.block_on(g.shutdown(Duration::from_secs(1)));
 }
 
+/// Where S3 honours `If-Match`, a file whose version the gateway has seen
+/// (its own last write, SIZE) is replaced in one request, with no folder
+/// check; a version changed or deleted by another tool meanwhile costs one
+/// 412 and then goes the ordinary way, folder check included.
+fn overwrites_of_known_versions(env: &TestEnv, r: &mut Raw, m: std::net::SocketAddr, s3: Honours) {
+    let ordinary = |puts| table(&[("ListObjectsV2", 1), ("PutObject", puts)]);
+    let spent = cost(m, || assert_eq!(stor(r, "old.txt", b"newer").0, 226));
+    let want = if s3.if_match {
+        table(&[("PutObject", 1)])
+    } else {
+        ordinary(1)
+    };
+    assert_eq!(spent, want, "an overwrite of the gateway's own last write");
+    assert_eq!(env.get("old.txt").as_deref(), Some(&b"newer"[..]));
+
+    // Another S3 tool rewrites it: the version the gateway saw is stale.
+    env.put("old.txt", b"by another tool");
+    let spent = cost(m, || assert_eq!(stor(r, "old.txt", b"newest").0, 226));
+    let want = if s3.if_match {
+        // If-Match meets 412; If-None-Match meets 412 beside the check; the write.
+        ordinary(3)
+    } else {
+        ordinary(1)
+    };
+    assert_eq!(spent, want, "an overwrite of a version changed elsewhere");
+    assert_eq!(env.get("old.txt").as_deref(), Some(&b"newest"[..]));
+
+    // Seen by SIZE, then deleted and made a folder by another tool.
+    env.put("gone", b"file");
+    r.expect("SIZE gone", 213);
+    env.delete("gone");
+    env.put("gone/inner", b"in");
+    let (code, text) = stor(r, "gone", b"x");
+    assert_eq!(code, 553, "{text}");
+    assert_eq!(env.get("gone"), None);
+    assert_eq!(env.get("gone/inner").as_deref(), Some(&b"in"[..]));
+}
+
+/// Only another S3 tool can give a file and a folder one name (`both` and
+/// `both/inner`): a STOR of that name replaces the file — it does not take
+/// a folder's name, it already has it — small or multipart, and the folder
+/// keeps its contents.
+fn a_name_both_file_and_folder_keeps_its_file_replaceable(b: Backend) {
+    let env = TestEnv::start(b, |_| {});
+    env.put("both", b"file");
+    env.put("both/inner", b"in");
+    let mut r = env.raw_login();
+    let (code, text) = stor(&mut r, "both", b"small");
+    assert_eq!(code, 226, "{text}");
+    assert_eq!(env.get("both").as_deref(), Some(&b"small"[..]));
+    let big = crate::harness::pattern(12 * 1024 * 1024, 5);
+    let (code, text) = stor(&mut r, "both", &big);
+    assert_eq!(code, 226, "{text}");
+    assert_eq!(env.get("both").map(|v| v.len()), Some(big.len()));
+    assert_eq!(env.get("both/inner").as_deref(), Some(&b"in"[..]));
+    assert_eq!(env.open_uploads(), 0);
+}
+
 /// A folder check that fails after the small upload beside it was written
 /// (`If-None-Match: *`, so the name was new) takes that write back: the
-/// STOR gets 451 naming S3's error, nothing is left, and an existing file
-/// (whose conditional write met 412) keeps its previous version. Only the
-/// embedded store can be told to fail one listing, so this runs there.
+/// STOR gets 451 naming S3's error and nothing is left; an existing file
+/// (whose conditional write met 412) needs no answer from the check. Only
+/// the embedded store can be told to fail one listing, so this runs there.
 #[test]
 #[cfg_attr(
     not(s3ftpd_test_backend = "embedded"),
@@ -188,10 +268,11 @@ fn a_failed_check_takes_the_early_write_back() {
             "written while the check ran, then taken back"
         );
         assert_eq!(env.get("new.txt"), None);
+        // An existing file meets 412: it may be replaced whatever the check says.
         store.fail_listings_of(Some((&env.key("old.txt/"), slow)));
         let (code, text) = stor(&mut r, "old.txt", b"new");
-        assert_eq!(code, 451, "{text}");
-        assert_eq!(env.get("old.txt").as_deref(), Some(&b"old"[..]));
+        assert_eq!(code, 226, "{text}");
+        assert_eq!(env.get("old.txt").as_deref(), Some(&b"new"[..]));
         store.fail_listings_of(None);
         assert_eq!(stor(&mut r, "new.txt", b"n").0, 226);
         assert_eq!(env.get("new.txt").as_deref(), Some(&b"n"[..]));
@@ -201,4 +282,5 @@ fn a_failed_check_takes_the_early_write_back() {
 backend_tests!(
     stor_onto_a_folder_name_stores_nothing,
     a_distant_s3_checks_the_name_beside_the_upload,
+    a_name_both_file_and_folder_keeps_its_file_replaceable,
 );

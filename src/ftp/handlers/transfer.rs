@@ -286,7 +286,7 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
     let rest = u.st.rest.take();
     let storage = u.storage.clone();
     // Answered while the bytes arrive (see storage::FolderCheck).
-    let check = FolderCheck::start(&storage, account.root.dir_prefix(&path)?);
+    let check = storage.folder_check(&key, account.root.dir_prefix(&path)?);
     // A client that meets a refused resume may answer with an empty
     // STOR at once: never commit that (it would replace the previous
     // version with nothing).
