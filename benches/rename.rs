@@ -10,64 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::StreamExt;
 
 mod common;
 
-use common::median;
-
-async fn keys_under(s3: &Client, bucket: &str, prefix: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        out.extend(
-            page.unwrap()
-                .contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-    }
-    out
-}
-
-/// The baseline: list, copy every key one at a time, delete in batches of 1,000.
-async fn serial_rename(s3: &Client, bucket: &str, from: &str, to: &str) {
-    let keys = keys_under(s3, bucket, from).await;
-    for k in &keys {
-        s3.copy_object()
-            .bucket(bucket)
-            .key(format!("{to}{}", &k[from.len()..]))
-            .copy_source(format!("{bucket}/{k}"))
-            .send()
-            .await
-            .unwrap();
-    }
-    for batch in keys.chunks(1000) {
-        let objects = batch
-            .iter()
-            .map(|k| ObjectIdentifier::builder().key(k).build().unwrap())
-            .collect();
-        s3.delete_objects()
-            .bucket(bucket)
-            .delete(
-                Delete::builder()
-                    .set_objects(Some(objects))
-                    .quiet(true)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
-}
+use common::{keys_under, median, serial_rename};
 
 fn main() {
     let count: usize = std::env::var("BENCH_KEYS")

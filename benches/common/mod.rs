@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use s3ftpd::{Config, Gateway};
 
 pub const MIB: usize = 1024 * 1024;
@@ -43,6 +43,22 @@ pub fn peak_rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU time this process has used so far (user + system), from
+/// /proc/self/stat (clock ticks of 1/100 s on Linux).
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 14th and 15th fields of the line, 12th and 13th here.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 pub fn mbps(bytes: usize, d: Duration) -> f64 {
@@ -165,5 +181,57 @@ impl Bench {
             config,
             _dir: dir,
         }
+    }
+}
+
+/// Every key under `prefix`, by one ListObjectsV2 paginator.
+pub async fn keys_under(s3: &Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        out.extend(
+            page.unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    out
+}
+
+/// The baseline: list, copy every key one at a time, delete in batches of 1,000.
+pub async fn serial_rename(s3: &Client, bucket: &str, from: &str, to: &str) {
+    let keys = keys_under(s3, bucket, from).await;
+    for k in &keys {
+        s3.copy_object()
+            .bucket(bucket)
+            .key(format!("{to}{}", &k[from.len()..]))
+            .copy_source(format!("{bucket}/{k}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    for batch in keys.chunks(1000) {
+        let objects = batch
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build().unwrap())
+            .collect();
+        s3.delete_objects()
+            .bucket(bucket)
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
     }
 }

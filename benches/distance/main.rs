@@ -6,10 +6,10 @@
 //! `BENCH_RTTS_MS` [0,20,80; `direct`: no proxy], `BENCH_SIZE_MIB` [256] (STOR/RETR),
 //! `BENCH_COMMIT_GRACE_MS` [the config's 10] (`uploads.commit_grace` of the gateways),
 //! `BENCH_FILES` [5000] (listings), `BENCH_SMALL` [100] (small STOR/RETR
-//! of 4 KiB in one session), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
+//! of 4 KiB in one session), `BENCH_RENAME_KEYS` [500] (directory rename), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
 //! direction), `BENCH_RUNS` [3] (medians), `BENCH_WORKLOADS`
-//! [transfer,listing,small]. The S3 server is the embedded
+//! [transfer,listing,small,rename]. The S3 server is the embedded
 //! store; the FTP client is on loopback beside the gateway (S3 is what is
 //! far). Baselines are what a careful engineer would do directly: multipart
 //! upload with the gateway's part size and concurrency, parallel ranged
@@ -28,6 +28,7 @@ use s3ftpd::{Config, Gateway};
 mod common;
 mod delay;
 mod ftp;
+mod rename;
 mod work;
 
 use common::MIB;
@@ -42,8 +43,10 @@ pub struct Params {
     pub size: usize,
     pub files: usize,
     pub small: usize,
+    /// Keys of the folder the `rename` workload renames.
+    pub rename: usize,
     pub runs: usize,
-    /// Which workloads run: `transfer`, `listing`, `small`.
+    /// Which workloads run: `transfer`, `listing`, `small`, `rename`.
     workloads: Vec<String>,
     window: usize,
     rate: Option<f64>,
@@ -70,9 +73,10 @@ impl Params {
             size: var("BENCH_SIZE_MIB", 256) * MIB,
             files: var("BENCH_FILES", 5000),
             small: var("BENCH_SMALL", 100),
+            rename: var("BENCH_RENAME_KEYS", 500),
             runs: var("BENCH_RUNS", 3),
             workloads: std::env::var("BENCH_WORKLOADS")
-                .unwrap_or_else(|_| "transfer,listing,small".into())
+                .unwrap_or_else(|_| "transfer,listing,small,rename".into())
                 .split(',')
                 .map(|w| w.trim().to_owned())
                 .collect(),
@@ -196,6 +200,9 @@ fn main() {
         }
         if runs("small") {
             work::small(&rt, &far, &p);
+        }
+        if runs("rename") {
+            rename::rename(&rt, &far, &p);
         }
         println!("  (this RTT took {:.0} s)", started.elapsed().as_secs_f64());
     }

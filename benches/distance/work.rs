@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use s3ftpd::Gateway;
 
-use crate::common::{Generator, MIB, median, sdk_multipart};
+use crate::common::{Generator, MIB, cpu_time, median, sdk_multipart};
 use crate::ftp::Ctl;
 use crate::{Far, Params, row};
 
@@ -89,6 +89,9 @@ pub fn transfer(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     });
     let mut ftp = login(&g);
     let (mut su, mut fu, mut sd, mut fd) = (vec![], vec![], vec![], vec![]);
+    // CPU time of the whole process (S3 server, gateway, both clients)
+    // during the downloads: on loopback they are bound by it.
+    let (mut cpu_sd, mut cpu_fd) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..p.runs {
         let t = Instant::now();
         rt.block_on(sdk_multipart(
@@ -103,13 +106,14 @@ pub fn transfer(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
         let t = Instant::now();
         ftp.put_file("far/ftp.bin", &mut &data[..]).unwrap();
         fu.push(t.elapsed());
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), cpu_time());
         assert_eq!(
             rt.block_on(ranged_get(&far.s3, "far/direct.bin", part, conc)),
             p.size
         );
         sd.push(t.elapsed());
-        let t = Instant::now();
+        cpu_sd += cpu_time() - cpu;
+        let (t, cpu) = (Instant::now(), cpu_time());
         let n = ftp
             .retr("far/ftp.bin", |r| {
                 Ok(std::io::copy(r, &mut std::io::sink()).unwrap())
@@ -117,6 +121,7 @@ pub fn transfer(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
             .unwrap();
         assert_eq!(n as usize, p.size);
         fd.push(t.elapsed());
+        cpu_fd += cpu_time() - cpu;
     }
     let _ = ftp.quit();
     stop(rt, g);
@@ -125,6 +130,13 @@ pub fn transfer(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     let rg = format!("ranged GET {} MiB × {conc}", part / MIB);
     row(&what("STOR"), &mp, median(su), median(fu), Some(p.size));
     row(&what("RETR"), &rg, median(sd), median(fd), Some(p.size));
+    let per_gib =
+        |cpu: Duration| cpu.as_secs_f64() / (p.runs * p.size) as f64 * (1024 * MIB) as f64;
+    println!(
+        "    CPU per GiB read (the whole process): ranged GET {:.2} s, RETR {:.2} s",
+        per_gib(cpu_sd),
+        per_gib(cpu_fd)
+    );
 }
 
 /// One ListObjectsV2 paginator over `ls/`: (first page, whole).
@@ -240,110 +252,93 @@ pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     }
 }
 
+/// The time `f` takes.
+fn time(f: impl FnOnce()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+/// `n` PutObjects of `body` to `{prefix}{i}`, one after another.
+async fn sdk_puts(s3: &Client, prefix: &str, n: usize, body: &Bytes) {
+    for i in 0..n {
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(format!("{prefix}{i}"))
+            .body(body.clone().into())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// `n` GetObjects of `{prefix}{i}`, one after another.
+async fn sdk_gets(s3: &Client, prefix: &str, n: usize, len: usize) {
+    for i in 0..n {
+        let o = s3.get_object().bucket(BUCKET).key(format!("{prefix}{i}"));
+        assert_eq!(body_len(o).await, len);
+    }
+}
+
+/// `n` STORs of `body` to `{prefix}{i}` in one FTP session.
+fn ftp_puts(ftp: &mut suppaftp::FtpStream, prefix: &str, n: usize, body: &Bytes) {
+    for i in 0..n {
+        ftp.put_file(format!("{prefix}{i}"), &mut &body[..])
+            .unwrap();
+    }
+}
+
+/// `n` RETRs of `{prefix}{i}` in one FTP session.
+fn ftp_gets(ftp: &mut suppaftp::FtpStream, prefix: &str, n: usize, len: usize) {
+    for i in 0..n {
+        let got = ftp.retr_as_buffer(&format!("{prefix}{i}")).unwrap();
+        assert_eq!(got.into_inner().len(), len);
+    }
+}
+
 /// `p.small` files of 4 KiB: STOR of new names, STOR over them again (the
 /// gateway knows their versions), STOR over files another client wrote
-/// (it does not), then RETR, each in one FTP session, against PutObject / GetObject loops
-/// on a warm client (for S3 itself an overwrite costs what a new name does).
+/// (it does not), then RETR, each in one FTP session, against PutObject /
+/// GetObject loops on a warm client (for S3 itself an overwrite costs what
+/// a new name does).
 pub fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
-    let body = Bytes::from(vec![7u8; 4096]);
+    let (body, n) = (Bytes::from(vec![7u8; 4096]), p.small);
     let g = far.gateway(rt);
     let mut ftp = login(&g);
-    // New names at every call (every RTT): a STOR over an existing file
-    // costs the gateway one round trip more (see README, "Uploads").
+    // New names at every call (every RTT): the RTT 0 pass's files must not
+    // turn the next pass's "new names" into overwrites.
     let tag = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
-    let (mut sp, mut fp, mut sg, mut fg) = (vec![], vec![], vec![], vec![]);
-    let (mut fo, mut fu) = (vec![], vec![]);
+    let mut t: [Vec<Duration>; 6] = Default::default();
     for run in 0..p.runs {
-        let t = Instant::now();
-        rt.block_on(async {
-            for i in 0..p.small {
-                far.s3
-                    .put_object()
-                    .bucket(BUCKET)
-                    .key(format!("small/{tag}/d{run}-{i}"))
-                    .body(body.clone().into())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        });
-        sp.push(t.elapsed());
-        let t = Instant::now();
-        for i in 0..p.small {
-            ftp.put_file(format!("small/{tag}/f{run}-{i}"), &mut &body[..])
-                .unwrap();
-        }
-        fp.push(t.elapsed());
-        let t = Instant::now();
-        for i in 0..p.small {
-            ftp.put_file(format!("small/{tag}/f{run}-{i}"), &mut &body[..])
-                .unwrap();
-        }
-        fo.push(t.elapsed());
+        let (direct, mine) = (
+            format!("small/{tag}/d{run}-"),
+            format!("small/{tag}/f{run}-"),
+        );
+        t[0].push(time(|| rt.block_on(sdk_puts(&far.s3, &direct, n, &body))));
+        t[1].push(time(|| ftp_puts(&mut ftp, &mine, n, &body)));
+        t[2].push(time(|| ftp_puts(&mut ftp, &mine, n, &body)));
         // Files another client wrote: the gateway has not seen their versions.
-        let t = Instant::now();
-        for i in 0..p.small {
-            ftp.put_file(format!("small/{tag}/d{run}-{i}"), &mut &body[..])
-                .unwrap();
-        }
-        fu.push(t.elapsed());
-        let t = Instant::now();
-        rt.block_on(async {
-            for i in 0..p.small {
-                let o = far
-                    .s3
-                    .get_object()
-                    .bucket(BUCKET)
-                    .key(format!("small/{tag}/d{run}-{i}"));
-                assert_eq!(body_len(o).await, 4096);
-            }
-        });
-        sg.push(t.elapsed());
-        let t = Instant::now();
-        for i in 0..p.small {
-            assert_eq!(
-                ftp.retr_as_buffer(&format!("small/{tag}/f{run}-{i}"))
-                    .unwrap()
-                    .into_inner()
-                    .len(),
-                4096
-            );
-        }
-        fg.push(t.elapsed());
+        t[3].push(time(|| ftp_puts(&mut ftp, &direct, n, &body)));
+        t[4].push(time(|| {
+            rt.block_on(sdk_gets(&far.s3, &direct, n, body.len()))
+        }));
+        t[5].push(time(|| ftp_gets(&mut ftp, &mine, n, body.len())));
     }
     let _ = ftp.quit();
     stop(rt, g);
-    let n = p.small;
-    let sp = median(sp);
-    row(
-        &format!("{n} × STOR 4 KiB"),
-        "PutObject loop",
-        sp,
-        median(fp),
-        None,
-    );
-    row(
-        &format!("{n} × STOR 4 KiB, overwrite"),
-        "PutObject loop",
-        sp,
-        median(fo),
-        None,
-    );
+    let [sp, fp, fo, fu, sg, fg] = t.map(median);
+    let put = "PutObject loop";
+    row(&format!("{n} × STOR 4 KiB"), put, sp, fp, None);
+    row(&format!("{n} × STOR 4 KiB, overwrite"), put, sp, fo, None);
     row(
         &format!("{n} × STOR 4 KiB, overwrite unseen"),
-        "PutObject loop",
+        put,
         sp,
-        median(fu),
+        fu,
         None,
     );
-    row(
-        &format!("{n} × RETR 4 KiB"),
-        "GetObject loop",
-        median(sg),
-        median(fg),
-        None,
-    );
+    row(&format!("{n} × RETR 4 KiB"), "GetObject loop", sg, fg, None);
 }

@@ -312,6 +312,10 @@ impl Session {
 
     /// The one exhaustive `match` from command to handler. Handlers return
     /// a reply or an error; QUIT and AUTH also say what follows.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the one dispatch match: one arm per command"
+    )]
     async fn dispatch(&mut self, cmd: Command) -> Result<Answer, FtpError> {
         use Command as C;
         self.admit(&cmd)?;

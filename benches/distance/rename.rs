@@ -1,0 +1,73 @@
+//! Directory rename at a distance: FTP `RNFR`/`RNTO` of a folder (the
+//! gateway copies its keys `s3.copy_concurrency` at a time, then deletes
+//! them in batches) against the same CopyObject requests sent one after
+//! another and the same DeleteObjects, straight from `aws-sdk-s3`.
+
+use std::time::Instant;
+
+use futures::StreamExt;
+
+use crate::common::{keys_under, median, serial_rename};
+use crate::{Far, Params, row};
+
+const BUCKET: &str = "bench";
+
+/// `p.rename` keys of 1 KiB, four levels deep under `mv/t0/`, renamed
+/// alternately by the gateway and by the serial baseline.
+pub fn rename(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
+    let count = p.rename;
+    let root = format!(
+        "mv/{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    rt.block_on(async {
+        futures::stream::iter(0..count)
+            .map(|i| {
+                let s3 = far.s3.clone();
+                let key = format!("{root}/t0/a{}/b{}/c{}/f{i:05}.txt", i % 5, i % 7, i % 3);
+                async move {
+                    s3.put_object()
+                        .bucket(BUCKET)
+                        .key(key)
+                        .body(vec![b'x'; 1024].into())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            })
+            .buffer_unordered(64)
+            .collect::<Vec<()>>()
+            .await;
+    });
+    let g = far.gateway(rt);
+    let mut ftp = suppaftp::FtpStream::connect(g.ftp_addr()).unwrap();
+    ftp.login("b", "b").unwrap();
+    let (mut via_ftp, mut serial) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    for _ in 0..p.runs {
+        let t = Instant::now();
+        ftp.rename(format!("{root}/t{n}"), format!("{root}/t{}", n + 1))
+            .unwrap();
+        via_ftp.push(t.elapsed());
+        n += 1;
+        let t = Instant::now();
+        let (from, to) = (format!("{root}/t{n}/"), format!("{root}/t{}/", n + 1));
+        rt.block_on(serial_rename(&far.s3, BUCKET, &from, &to));
+        serial.push(t.elapsed());
+        n += 1;
+    }
+    let _ = ftp.quit();
+    rt.block_on(g.shutdown(std::time::Duration::from_secs(5)));
+    let left = rt.block_on(keys_under(&far.s3, BUCKET, &format!("{root}/t{n}/")));
+    assert_eq!(left.len(), count, "every key arrived");
+    row(
+        &format!("rename of {count} keys"),
+        "serial CopyObject",
+        median(serial),
+        median(via_ftp),
+        None,
+    );
+}
