@@ -88,55 +88,63 @@ pub fn transfer(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
         v
     });
     let mut ftp = login(&g);
-    let (mut su, mut fu, mut sd, mut fd) = (vec![], vec![], vec![], vec![]);
-    // CPU time of the whole process (S3 server, gateway, both clients)
-    // during the downloads: on loopback they are bound by it.
-    let (mut cpu_sd, mut cpu_fd) = (Duration::ZERO, Duration::ZERO);
+    // Wall and CPU time (the whole process: S3 server, delaying proxy,
+    // gateway, both clients) of each: direct upload, STOR, direct
+    // download, RETR. On loopback they are bound by the CPU.
+    let mut t: [Vec<(Duration, Duration)>; 4] = Default::default();
     for _ in 0..p.runs {
-        let t = Instant::now();
-        rt.block_on(sdk_multipart(
-            &far.s3,
-            BUCKET,
-            "far/direct.bin",
-            &data,
-            part,
-            conc,
-        ));
-        su.push(t.elapsed());
-        let t = Instant::now();
-        ftp.put_file("far/ftp.bin", &mut &data[..]).unwrap();
-        fu.push(t.elapsed());
-        let (t, cpu) = (Instant::now(), cpu_time());
-        assert_eq!(
-            rt.block_on(ranged_get(&far.s3, "far/direct.bin", part, conc)),
-            p.size
-        );
-        sd.push(t.elapsed());
-        cpu_sd += cpu_time() - cpu;
-        let (t, cpu) = (Instant::now(), cpu_time());
-        let n = ftp
-            .retr("far/ftp.bin", |r| {
-                Ok(std::io::copy(r, &mut std::io::sink()).unwrap())
-            })
-            .unwrap();
-        assert_eq!(n as usize, p.size);
-        fd.push(t.elapsed());
-        cpu_fd += cpu_time() - cpu;
+        t[0].push(measure(|| {
+            rt.block_on(sdk_multipart(
+                &far.s3,
+                BUCKET,
+                "far/direct.bin",
+                &data,
+                part,
+                conc,
+            ));
+        }));
+        t[1].push(measure(|| {
+            ftp.put_file("far/ftp.bin", &mut &data[..]).unwrap();
+        }));
+        t[2].push(measure(|| {
+            let n = rt.block_on(ranged_get(&far.s3, "far/direct.bin", part, conc));
+            assert_eq!(n, p.size);
+        }));
+        t[3].push(measure(|| {
+            let n = ftp
+                .retr("far/ftp.bin", |r| {
+                    Ok(std::io::copy(r, &mut std::io::sink()).unwrap())
+                })
+                .unwrap();
+            assert_eq!(n as usize, p.size);
+        }));
     }
     let _ = ftp.quit();
     stop(rt, g);
+    let wall = |i: usize| median(t[i].iter().map(|x| x.0).collect());
+    let per_gib = |i: usize| {
+        let cpu: Duration = t[i].iter().map(|x| x.1).sum();
+        cpu.as_secs_f64() / (p.runs * p.size) as f64 * (1024 * MIB) as f64
+    };
     let what = |verb: &str| format!("{verb} {} MiB", p.size / MIB);
     let mp = format!("multipart {} MiB × {conc}", part / MIB);
     let rg = format!("ranged GET {} MiB × {conc}", part / MIB);
-    row(&what("STOR"), &mp, median(su), median(fu), Some(p.size));
-    row(&what("RETR"), &rg, median(sd), median(fd), Some(p.size));
-    let per_gib =
-        |cpu: Duration| cpu.as_secs_f64() / (p.runs * p.size) as f64 * (1024 * MIB) as f64;
+    row(&what("STOR"), &mp, wall(0), wall(1), Some(p.size));
+    row(&what("RETR"), &rg, wall(2), wall(3), Some(p.size));
     println!(
-        "    CPU per GiB read (the whole process): ranged GET {:.2} s, RETR {:.2} s",
-        per_gib(cpu_sd),
-        per_gib(cpu_fd)
+        "    CPU s per GiB (the whole process): multipart {:.2}, STOR {:.2}, ranged GET {:.2}, RETR {:.2}",
+        per_gib(0),
+        per_gib(1),
+        per_gib(2),
+        per_gib(3)
     );
+}
+
+/// (wall time, CPU time of the whole process) of `f`.
+fn measure(f: impl FnOnce()) -> (Duration, Duration) {
+    let (t, cpu) = (Instant::now(), cpu_time());
+    f();
+    (t.elapsed(), cpu_time() - cpu)
 }
 
 /// One ListObjectsV2 paginator over `ls/`: (first page, whole).
