@@ -10,11 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-
 mod common;
 
-use common::{keys_under, median, serial_rename};
+use common::{keys_under, median, seed_tree, serial_rename};
 
 fn main() {
     let count: usize = std::env::var("BENCH_KEYS")
@@ -27,24 +25,7 @@ fn main() {
     let common::Bench {
         rt, gateway, s3, ..
     } = &bench;
-    rt.block_on(async {
-        futures::stream::iter(0..count)
-            .map(|i| {
-                let s3 = s3.clone();
-                async move {
-                    s3.put_object()
-                        .bucket("bench")
-                        .key(format!("t0/a{}/b{}/c{}/f{i:05}.txt", i % 5, i % 7, i % 3))
-                        .body(vec![b'x'; 1024].into())
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            })
-            .buffer_unordered(32)
-            .collect::<Vec<()>>()
-            .await;
-    });
+    rt.block_on(seed_tree(s3, "bench", "t0", count));
     let mut ftp = suppaftp::FtpStream::connect(gateway.ftp_addr()).unwrap();
     ftp.login("b", "b").unwrap();
     let (mut via_ftp, mut serial) = (Vec::new(), Vec::new());

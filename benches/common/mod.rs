@@ -235,3 +235,24 @@ pub async fn serial_rename(s3: &Client, bucket: &str, from: &str, to: &str) {
             .unwrap();
     }
 }
+
+/// `count` objects of 1 KiB, four levels deep under `{root}/`, 32 PutObjects
+/// in flight: the tree the rename benches move.
+pub async fn seed_tree(s3: &Client, bucket: &str, root: &str, count: usize) {
+    use futures::StreamExt;
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let key = format!("{root}/a{}/b{}/c{}/f{i:05}.txt", i % 5, i % 7, i % 3);
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(vec![b'x'; 1024].into())
+                .send()
+        })
+        .buffer_unordered(32)
+        .for_each(|r| {
+            r.unwrap();
+            futures::future::ready(())
+        })
+        .await;
+}

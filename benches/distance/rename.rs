@@ -5,9 +5,7 @@
 
 use std::time::Instant;
 
-use futures::StreamExt;
-
-use crate::common::{keys_under, median, serial_rename};
+use crate::common::{keys_under, median, seed_tree, serial_rename};
 use crate::{Far, Params, row};
 
 const BUCKET: &str = "bench";
@@ -23,25 +21,7 @@ pub fn rename(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
             .unwrap()
             .as_millis()
     );
-    rt.block_on(async {
-        futures::stream::iter(0..count)
-            .map(|i| {
-                let s3 = far.s3.clone();
-                let key = format!("{root}/t0/a{}/b{}/c{}/f{i:05}.txt", i % 5, i % 7, i % 3);
-                async move {
-                    s3.put_object()
-                        .bucket(BUCKET)
-                        .key(key)
-                        .body(vec![b'x'; 1024].into())
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            })
-            .buffer_unordered(64)
-            .collect::<Vec<()>>()
-            .await;
-    });
+    rt.block_on(seed_tree(&far.s3, BUCKET, &format!("{root}/t0"), count));
     let g = far.gateway(rt);
     let mut ftp = suppaftp::FtpStream::connect(g.ftp_addr()).unwrap();
     ftp.login("b", "b").unwrap();
