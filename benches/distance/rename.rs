@@ -1,6 +1,6 @@
 //! Directory rename at a distance: FTP `RNFR`/`RNTO` of a folder (the
-//! gateway copies its keys `s3.copy_concurrency` at a time, then deletes
-//! them in batches) against the same CopyObject requests sent one after
+//! gateway copies its keys 16 at a time, `RENAME_CONCURRENCY`, then
+//! deletes them in batches) against the same CopyObject requests sent one after
 //! another and the same DeleteObjects, straight from `aws-sdk-s3`.
 
 use std::time::Instant;
@@ -10,7 +10,7 @@ use crate::{Far, Params, row};
 
 const BUCKET: &str = "bench";
 
-/// `p.rename` keys of 1 KiB, four levels deep under `mv/t0/`, renamed
+/// `p.rename` keys of 1 KiB, four levels deep under `mv/<now>/t0/`, renamed
 /// alternately by the gateway and by the serial baseline.
 pub fn rename(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     let count = p.rename;
