@@ -6,7 +6,8 @@
 //! `BENCH_RTTS_MS` [0,20,80; `direct`: no proxy], `BENCH_SIZE_MIB` [256] (STOR/RETR),
 //! `BENCH_COMMIT_GRACE_MS` [the config's 10] (`uploads.commit_grace` of the gateways),
 //! `BENCH_FILES` [5000] (listings), `BENCH_SMALL` [100] (small STOR/RETR
-//! of 4 KiB in one session), `BENCH_RENAME_KEYS` [500] (directory rename), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
+//! of 4 KiB in one session), `BENCH_RENAME_KEYS` [500] (directory
+//! rename), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
 //! direction), `BENCH_RUNS` [3] (medians), `BENCH_WORKLOADS`
 //! [transfer,listing,small,rename]. The S3 server is the embedded
@@ -135,7 +136,7 @@ pub fn row(what: &str, base: &str, b: Duration, g: Duration, bytes: Option<usize
         None => format!("{:>8.3} s", d.as_secs_f64()),
     };
     println!(
-        "  {what:<26} {base:<30} {} | s3ftpd {} | ratio {:.2}",
+        "  {what:<34} {base:<30} {} | s3ftpd {} | ratio {:.2}",
         show(b),
         show(g),
         b.as_secs_f64() / g.as_secs_f64()

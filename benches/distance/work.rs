@@ -260,11 +260,9 @@ pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
     }
 }
 
-/// The time `f` takes.
+/// The wall time `f` takes.
 fn time(f: impl FnOnce()) -> Duration {
-    let t = Instant::now();
-    f();
-    t.elapsed()
+    measure(f).0
 }
 
 /// `n` PutObjects of `body` to `{prefix}{i}`, one after another.

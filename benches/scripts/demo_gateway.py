@@ -9,13 +9,19 @@ import tempfile
 import time
 
 
-def rss_mib(pid):
-    """Resident memory of process `pid`, MiB."""
+def status_mib(pid, field):
+    """A memory figure of process `pid` from /proc/PID/status (VmRSS,
+    VmHWM: the peak), MiB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def rss_mib(pid):
+    """Resident memory of process `pid`, MiB."""
+    return status_mib(pid, "VmRSS")
 
 
 def free_port():

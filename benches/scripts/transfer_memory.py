@@ -19,8 +19,8 @@ import argparse
 import ftplib
 import os
 import sys
-import tempfile
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -30,16 +30,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "soak"))
 
 from soak import Garage, free_port, free_range, wait_port  # noqa: E402
 
+from demo_gateway import status_mib as status  # noqa: E402
+
 MIB = 1024 * 1024
-
-
-def status(pid, field):
-    """A /proc/PID/status figure, MiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def reset_peak(pid):
