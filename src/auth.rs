@@ -27,6 +27,8 @@ pub struct Account {
     pub read_only: bool,
     /// The user's own `require_session_reuse`, when set.
     pub require_session_reuse: Option<bool>,
+    /// The user's own `strict_eof`, when set.
+    pub strict_eof: Option<bool>,
     /// The user's own `encoding` label, when set.
     pub encoding: Option<String>,
 }
@@ -74,6 +76,7 @@ impl Users {
                 root: Root::new(&config.s3.prefix, &u.home)?,
                 read_only: u.read_only,
                 require_session_reuse: u.require_session_reuse,
+                strict_eof: u.strict_eof,
                 encoding: u.encoding.clone(),
             };
             users.insert(
@@ -90,6 +93,7 @@ impl Users {
                 root: Root::new(&config.s3.prefix, &config.anonymous.home)?,
                 read_only: config.anonymous.read_only,
                 require_session_reuse: None,
+                strict_eof: None,
                 encoding: None,
             })
         } else {

@@ -1,6 +1,6 @@
 //! The `s3ftpd` command: demo mode, `serve`, `check-config`, `hash-password`.
 
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -48,13 +48,51 @@ enum Cmd {
     },
     /// Read a password on stdin, print its argon2id PHC string.
     HashPassword,
+    /// Ask the running gateway's health endpoint (`metrics.listen` of the
+    /// config): exit 0 when it answers 200. The container image's
+    /// HEALTHCHECK (it has no shell and no curl).
+    Healthcheck {
+        /// Config file (YAML), for `metrics.listen`.
+        #[arg(short, long, default_value = "/etc/s3ftpd/s3ftpd.yaml")]
+        config: PathBuf,
+        /// Ask `/readyz` (S3 reachable, not draining) instead of `/healthz`.
+        #[arg(long)]
+        ready: bool,
+    },
+}
+
+/// `healthcheck`: the gateway's own endpoint, asked on loopback.
+fn healthcheck(path: &std::path::Path, ready: bool) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(addr) = config.metrics.listen else {
+        eprintln!("error: no health endpoint: set `metrics.listen` (S3FTPD_METRICS_LISTEN)");
+        return ExitCode::FAILURE;
+    };
+    let what = if ready { "/readyz" } else { "/healthz" };
+    match s3ftpd::observe::http::check(addr, what, Duration::from_secs(3)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    // Colour only on a terminal (not in a file, a pipe or `docker logs`),
+    // and never with NO_COLOR set.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if config.log.format == "json" {
         builder.json().init();
@@ -134,10 +172,13 @@ async fn serve(config: Config, demo: bool, warning: Option<String>) -> anyhow::R
             "  S3   endpoint {}  bucket {bucket}  region us-east-1  (path-style)",
             e.endpoint
         );
-        println!(
-            "       access key {}  secret key {}",
-            e.access_key, e.secret_key
-        );
+        // The demo's well-known keys are printed; a configured secret never is.
+        let secret = if e.secret_key == s3ftpd::server::EMBEDDED_SECRET_KEY {
+            e.secret_key.as_str()
+        } else {
+            "(s3.secret_access_key)"
+        };
+        println!("       access key {}  secret key {secret}", e.access_key);
         println!("       objects stored under {}", data_dir.display());
     }
     wait_for_signal().await;
@@ -190,6 +231,7 @@ fn main() -> ExitCode {
         None => Config::demo().map(|c| (c, true)),
         Some(Cmd::Serve { config }) => Config::load(config).map(|c| (c, false)),
         Some(Cmd::CheckConfig { config, offline }) => return check_config(config, *offline),
+        Some(Cmd::Healthcheck { config, ready }) => return healthcheck(config, *ready),
         Some(Cmd::HashPassword) => {
             let mut input = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut input) {

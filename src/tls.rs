@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rustls::ServerConfig;
-use rustls::crypto::aws_lc_rs;
+use rustls::crypto::ring as crypto;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
@@ -78,7 +78,7 @@ fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
         return Err(cert_err("no PEM certificate in the file".into()));
     }
     let der = PrivateKeyDer::from_pem_file(key).map_err(|e| key_err(e.to_string()))?;
-    let provider = aws_lc_rs::default_provider();
+    let provider = crypto::default_provider();
     let signing = provider
         .key_provider
         .load_private_key(der)
@@ -106,7 +106,7 @@ impl Ftps {
     /// A [`TlsError`] naming the file and config key at fault.
     pub fn load(cfg: &config::Tls) -> Result<Self, TlsError> {
         let resolver = Arc::new(Resolver(RwLock::new(load(&cfg.cert, &cfg.key)?)));
-        let provider = Arc::new(aws_lc_rs::default_provider());
+        let provider = Arc::new(crypto::default_provider());
         let mut server = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
             .map_err(|e| TlsError::Cert {
@@ -116,7 +116,7 @@ impl Ftps {
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
         server.session_storage = ServerSessionMemoryCache::new(4096);
-        server.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Cert {
+        server.ticketer = crypto::Ticketer::new().map_err(|e| TlsError::Cert {
             path: cfg.cert.clone(),
             why: e.to_string(),
         })?;

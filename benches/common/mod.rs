@@ -172,6 +172,7 @@ impl Bench {
                     "bench",
                 ))
                 .force_path_style(true)
+                .http_client(s3ftpd::storage::https_client())
                 .build(),
         );
         Self {

@@ -99,6 +99,7 @@ pub fn client(endpoint: &str) -> Client {
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new(KEY, SECRET, None, None, "bench"))
             .force_path_style(true)
+            .http_client(s3ftpd::storage::https_client())
             .build(),
     )
 }

@@ -46,6 +46,9 @@ impl Default for Passive {
                 last: 50100,
             },
             public_host: None,
+            ports_per_replica: None,
+            replica: None,
+            public_hosts: Vec::new(),
             peer_check: true,
         }
     }

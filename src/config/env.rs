@@ -33,6 +33,7 @@ const TYPED: &[&str] = &[
     "tls.required",
     "tls.required_data",
     "tls.require_session_reuse",
+    "tls.strict_eof",
     "s3.path_style",
     "s3.upload_concurrency",
     "s3.download_concurrency",
@@ -47,10 +48,17 @@ const TYPED: &[&str] = &[
     "limits.max_commands_per_second",
     "limits.ban_after_failures",
     "passive.peer_check",
+    "passive.ports_per_replica",
+    "passive.replica",
+    "passive.public_hosts",
     "uploads.keep_partial",
     "proxy_protocol.trusted",
     "users",
 ];
+
+/// Keys whose value is a whole YAML structure that may hold secrets (every
+/// user's password): an error shows where it is, never the text.
+const STRUCTURED: &[&str] = &["users"];
 
 /// Maps a variable name to `(section, key)`; `None` when it is not config.
 fn target(var: &str) -> Option<(Option<&'static str>, String)> {
@@ -66,28 +74,31 @@ fn target(var: &str) -> Option<(Option<&'static str>, String)> {
     })
 }
 
-fn scalar(dotted: &str, raw: &str) -> Result<Value, ConfigError> {
+fn scalar(var: &str, dotted: &str, raw: &str) -> Result<Value, ConfigError> {
     if raw.is_empty() || raw == "null" || raw == "~" {
         return Ok(Value::Null);
     }
     if TYPED.contains(&dotted) {
         serde_yaml::from_str(raw).map_err(|e| ConfigError::Invalid {
             key: dotted.to_owned(),
-            msg: format!("{raw:?}: {e}"),
+            msg: super::redact::yaml_position(var, &e, STRUCTURED.contains(&dotted)),
         })
     } else {
         Ok(Value::String(raw.to_owned()))
     }
 }
 
-/// Applies every config variable of `vars` to `root`.
+/// Applies every config variable of `vars` to `root`; returns the keys
+/// they set (`s3.bucket`), which an error may name as they are: a
+/// variable's name is no secret.
 ///
 /// # Errors
 /// When `root` is not a mapping, or a value cannot be parsed.
 pub fn apply(
     root: &mut Value,
     vars: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<String>, ConfigError> {
+    let mut set = Vec::new();
     let Value::Mapping(map) = root else {
         return Err(ConfigError::Parse("the top level must be a mapping".into()));
     };
@@ -96,7 +107,7 @@ pub fn apply(
             continue;
         };
         let dotted = section.map_or_else(|| key.clone(), |s| format!("{s}.{key}"));
-        let value = scalar(&dotted, &raw)?;
+        let value = scalar(&var, &dotted, &raw)?;
         let slot = match section {
             None => &mut *map,
             Some(s) => {
@@ -119,8 +130,9 @@ pub fn apply(
         };
         tracing::debug!(var, key = %dotted, "config key set from the environment");
         slot.insert(Value::String(key), value);
+        set.push(dotted);
     }
-    Ok(())
+    Ok(set)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 
 mod defaults;
 mod env;
+mod redact;
+mod replica;
 mod timeouts;
 mod types;
 mod validate;
@@ -119,6 +121,13 @@ pub struct Passive {
     pub ports: PortRange,
     /// IP or DNS name announced in the 227 reply.
     pub public_host: Option<String>,
+    /// Replicas sharing this config each serve this many ports of `ports`
+    /// (see [`replica`]): replica `i` the `i`-th share.
+    pub ports_per_replica: Option<u16>,
+    /// This replica's number (absent: from the host name, `s3ftpd-2` → 2).
+    pub replica: Option<u32>,
+    /// With `ports_per_replica`: the address each replica announces, by number.
+    pub public_hosts: Vec<String>,
     /// Accept passive data connections only from the control connection's IP
     /// (RFC 2577). Turn off only behind NATs that change the client's address.
     pub peer_check: bool,
@@ -156,6 +165,12 @@ pub struct Tls {
     /// Refuse TLS data connections that do not resume the control connection's session.
     #[serde(default = "yes")]
     pub require_session_reuse: bool,
+    /// An upload whose TLS data connection ends without the client's
+    /// close_notify is interrupted, not complete (vsftpd's
+    /// `strict_ssl_read_eof`); one that ends with it commits with no
+    /// `uploads.commit_grace` wait.
+    #[serde(default = "yes")]
+    pub strict_eof: bool,
 }
 
 fn yes() -> bool {
@@ -243,6 +258,9 @@ pub struct User {
     /// connections (Apache Commons Net, Java batch jobs).
     #[serde(default)]
     pub require_session_reuse: Option<bool>,
+    /// This user's `tls.strict_eof` (absent: the global one).
+    #[serde(default)]
+    pub strict_eof: Option<bool>,
     /// This user's `ftp.encoding` (absent: the global one).
     #[serde(default)]
     pub encoding: Option<String>,
@@ -375,21 +393,27 @@ impl Config {
         let mut value: serde_yaml::Value = if text.trim().is_empty() {
             serde_yaml::Value::Mapping(serde_yaml::Mapping::new())
         } else {
-            serde_yaml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?
+            serde_yaml::from_str(text)
+                .map_err(|e| ConfigError::Parse(redact::message("", &e.to_string())))?
         };
-        env::apply(&mut value, vars)?;
-        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path.is_empty() {
-                ConfigError::Parse(inner.to_string())
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let from_env = env::apply(&mut value, vars.iter().cloned())?;
+        let mut config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let raw = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let (path, msg) = if from_env.contains(&raw) && inner.starts_with("unknown field") {
+                // A variable's name (S3FTPD_S3_NOPE) is no secret.
+                (raw, inner)
             } else {
-                ConfigError::Invalid {
-                    key: path,
-                    msg: inner.to_string(),
-                }
+                redact::error(&raw, &inner)
+            };
+            if path == "." || path.is_empty() {
+                ConfigError::Parse(msg)
+            } else {
+                ConfigError::Invalid { key: path, msg }
             }
         })?;
+        config.resolve_replica(&vars)?;
         config.validate()?;
         Ok(config)
     }

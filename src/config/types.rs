@@ -23,7 +23,11 @@ impl<'de> Deserialize<'de> for Size {
                 .trim()
                 .parse::<bytesize::ByteSize>()
                 .map(|b| Self(b.as_u64()))
-                .map_err(|e| serde::de::Error::custom(format!("invalid size {s:?}: {e}"))),
+                .map_err(|_| {
+                    serde::de::Error::custom(
+                        "not a size: write e.g. 8MiB, 5 MB or a number of bytes",
+                    )
+                }),
         }
     }
 }
@@ -48,9 +52,9 @@ impl<'de> Deserialize<'de> for Dur {
         }
         match Raw::deserialize(d)? {
             Raw::N(n) => Ok(Self(Duration::from_secs(n))),
-            Raw::S(s) => humantime::parse_duration(s.trim())
-                .map(Self)
-                .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}"))),
+            Raw::S(s) => humantime::parse_duration(s.trim()).map(Self).map_err(|_| {
+                serde::de::Error::custom("not a duration: write e.g. 300s, 5m, 1h 30m")
+            }),
         }
     }
 }
@@ -99,11 +103,14 @@ impl std::str::FromStr for PortRange {
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| format!("invalid port {x:?} in range {s:?}"))
+                .ok_or_else(|| {
+                    "not a port range: ports are numbers from 1 to 65535, e.g. 50000-50100"
+                        .to_owned()
+                })
         };
         let (first, last) = (p(a)?, p(b)?);
         if first > last {
-            return Err(format!("range {s:?} ends before it starts"));
+            return Err("the port range ends before it starts".to_owned());
         }
         Ok(Self { first, last })
     }

@@ -1,7 +1,5 @@
 //! Checks that need more than types: ranges, consistency, unsupported keys.
 
-use std::collections::HashSet;
-
 use super::{Config, ConfigError};
 
 fn bad(key: &str, msg: impl Into<String>) -> ConfigError {
@@ -47,12 +45,10 @@ impl Config {
             ));
         }
         if let Some(h) = &self.passive.public_host
-            && (h.trim().is_empty() || h.contains(char::is_whitespace))
+            && h.parse::<std::net::IpAddr>().is_err()
+            && !is_host_name(h)
         {
-            return Err(bad(
-                "passive.public_host",
-                format!("{h:?} is not a host name or IP"),
-            ));
+            return Err(bad("passive.public_host", "is not a host name or IP"));
         }
         if let Some(tls) = &self.tls
             && tls
@@ -77,11 +73,11 @@ impl Config {
                 "overlaps `listen` or `passive.ports`",
             ));
         }
-        for net in &self.proxy_protocol.trusted {
+        for (i, net) in self.proxy_protocol.trusted.iter().enumerate() {
             if net.parse::<ipnet::IpNet>().is_err() && net.parse::<std::net::IpAddr>().is_err() {
                 return Err(bad(
-                    "proxy_protocol.trusted",
-                    format!("{net:?} is not an address or a network like 10.0.0.0/8"),
+                    &format!("proxy_protocol.trusted[{i}]"),
+                    "is not an address or a network like 10.0.0.0/8",
                 ));
             }
         }
@@ -146,16 +142,27 @@ impl Config {
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(bad(
-                "log.format",
-                format!("{:?}: use text or json", self.log.format),
-            ));
+            return Err(bad("log.format", "use text or json"));
         }
         if super::ftp_encoding(&self.ftp.encoding).is_none() {
             return Err(bad("ftp.encoding", unusable_encoding(&self.ftp.encoding)));
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            return Err(bad("log.level", format!("{:?}: {e}", self.log.level)));
+        let directive_chars = |c: char| c.is_ascii_alphanumeric() || "_:=,.-[]{}\" ".contains(c);
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.log.level);
+        if let Err(e) = filter.as_ref().map_err(ToString::to_string).and_then(|_| {
+            if self.log.level.chars().all(directive_chars) {
+                Ok(())
+            } else {
+                Err("a character no level or module path has".to_owned())
+            }
+        }) {
+            return Err(bad(
+                "log.level",
+                format!(
+                    "not a log filter ({}); use e.g. info, debug or s3ftpd=debug",
+                    first_words(&e.to_string())
+                ),
+            ));
         }
         Ok(())
     }
@@ -169,10 +176,7 @@ impl Config {
             && ep != "embedded"
             && !(ep.starts_with("http://") || ep.starts_with("https://"))
         {
-            return Err(bad(
-                "s3.endpoint",
-                format!("{ep:?}: use \"embedded\" or an http(s):// URL"),
-            ));
+            return Err(bad("s3.endpoint", "use \"embedded\" or an http(s):// URL"));
         }
         if s3.part_size.0 < 5 * MIB || s3.part_size.0 > 5 * 1024 * MIB {
             return Err(bad(
@@ -202,13 +206,13 @@ impl Config {
     }
 
     fn validate_users(&self) -> Result<(), ConfigError> {
-        let mut seen = HashSet::new();
+        let mut seen = std::collections::HashMap::new();
         for (i, u) in self.users.iter().enumerate() {
             let key = |k: &str| format!("users[{i}].{k}");
             if u.name.is_empty() || u.name.chars().any(|c| c.is_control() || c.is_whitespace()) {
                 return Err(bad(
                     &key("name"),
-                    format!("{:?} is not a valid user name", u.name),
+                    "is not a valid user name (empty, or with spaces or control characters)",
                 ));
             }
             if let Some(enc) = u.encoding.as_deref()
@@ -216,10 +220,10 @@ impl Config {
             {
                 return Err(bad(&key("encoding"), unusable_encoding(enc)));
             }
-            if !seen.insert(u.name.as_str()) {
+            if let Some(first) = seen.insert(u.name.as_str(), i) {
                 return Err(bad(
                     &key("name"),
-                    format!("user {:?} appears twice", u.name),
+                    format!("the same name as users[{first}].name"),
                 ));
             }
             if matches!(u.name.as_str(), "anonymous" | "ftp") {
@@ -253,10 +257,30 @@ impl Config {
     }
 }
 
-fn unusable_encoding(label: &str) -> String {
-    format!(
-        "{label:?} is not a character set FTP can use (an ASCII-compatible WHATWG label such as utf-8, windows-1252, shift_jis, iso-8859-15)"
-    )
+/// A DNS name: labels of letters, digits and hyphens, joined by dots.
+fn is_host_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.trim_end_matches('.').split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn unusable_encoding(_label: &str) -> String {
+    "is not a character set FTP can use (an ASCII-compatible WHATWG label such as utf-8, windows-1252, shift_jis, iso-8859-15)".to_owned()
+}
+
+/// The first words of a library's error, without any quoted value it echoes.
+fn first_words(e: &str) -> String {
+    e.split(['"', '`', '\'', ':'])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -283,9 +307,9 @@ mod tests {
     #[test]
     fn errors_name_their_key() {
         let cases = [
-            ("s3: { bucket: b, bogus: 1 }", "bogus"),
+            ("s3: { bucket: b, buckt: 1 }", "buckt"),
             ("s3: { bucket: b, part_size: 1MiB }", "s3.part_size"),
-            ("s3: { bucket: b, part_size: huge }", "invalid size"),
+            ("s3: { bucket: b, part_size: huge }", "not a size"),
             ("listen: 0.0.0.0:50050\ns3: { bucket: b }", "passive.ports"),
             ("s3: { bucket: '' }", "s3.bucket"),
             (

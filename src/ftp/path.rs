@@ -4,7 +4,8 @@
 //! user's home (`/` is the home). [`VPath::resolve`] applies an FTP
 //! argument to the current directory: `.` and empty segments vanish, `..`
 //! pops a segment and stops at `/`, so nothing resolves above the home.
-//! [`Root`] turns a `VPath` into keys: `s3.prefix + home + path`.
+//! [`Root`] turns a path inside one mount into keys: `prefix + folder +
+//! path` (for the home: the profile's prefix and the user's home).
 
 use std::fmt;
 
@@ -103,6 +104,20 @@ impl VPath {
         other.is_root()
             || self.0 == other.0
             || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+    }
+
+    /// This path seen from `base`, which holds it (`/a/b/c` from `/a` is
+    /// `/b/c`; `base` itself is `/`).
+    #[must_use]
+    pub fn relative_to(&self, base: &Self) -> Self {
+        if base.is_root() {
+            return self.clone();
+        }
+        match self.0.strip_prefix(&base.0) {
+            Some("") => Self::root(),
+            Some(rest) if rest.starts_with('/') => Self(rest.to_owned()),
+            _ => self.clone(),
+        }
     }
 
     /// The path as text (always starts with `/`).
@@ -320,6 +335,9 @@ mod tests {
         assert!(p.starts_with(&a));
         assert!(!VPath::root().resolve("/ab").unwrap().starts_with(&a));
         assert!(a.starts_with(&VPath::root()));
+        assert_eq!(p.relative_to(&a).as_str(), "/b/c");
+        assert_eq!(a.relative_to(&a).as_str(), "/");
+        assert_eq!(p.relative_to(&VPath::root()), p);
     }
 }
 

@@ -16,7 +16,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::observe::Metrics;
-use crate::storage::Storage;
+
+/// Asks whether the default storage profile's bucket answers (the server
+/// builds it from the storage layer; the endpoint only calls it).
+pub type BucketProbe = Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
 /// How often the bucket is probed for `/readyz`.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -54,11 +57,11 @@ impl Readiness {
     }
 
     /// Probes the bucket every [`PROBE_INTERVAL`] until `stop`.
-    pub async fn probe(self: Arc<Self>, storage: Storage, stop: CancellationToken) {
+    pub async fn probe(self: Arc<Self>, bucket: BucketProbe, stop: CancellationToken) {
         loop {
             let ok = tokio::select! {
                 () = stop.cancelled() => return,
-                r = tokio::time::timeout(PROBE_TIMEOUT, storage.check_bucket()) => matches!(r, Ok(Ok(()))),
+                r = tokio::time::timeout(PROBE_TIMEOUT, bucket()) => r.unwrap_or(false),
             };
             if ok != self.s3_ok.swap(ok, Ordering::Relaxed) {
                 if ok {
@@ -101,11 +104,14 @@ impl HttpState {
             return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n", PLAIN);
         }
         match req.uri().path() {
-            "/metrics" => text(
-                StatusCode::OK,
-                self.metrics.render((self.bans_total)()),
-                "text/plain; version=0.0.4; charset=utf-8",
-            ),
+            "/metrics" => {
+                self.metrics.ready.set(i64::from(self.readiness.ready()));
+                text(
+                    StatusCode::OK,
+                    self.metrics.render((self.bans_total)()),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            }
             "/healthz" => text(StatusCode::OK, "ok\n", PLAIN),
             "/readyz" if self.readiness.ready() => text(StatusCode::OK, "ready\n", PLAIN),
             "/readyz" => text(
@@ -157,13 +163,13 @@ impl HttpState {
 pub fn spawn(
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
-    storage: Storage,
+    bucket: BucketProbe,
     bans_total: BanCount,
     listener: TcpListener,
     stop: &CancellationToken,
 ) {
     let addr = listener.local_addr().ok();
-    tokio::spawn(readiness.clone().probe(storage, stop.clone()));
+    tokio::spawn(readiness.clone().probe(bucket, stop.clone()));
     let endpoint = HttpState {
         metrics,
         readiness,
@@ -174,4 +180,44 @@ pub fn spawn(
         ?addr,
         "metrics and health endpoint listening (/metrics, /healthz, /readyz)"
     );
+}
+
+/// `s3ftpd healthcheck`: asks this endpoint on `addr` for `path`
+/// (`/healthz` or `/readyz`) and says whether it answered 200 — what an
+/// image with no shell and no curl runs as its `HEALTHCHECK`. An
+/// unspecified address (`0.0.0.0`, `::`) is asked on loopback.
+///
+/// # Errors
+/// What went wrong: no connection, no answer in `wait`, or another status.
+pub fn check(addr: std::net::SocketAddr, path: &str, wait: Duration) -> Result<(), String> {
+    use std::io::{Read as _, Write as _};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let ip = match addr.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let target = SocketAddr::new(ip, addr.port());
+    let mut stream = std::net::TcpStream::connect_timeout(&target, wait)
+        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    stream
+        .set_read_timeout(Some(wait))
+        .and_then(|()| stream.set_write_timeout(Some(wait)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("cannot ask {target}: {e}"))?;
+    let mut head = [0u8; 64];
+    let n = stream
+        .read(&mut head)
+        .map_err(|e| format!("no answer from {target}: {e}"))?;
+    let status = String::from_utf8_lossy(&head[..n]);
+    let line = status.lines().next().unwrap_or_default();
+    if line.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(format!("{target}{path} answered {line:?}"))
+    }
 }

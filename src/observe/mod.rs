@@ -7,8 +7,8 @@
 pub mod http;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric of the gateway, registered in one registry.
@@ -33,9 +33,14 @@ pub struct Metrics {
     pub s3_requests: IntCounterVec,
     /// S3 request latency by operation.
     pub s3_seconds: HistogramVec,
-    /// Multipart uploads aborted in the background, by reason
-    /// (`abandoned`, `retried`) and outcome (`ok`, `error`).
+    /// Multipart uploads aborted, by reason (`interrupted`: an upload
+    /// that did not complete; `abandoned`, `retried`: in the background)
+    /// and outcome (`ok`, `error`).
     pub multipart_aborts: IntCounterVec,
+    /// 1 while `/readyz` answers 200.
+    pub ready: IntGauge,
+    /// Per storage profile: 1 when its bucket answered the last probe.
+    pub storage_reachable: IntGaugeVec,
     bans: IntCounter,
 }
 
@@ -43,6 +48,12 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCoun
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(c.clone())).expect("unique metric");
     c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
 }
 
 fn histogram_vec(
@@ -69,23 +80,35 @@ impl Metrics {
     #[must_use]
     pub fn new() -> Self {
         let r = Registry::new();
-        let sessions_active =
-            IntGauge::new("s3ftpd_sessions_active", "FTP control connections open now")
-                .expect("valid metric");
-        r.register(Box::new(sessions_active.clone()))
-            .expect("unique metric");
-        let sessions_total =
-            IntCounter::new("s3ftpd_sessions_total", "FTP control connections accepted")
-                .expect("valid metric");
-        r.register(Box::new(sessions_total.clone()))
-            .expect("unique metric");
-        let bans = IntCounter::new(
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            r.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            r.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let sessions_active = gauge("s3ftpd_sessions_active", "FTP control connections open now");
+        let sessions_total = counter("s3ftpd_sessions_total", "FTP control connections accepted");
+        let bans = counter(
             "s3ftpd_bans_total",
             "Client IPs banned after repeated login failures",
-        )
-        .expect("valid metric");
-        r.register(Box::new(bans.clone())).expect("unique metric");
+        );
+        let ready = gauge(
+            "s3ftpd_ready",
+            "1 while /readyz answers 200 (default bucket reachable, not draining)",
+        );
+        let storage_reachable = gauge_vec(
+            &r,
+            "s3ftpd_storage_reachable",
+            "Per storage profile: 1 when its bucket answered the last probe",
+            &["profile"],
+        );
         Self {
+            ready,
+            storage_reachable,
             sessions_active,
             sessions_total,
             logins: counter_vec(&r, "s3ftpd_logins_total", "Login attempts", &["result"]),
@@ -130,7 +153,7 @@ impl Metrics {
             multipart_aborts: counter_vec(
                 &r,
                 "s3ftpd_multipart_aborts_total",
-                "Multipart uploads aborted in the background (abandoned: older than uploads.abandoned_after; retried: an abort that had failed)",
+                "Multipart uploads aborted (interrupted: an upload that did not complete; abandoned: older than uploads.abandoned_after; retried: an abort that had failed)",
                 &["reason", "outcome"],
             ),
             bans,

@@ -135,10 +135,22 @@ impl Gateway {
         ));
         if let Some(l) = observe {
             let counts = shared.clone();
+            let (storage, metrics) = (shared.storage.clone(), shared.metrics.clone());
+            let bucket: crate::observe::http::BucketProbe = Arc::new(move || {
+                let (storage, metrics) = (storage.clone(), metrics.clone());
+                Box::pin(async move {
+                    let ok = storage.check_bucket().await.is_ok();
+                    metrics
+                        .storage_reachable
+                        .with_label_values(&["default"])
+                        .set(i64::from(ok));
+                    ok
+                })
+            });
             crate::observe::http::spawn(
                 shared.metrics.clone(),
                 shared.readiness.clone(),
-                shared.storage.clone(),
+                bucket,
                 Arc::new(move || counts.bans.bans_total()),
                 l,
                 &observe_stop,

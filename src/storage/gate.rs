@@ -35,6 +35,9 @@ pub struct CommitQuestion {
 pub struct Ask {
     received: u64,
     needs_bytes: bool,
+    /// The stream's own end proved the client finished (TLS close_notify
+    /// under `tls.strict_eof`): no grace is needed to tell.
+    proven_end: bool,
     answer: oneshot::Sender<bool>,
 }
 
@@ -76,9 +79,10 @@ impl CommitGate {
     }
 
     /// Whether the upload, which received `received` bytes from its
-    /// client, may be committed. A runner that went away without answering
-    /// means no.
-    pub async fn confirm(&mut self, received: u64) -> bool {
+    /// client, may be committed; `proven_end`: its stream ended with the
+    /// client's own "finished" (TLS close_notify). A runner that went away
+    /// without answering means no.
+    pub async fn confirm(&mut self, received: u64, proven_end: bool) -> bool {
         let Some(ask) = self.ask.take() else {
             return true;
         };
@@ -86,6 +90,7 @@ impl CommitGate {
         let question = Ask {
             received,
             needs_bytes: false,
+            proven_end,
             answer: tx,
         };
         if ask.send(question).is_err() {
@@ -123,6 +128,12 @@ impl Ask {
         self.needs_bytes && self.received == 0
     }
 
+    /// Whether the stream's end already proved the client finished.
+    #[must_use]
+    pub fn proven_end(&self) -> bool {
+        self.proven_end
+    }
+
     /// Answers (an upload that stopped waiting does not mind).
     pub fn answer(self, yes: bool) {
         let _ = self.answer.send(yes);
@@ -137,7 +148,7 @@ mod tests {
     async fn the_answer_decides() {
         for answer in [true, false] {
             let (mut gate, mut question) = CommitGate::new();
-            let asker = tokio::spawn(async move { gate.confirm(3).await });
+            let asker = tokio::spawn(async move { gate.confirm(3, false).await });
             question.asked().await.expect("asked").answer(answer);
             assert_eq!(asker.await.unwrap(), answer);
         }
@@ -147,8 +158,8 @@ mod tests {
     async fn no_runner_means_no_and_open_means_yes() {
         let (mut gate, question) = CommitGate::new();
         drop(question);
-        assert!(!gate.confirm(1).await);
-        assert!(CommitGate::open().confirm(0).await);
+        assert!(!gate.confirm(1, false).await);
+        assert!(CommitGate::open().confirm(0, false).await);
         let (gate, mut question) = CommitGate::new();
         drop(gate);
         assert!(question.asked().await.is_none());
@@ -159,7 +170,7 @@ mod tests {
         for (needs, received, empty) in [(true, 0, true), (true, 1, false), (false, 0, false)] {
             let (mut gate, question) = CommitGate::new();
             let mut question = question.needing_bytes(needs);
-            let asker = tokio::spawn(async move { gate.confirm(received).await });
+            let asker = tokio::spawn(async move { gate.confirm(received, false).await });
             let ask = question.asked().await.expect("asked");
             assert_eq!(ask.empty_but_needs_bytes(), empty);
             ask.answer(true);

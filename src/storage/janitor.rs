@@ -124,7 +124,7 @@ impl Storage {
         }
     }
 
-    fn count_abort(&self, reason: &str, ok: bool) {
+    pub(super) fn count_abort(&self, reason: &str, ok: bool) {
         self.metrics
             .multipart_aborts
             .with_label_values(&[reason, if ok { "ok" } else { "error" }])

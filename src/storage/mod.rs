@@ -41,6 +41,7 @@ pub use janitor::AbortQueue;
 pub use listing::{DirLister, DirPage, Entry, Kind};
 use mtime::to_time;
 pub use mtime::{MTIME_META, format_mtime, parse_mtime};
+pub use pool::https_client;
 pub use rename::RENAME_CONCURRENCY;
 pub use resume::ResumeRefusal;
 pub use schedule::copy_ranges;
@@ -209,7 +210,8 @@ impl Storage {
         metrics: std::sync::Arc<crate::observe::Metrics>,
     ) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new(cfg.region.clone()));
+            .region(Region::new(cfg.region.clone()))
+            .http_client(pool::https_client());
         if let Some((ak, sk)) = &endpoint.keys {
             loader =
                 loader.credentials_provider(Credentials::new(ak, sk, None, None, "s3ftpd-config"));

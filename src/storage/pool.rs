@@ -3,7 +3,7 @@
 //! place, within its deadline; the place is held until its response body
 //! is read or dropped, so a streamed download counts for as long as it
 //! streams. The HTTP client inside is the SDK's own default (hyper,
-//! rustls with aws-lc, proxies from the environment).
+//! rustls with ring, proxies from the environment).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,22 +32,30 @@ impl CappedClient {
     /// A client allowing `max` S3 requests at once.
     #[must_use]
     pub fn new(max: usize) -> Self {
-        let inner = Builder::new().build_with_connector_fn(|settings, components| {
-            let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ));
-            b.set_connector_settings(settings.cloned());
-            if let Some(c) = components {
-                b.set_sleep_impl(c.sleep_impl());
-            }
-            b.set_proxy_config(Some(ProxyConfig::from_env()));
-            b.build()
-        });
         Self {
-            inner,
+            inner: https_client(),
             places: Arc::new(Semaphore::new(max)),
         }
     }
+}
+
+/// The HTTPS client every AWS request goes through: hyper with rustls
+/// (ring), the system's certificate authorities, proxies from the
+/// environment. The credential chain (STS, IMDS) uses it bare; S3
+/// requests go through a [`CappedClient`] around it.
+#[must_use]
+pub fn https_client() -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
 }
 
 impl HttpClient for CappedClient {

@@ -39,6 +39,10 @@ pub struct UploadOptions {
     pub keep_partial: bool,
     /// Longest wait for the next bytes from the client.
     pub stall: Duration,
+    /// The stream is TLS and must end with its close_notify: an end
+    /// without one is an interruption (`tls.strict_eof`), and an end with
+    /// one proves the client finished, so the gate need not wait.
+    pub strict_eof: bool,
 }
 
 /// A part S3 accepted: number, ETag, and for parts we sent, their CRC32C and length.
@@ -70,6 +74,8 @@ pub(super) struct State {
     check: FolderCheck,
     /// The version a resumed upload started from (its ETag).
     base: Option<String>,
+    /// The stream ended with TLS's close_notify under `strict_eof`.
+    proven_end: bool,
 }
 
 impl State {
@@ -287,13 +293,22 @@ impl Storage {
                 () = cancel.cancelled() => return Err(StorageError::Cancelled),
                 r = tokio::time::timeout(opts.stall, read) => match r {
                     Err(_) => return Err(StorageError::Io(std::io::ErrorKind::TimedOut.into())),
-                    // A TLS peer that closes without close_notify: end of file, as with
-                    // plain FTP (vsftpd's default, strict_ssl_read_eof=NO).
-                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                    // A TLS peer that closes without close_notify: with strict_eof an
+                    // interruption (vsftpd's strict_ssl_read_eof=YES), else the end
+                    // of the file, as with plain FTP.
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        if opts.strict_eof {
+                            tracing::info!(key, received = st.received, "TLS data connection closed without close_notify: upload interrupted (tls.strict_eof)");
+                            return Err(StorageError::Io(e));
+                        }
+                        tracing::info!(key, received = st.received, "TLS data connection closed without close_notify: taken as the end of the file (tls.strict_eof is off)");
+                        0
+                    }
                     Ok(r) => r.map_err(StorageError::Io)?,
                 },
             };
             if n == 0 {
+                st.proven_end = opts.strict_eof;
                 return Ok(());
             }
             st.received += n as u64;
@@ -326,7 +341,7 @@ impl Storage {
         self.mtimes.forget(key);
         let tail = st.buf.split().freeze();
         if st.upload_id.is_none() {
-            if !gate.confirm(st.received).await {
+            if !gate.confirm(st.received, st.proven_end).await {
                 return Err(StorageError::Cancelled);
             }
             let base = st.base.as_deref();
@@ -335,7 +350,7 @@ impl Storage {
         if !tail.is_empty() {
             self.send_part(key, st, tail).await?;
         }
-        if !gate.confirm(st.received).await {
+        if !gate.confirm(st.received, st.proven_end).await {
             return Err(StorageError::Cancelled);
         }
         st.check.clear(self).await?;
@@ -397,7 +412,9 @@ impl Storage {
         }
         if let Some(id) = st.upload_id.take() {
             self.live.remove(&id);
-            match self.abort_upload(key, &id).await {
+            let aborted = self.abort_upload(key, &id).await;
+            self.count_abort("interrupted", aborted.is_ok());
+            match aborted {
                 Ok(()) => tracing::info!(key, "multipart upload aborted"),
                 Err(e) => {
                     tracing::warn!(key, error = %e, "could not abort multipart upload; retrying in the background");

@@ -211,6 +211,7 @@ fn gateway_with_xferlog(
                 required: false,
                 required_data: None,
                 require_session_reuse: false,
+                strict_eof: true,
             });
         }
     });

@@ -158,10 +158,11 @@ fn dockerfile_matches_its_config() {
         "cargo build --release --locked",
         "USER 10001",
         "HEALTHCHECK",
-        "http://127.0.0.1:9100/healthz",
+        r#"CMD ["/usr/local/bin/s3ftpd", "healthcheck"]"#,
+        "FROM scratch AS runtime",
         "EXPOSE 2121 50000-50019 9100",
         "org.opencontainers.image.source",
-        "COPY deploy/docker/s3ftpd.yaml /etc/s3ftpd/s3ftpd.yaml",
+        "COPY deploy/docker/s3ftpd.yaml /rootfs/etc/s3ftpd/s3ftpd.yaml",
     ] {
         assert!(dockerfile.contains(needle), "Dockerfile lacks {needle:?}");
     }
@@ -197,9 +198,10 @@ fn dockerfile_matches_its_config() {
 }
 
 /// `helm lint`, then `helm template` with two replicas: the generated
-/// config passes `s3ftpd check-config`, each replica's start script
-/// computes its own passive range and address, and each passive Service
-/// forwards that range to that pod only.
+/// config passes `s3ftpd check-config`, each replica (by its pod name)
+/// serves its own passive range and announces its own address, and each
+/// passive Service forwards that range to that pod only. With the
+/// dashboard and the alert rules on, both render from `deploy/`.
 fn check_chart_with_helm() {
     let chart = root().join("helm/s3ftpd");
     run(Command::new("helm").arg("lint").arg(&chart));
@@ -255,6 +257,7 @@ fn check_chart_with_helm() {
         .args(["check-config", "--offline", "-c"])
         .arg(&config)
         .env("S3FTPD_USERS", &users)
+        .env("HOSTNAME", "t-s3ftpd-0")
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&check.stdout);
@@ -269,18 +272,27 @@ fn check_chart_with_helm() {
     );
     let sts = of_kind("StatefulSet")[0];
     let container = &sts["spec"]["template"]["spec"]["containers"][0];
-    let script = container["args"][0].as_str().unwrap().replace(
-        "exec /usr/local/bin/s3ftpd serve",
-        "echo \"$S3FTPD_PASSIVE_PORTS $S3FTPD_PASSIVE_PUBLIC_HOST\"; exit 0; exec s3ftpd serve",
-    );
+    // The image has no shell: the container runs the image's own command,
+    // and each replica finds its share of the passive ports itself.
+    assert!(container["command"].is_null() && container["args"].is_null());
     for (i, want) in ["50000-50019 198.51.100.1", "50020-50039 198.51.100.2"]
         .iter()
         .enumerate()
     {
-        let got = run(Command::new("sh")
-            .args(["-c", &script])
-            .env("HOSTNAME", format!("t-s3ftpd-{i}")));
-        assert_eq!(got.trim(), *want);
+        let replica = Command::new(BIN)
+            .args(["check-config", "--offline", "-c"])
+            .arg(&config)
+            .env("S3FTPD_USERS", &users)
+            .env("HOSTNAME", format!("t-s3ftpd-{i}"))
+            .output()
+            .unwrap();
+        let effective: serde_yaml::Value = serde_yaml::from_slice(&replica.stdout).unwrap();
+        let got = format!(
+            "{} {}",
+            effective["passive"]["ports"].as_str().unwrap(),
+            effective["passive"]["public_host"].as_str().unwrap()
+        );
+        assert_eq!(got, *want);
         let svc = of_kind("Service")
             .into_iter()
             .find(|s| s["metadata"]["name"].as_str() == Some(&format!("t-s3ftpd-passive-{i}")))
@@ -295,6 +307,27 @@ fn check_chart_with_helm() {
         assert_eq!(ports[0]["port"].as_u64(), Some(first));
         assert_eq!(ports[19]["port"].as_u64(), Some(first + 19));
     }
+    let extras = run(Command::new("helm")
+        .args(["template", "t"])
+        .arg(&chart)
+        .args([
+            "--set",
+            "grafanaDashboard.enabled=true",
+            "--set",
+            "prometheusRule.enabled=true",
+        ]));
+    let dashboard =
+        std::fs::read_to_string(root().join("deploy/grafana/s3ftpd-dashboard.json")).unwrap();
+    let title_line = dashboard
+        .lines()
+        .find(|l| l.contains("\"uid\": \"s3ftpd\""))
+        .unwrap()
+        .trim();
+    assert!(
+        extras.contains(title_line),
+        "dashboard ConfigMap:\n{extras}"
+    );
+    assert!(extras.contains("kind: PrometheusRule") && extras.contains("alert: S3ftpdNotReady"));
     let annotations = &sts["spec"]["template"]["metadata"]["annotations"];
     assert!(annotations["checksum/config"].is_string());
     assert_eq!(

@@ -3,8 +3,10 @@
 //! registry (`tests/docker/images.sh`), run as uid 10001 with a read-only
 //! root file system and its config only from `S3FTPD_*` variables, against
 //! an S3 container; lftp and curl on the host upload, list and download in
-//! passive mode; the HEALTHCHECK turns healthy; `docker stop` drains a
-//! running upload to its 226 and exits 0.
+//! passive mode; the HEALTHCHECK (the binary itself: the image has no
+//! shell, and is at most 40 MB) turns healthy; host names (the S3
+//! container's) resolve; `docker stop` drains a running upload to its 226
+//! and exits 0.
 //!
 //! Runs whenever `docker info` answers; with `S3FTPD_REQUIRE_DOCKER=1`
 //! (set by `.ci/run`) a missing Docker is a failure.
@@ -73,6 +75,24 @@ fn the_image_runs_as_users_run_it() {
         return;
     }
     images();
+    // Minimal: the binary, its libraries, CA bundle and config; no shell.
+    let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", "s3ftpd:local"])
+        .parse()
+        .unwrap();
+    assert!(size <= 40_000_000, "the image is {size} bytes (≤ 40 MB)");
+    let shell = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/sh",
+            "s3ftpd:local",
+            "-c",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(!shell.status.success(), "the image has a shell");
     let tag = format!("s3ftpd-it-{:08x}", rand::random::<u32>());
     let mut clean = Cleanup {
         containers: Vec::new(),

@@ -53,6 +53,7 @@ fn tls(c: &TestCert, required: bool) -> Tls {
         required,
         required_data: None,
         require_session_reuse: true,
+        strict_eof: true,
     }
 }
 
@@ -190,6 +191,18 @@ if mode == "no-reuse":
     except ftplib.error_perm as e:
         assert str(e).startswith("522"), e
     print("ok"); sys.exit(0)
+if mode == "no-close-notify":
+    # A client that dies mid-upload: the data connection ends without
+    # TLS's close_notify. With tls.strict_eof that is an interruption.
+    conn = f.transfercmd("STOR strict.bin")
+    conn.sendall(b"y" * 100000)
+    conn.close()
+    try:
+        f.voidresp()
+        raise SystemExit("an upload that ended without close_notify was committed")
+    except (ftplib.error_temp, ftplib.error_perm) as e:
+        assert str(e)[:1] == "4", e
+    print("ok"); sys.exit(0)
 if mode == "upload-then-close":
     # Write only, never read, close without TLS shutdown: any unread bytes the
     # server sent on this connection (e.g. TLS 1.3 session tickets) would turn
@@ -218,7 +231,7 @@ fn python_ftp_tls(b: Backend) {
     let port = env.addr.port().to_string();
     for mode in [
         "transfer",
-        "upload-then-close",
+        "no-close-notify",
         "no-reuse",
         "stock-refused",
         "prot-c",
@@ -228,20 +241,30 @@ fn python_ftp_tls(b: Backend) {
         assert_eq!(out.trim(), "ok", "{mode}");
     }
     assert_eq!(env.get("py_tls.bin").unwrap().len(), 256 * 3000);
-    assert_eq!(env.get("closed.bin").unwrap().len(), 100_000);
-    // With tls.require_session_reuse off, stock ftplib works as it is.
+    // tls.strict_eof (the default): an upload whose data connection ended
+    // without close_notify is interrupted, and nothing is stored.
+    assert!(
+        env.get("strict.bin").is_none(),
+        "an unfinished upload was stored"
+    );
+    // With tls.require_session_reuse and tls.strict_eof off, stock ftplib
+    // works as it is, and a close without close_notify ends the file.
     let relaxed = TestEnv::start(b, |cfg| {
         let mut t = tls(&c, true);
         t.require_session_reuse = false;
+        t.strict_eof = false;
         cfg.tls = Some(t);
     });
-    let out = run(Command::new("python3").args([
-        "-c",
-        PY_TLS,
-        &relaxed.addr.port().to_string(),
-        "stock",
-    ]));
-    assert_eq!(out.trim(), "ok");
+    for mode in ["stock", "upload-then-close"] {
+        let out = run(Command::new("python3").args([
+            "-c",
+            PY_TLS,
+            &relaxed.addr.port().to_string(),
+            mode,
+        ]));
+        assert_eq!(out.trim(), "ok", "{mode}");
+    }
+    assert_eq!(relaxed.get("closed.bin").unwrap().len(), 100_000);
 }
 
 const COMMONS_NET: &str = "/usr/share/java/commons-net.jar";
@@ -395,6 +418,7 @@ fn bad_certificates_stop_the_start_naming_the_key() {
             required: false,
             required_data: None,
             require_session_reuse: true,
+            strict_eof: true,
         });
         let err = rt
             .block_on(s3ftpd::Gateway::start(config))

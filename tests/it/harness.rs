@@ -68,6 +68,7 @@ pub fn s3_client(r: &Remote) -> Client {
             "test",
         ))
         .force_path_style(true)
+        .http_client(s3ftpd::storage::https_client())
         .build();
     Client::from_conf(conf)
 }

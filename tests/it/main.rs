@@ -8,6 +8,7 @@ mod backend;
 mod budget;
 mod client_death;
 mod compose;
+mod dashboards;
 #[path = "../../benches/distance/delay.rs"]
 mod delay;
 mod deploy;
@@ -36,5 +37,6 @@ mod replicas;
 mod resume;
 mod s3_pool;
 mod s3_store;
+mod secrets;
 mod storage_limits;
 mod time_index;

@@ -50,6 +50,7 @@ fn options() -> UploadOptions {
     UploadOptions {
         keep_partial: false,
         stall: std::time::Duration::from_secs(30),
+        strict_eof: false,
     }
 }
 

@@ -300,9 +300,11 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
     };
     let input = open_data(u, Reply::new(Code::OpeningData, text)).await?;
     let cancel = u.gw.abort.child_token();
+    let strict = u.gw.config.tls.as_ref().is_some_and(|t| t.strict_eof);
     let opts = UploadOptions {
         keep_partial: u.gw.config.uploads.keep_partial,
         stall: u.gw.timeouts.data,
+        strict_eof: matches!(input, Either::Right(_)) && u.account.strict_eof.unwrap_or(strict),
     };
     let ascii = u.st.ttype == TransferType::Ascii;
     let token = cancel.clone();

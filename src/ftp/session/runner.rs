@@ -68,7 +68,12 @@ impl Control {
                             );
                             false
                         } else {
-                            self.client_present(&mut watch, &cancel).await
+                            let grace = if ask.proven_end() {
+                                std::time::Duration::ZERO
+                            } else {
+                                self.commit_grace
+                            };
+                            self.client_present(&mut watch, &cancel, grace).await
                         };
                         ask.answer(yes);
                     }
@@ -135,13 +140,19 @@ impl Control {
     /// complete: the control connection is open and not at end of file.
     /// A dying client's kernel closes the data and control connections
     /// together, in either order, so a quiet control connection is given
-    /// `uploads.commit_grace` for its FIN to arrive; a command arriving
-    /// meanwhile proves the client is alive (ABOR still aborts).
-    async fn client_present(&mut self, watch: &mut Watch, cancel: &CancellationToken) -> bool {
+    /// `grace` (`uploads.commit_grace`) for its FIN to arrive; a command
+    /// arriving meanwhile proves the client is alive (ABOR still aborts).
+    /// A TLS upload that ended with close_notify under `tls.strict_eof`
+    /// needs no grace: the control connection is only checked as it is.
+    async fn client_present(
+        &mut self,
+        watch: &mut Watch,
+        cancel: &CancellationToken,
+        grace: std::time::Duration,
+    ) -> bool {
         if watch.aborted || !watch.control_open {
             return false;
         }
-        let grace = self.commit_grace;
         match tokio::time::timeout(grace, self.next()).await {
             Err(_) => true,
             Ok(line) => {
