@@ -1,4 +1,7 @@
-//! Accounts: who may log in, where their home is, whether they may write.
+//! Accounts: who may log in, and with which settings (home, storage
+//! profile, mounts, rights: the user's own merged with its groups').
+//! Where those settings put the account in storage is the namespace's
+//! business (`namespace::tree`); this module knows no paths.
 //!
 //! Passwords are checked against argon2id PHC strings on the blocking pool
 //! (argon2 is deliberately slow); plain-text passwords from the config are
@@ -13,24 +16,16 @@ use argon2::password_hash::{
 };
 use subtle::ConstantTimeEq;
 
-use crate::config::{Config, Secret};
-use crate::ftp::path::Root;
+use crate::config::{Config, Secret, Settings};
 
-/// A logged-in user's view of the bucket.
+/// A logged-in user: its name and its settings.
 #[derive(Debug, Clone)]
 pub struct Account {
     /// Login name (`anonymous` for anonymous sessions).
     pub name: String,
-    /// Where the home lives in the bucket.
-    pub root: Root,
-    /// Whether writes are refused.
-    pub read_only: bool,
-    /// The user's own `require_session_reuse`, when set.
-    pub require_session_reuse: Option<bool>,
-    /// The user's own `strict_eof`, when set.
-    pub strict_eof: Option<bool>,
-    /// The user's own `encoding` label, when set.
-    pub encoding: Option<String>,
+    /// Home, profile, mounts, read-only and per-user settings: the user's
+    /// own, then its groups' where it sets none.
+    pub settings: Settings,
 }
 
 #[derive(Debug, Clone)]
@@ -60,10 +55,8 @@ pub fn is_anonymous_name(name: &str) -> bool {
 
 impl Users {
     /// Builds the table from a validated config.
-    ///
-    /// # Errors
-    /// When a home cannot be turned into a key prefix (validation prevents this).
-    pub fn from_config(config: &Config) -> Result<Self, crate::ftp::path::PathError> {
+    #[must_use]
+    pub fn from_config(config: &Config) -> Self {
         let mut users = HashMap::new();
         for u in &config.users {
             let credential = match (&u.password_hash, &u.password) {
@@ -73,11 +66,7 @@ impl Users {
             };
             let account = Account {
                 name: u.name.clone(),
-                root: Root::new(&config.s3.prefix, &u.home)?,
-                read_only: u.read_only,
-                require_session_reuse: u.require_session_reuse,
-                strict_eof: u.strict_eof,
-                encoding: u.encoding.clone(),
+                settings: config.settings_of(u),
             };
             users.insert(
                 u.name.clone(),
@@ -87,22 +76,18 @@ impl Users {
                 },
             );
         }
-        let anonymous = if config.anonymous.enabled {
-            Some(Account {
-                name: "anonymous".into(),
-                root: Root::new(&config.s3.prefix, &config.anonymous.home)?,
-                read_only: config.anonymous.read_only,
-                require_session_reuse: None,
-                strict_eof: None,
-                encoding: None,
-            })
-        } else {
-            None
-        };
-        Ok(Self {
+        let anonymous = config.anonymous.enabled.then(|| Account {
+            name: "anonymous".into(),
+            settings: Settings {
+                home: Some(config.anonymous.home.clone()),
+                read_only: Some(config.anonymous.read_only),
+                ..Settings::default()
+            },
+        });
+        Self {
             users: Arc::new(users),
             anonymous,
-        })
+        }
     }
 
     /// Names of users configured with a plain-text password.
@@ -116,12 +101,6 @@ impl Users {
             .collect();
         v.sort();
         v
-    }
-
-    /// Whether anonymous logins are enabled.
-    #[must_use]
-    pub fn anonymous_enabled(&self) -> bool {
-        self.anonymous.is_some()
     }
 
     /// Checks a login; `None` for an unknown user or a wrong password.
@@ -185,19 +164,22 @@ mod tests {
     async fn users_and_anonymous() {
         let h = hash_password("pw").unwrap();
         let yaml = format!(
-            "s3: {{ bucket: b, prefix: data }}\nusers:\n  - {{ name: a, password_hash: '{h}', home: /a }}\n  - {{ name: p, password: plain, read_only: true }}\nanonymous: {{ enabled: true, home: /pub }}\n"
+            "s3: {{ bucket: b, prefix: data }}\ngroups: {{ g: {{ home: /g, read_only: true, storage: x }} }}\nstorages: {{ x: {{ bucket: other }} }}\nusers:\n  - {{ name: a, password_hash: '{h}', home: /a }}\n  - {{ name: p, password: plain, groups: [g] }}\nanonymous: {{ enabled: true, home: /pub }}\n"
         );
         let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
-        let users = Users::from_config(&config).unwrap();
+        let users = Users::from_config(&config);
         let a = users.verify("a", &Secret::new("pw")).await.unwrap();
-        assert_eq!(a.root.base(), "data/a/");
+        assert_eq!(a.settings.home.as_deref(), Some("/a"));
         assert!(users.verify("a", &Secret::new("nope")).await.is_none());
-        assert!(
-            users
-                .verify("p", &Secret::new("plain"))
-                .await
-                .unwrap()
-                .read_only
+        let p = users.verify("p", &Secret::new("plain")).await.unwrap();
+        assert_eq!(
+            (
+                p.settings.home.as_deref(),
+                p.settings.read_only,
+                p.settings.storage.as_deref()
+            ),
+            (Some("/g"), Some(true), Some("x")),
+            "the group's settings"
         );
         assert!(users.verify("p", &Secret::new("plai")).await.is_none());
         assert!(users.verify("nobody", &Secret::new("x")).await.is_none());
@@ -205,7 +187,7 @@ mod tests {
             .verify("anonymous", &Secret::new("me@example.com"))
             .await
             .unwrap();
-        assert_eq!(anon.root.base(), "data/pub/");
+        assert_eq!(anon.settings.home.as_deref(), Some("/pub"));
         assert_eq!(users.plain_text_users(), vec!["p".to_owned()]);
     }
 }

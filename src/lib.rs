@@ -67,6 +67,7 @@ pub mod auth;
 pub mod config;
 pub mod embedded;
 pub mod ftp;
+pub mod namespace;
 pub mod observe;
 pub mod server;
 pub mod storage;

@@ -85,19 +85,26 @@ fn healthcheck(path: &std::path::Path, ready: bool) -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // `log.level`, or RUST_LOG when it is set and parses: `level` or
+    // `target=level` directives, comma-separated.
+    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or_else(|| config.log.level.parse().ok())
+        .unwrap_or_default();
     // Colour only on a terminal (not in a file, a pipe or `docker logs`),
     // and never with NO_COLOR set.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(colour)
         .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     if config.log.format == "json" {
-        builder.json().init();
+        registry.with(layer.json()).init();
     } else {
-        builder.init();
+        registry.with(layer).init();
     }
 }
 
@@ -198,6 +205,9 @@ fn check_config(path: &std::path::Path, offline: bool) -> ExitCode {
     if let Some(w) = Config::permission_warning(path) {
         eprintln!("warning: {w}");
     }
+    for w in c.shared_roots() {
+        eprintln!("warning: {w}");
+    }
     print!("{}", c.to_masked_yaml());
     if !offline {
         let probe = tokio::runtime::Builder::new_current_thread()
@@ -205,7 +215,7 @@ fn check_config(path: &std::path::Path, offline: bool) -> ExitCode {
             .build()
             .map_err(|e| e.to_string())
             .and_then(|rt| {
-                rt.block_on(s3ftpd::server::probe_bucket(&c))
+                rt.block_on(s3ftpd::server::probe_buckets(&c))
                     .map_err(|e| e.to_string())
             });
         if let Err(e) = probe {

@@ -153,7 +153,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let store = rt
-        .block_on(EmbeddedS3::start(dir.path(), any, "bench", KEY, SECRET))
+        .block_on(EmbeddedS3::start(dir.path(), any, &["bench"], KEY, SECRET))
         .unwrap();
     let upstream: SocketAddr = store
         .endpoint

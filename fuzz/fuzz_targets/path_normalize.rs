@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use s3ftpd::ftp::path::{Root, VPath};
+use s3ftpd::namespace::{Root, VPath};
 
 fuzz_target!(|input: (&str, &str, &str, &str)| {
     let (cwd, arg, prefix, home) = input;

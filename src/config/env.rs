@@ -12,7 +12,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::ConfigError;
 
-const TOP_LEVEL: &[&str] = &["listen", "banner", "users"];
+const TOP_LEVEL: &[&str] = &["listen", "banner", "users", "storages", "groups"];
 const SECTIONS: &[&str] = &[
     "passive",
     "active",
@@ -35,6 +35,7 @@ const TYPED: &[&str] = &[
     "tls.require_session_reuse",
     "tls.strict_eof",
     "s3.path_style",
+    "s3.read_only",
     "s3.upload_concurrency",
     "s3.download_concurrency",
     "s3.max_connections",
@@ -54,11 +55,13 @@ const TYPED: &[&str] = &[
     "uploads.keep_partial",
     "proxy_protocol.trusted",
     "users",
+    "storages",
+    "groups",
 ];
 
 /// Keys whose value is a whole YAML structure that may hold secrets (every
 /// user's password): an error shows where it is, never the text.
-const STRUCTURED: &[&str] = &["users"];
+const STRUCTURED: &[&str] = &["users", "storages", "groups"];
 
 /// Maps a variable name to `(section, key)`; `None` when it is not config.
 fn target(var: &str) -> Option<(Option<&'static str>, String)> {

@@ -4,8 +4,10 @@
 //! (deny_unknown_fields) → validate()`, so the file, the environment and the
 //! demo defaults go through one path and every error names its key.
 
+mod accounts;
 mod defaults;
 mod env;
+mod profiles;
 mod redact;
 mod replica;
 mod timeouts;
@@ -17,6 +19,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use accounts::{
+    Groups, Mount, Settings, USERNAME, User, login_name_problem, same_path, static_prefix,
+    substitute,
+};
+pub use profiles::{DEFAULT_PROFILE, Profile, Profiles, effective};
 pub use timeouts::Timeouts;
 pub use types::{Dur, PortRange, Secret, Size};
 
@@ -58,8 +65,12 @@ pub struct Config {
     pub active: Active,
     /// FTPS; absent means no FTPS.
     pub tls: Option<Tls>,
-    /// The S3 storage.
+    /// The default storage profile.
     pub s3: S3,
+    /// Other storage profiles, by name; each inherits what it does not set from `s3`.
+    pub storages: Profiles,
+    /// Groups of users, by name: settings their members take where they set none.
+    pub groups: Groups,
     /// Accounts.
     pub users: Vec<User>,
     /// Anonymous login.
@@ -203,6 +214,21 @@ pub struct S3 {
     pub access_key_id: Option<String>,
     /// Static secret key; else the AWS chain.
     pub secret_access_key: Option<Secret>,
+    /// The variable holding the secret key (read when the config is loaded).
+    pub secret_access_key_env: Option<String>,
+    /// The file holding the secret key (read when the config is loaded).
+    pub secret_access_key_file: Option<PathBuf>,
+    /// The credentials may only read: the gateway writes nothing of its
+    /// own here (no time index, no probe object, no upload sweep).
+    pub read_only: bool,
+    /// `x-amz-storage-class` of every write (absent: the bucket's default).
+    pub storage_class: Option<String>,
+    /// Server-side encryption of every write: `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// The KMS key of `sse: aws:kms` (absent: the AWS-managed key).
+    pub sse_kms_key_id: Option<String>,
+    /// Canned ACL of every write (`bucket-owner-full-control` …).
+    pub acl: Option<String>,
     /// First multipart part size.
     pub part_size: Size,
     /// Parts in flight per upload.
@@ -233,52 +259,6 @@ pub enum ListMtime {
     Metadata,
     /// LastModified from ListObjectsV2.
     LastModified,
-}
-
-/// One entry of `users:`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct User {
-    /// Login name.
-    pub name: String,
-    /// argon2id PHC string.
-    #[serde(default, serialize_with = "mask_hash")]
-    pub password_hash: Option<String>,
-    /// Plain-text password (discouraged; logs a warning).
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// FTP root of this user, under `s3.prefix`.
-    #[serde(default = "slash")]
-    pub home: String,
-    /// Refuse every write.
-    #[serde(default)]
-    pub read_only: bool,
-    /// This user's `tls.require_session_reuse` (absent: the global one).
-    /// `false` for clients that never resume the TLS session on data
-    /// connections (Apache Commons Net, Java batch jobs).
-    #[serde(default)]
-    pub require_session_reuse: Option<bool>,
-    /// This user's `tls.strict_eof` (absent: the global one).
-    #[serde(default)]
-    pub strict_eof: Option<bool>,
-    /// This user's `ftp.encoding` (absent: the global one).
-    #[serde(default)]
-    pub encoding: Option<String>,
-}
-
-#[allow(clippy::ref_option)]
-fn mask_hash<S: serde::Serializer>(h: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    match h {
-        Some(h) => s.serialize_str(&format!(
-            "{}$****",
-            h.split('$').take(2).collect::<Vec<_>>().join("$")
-        )),
-        None => s.serialize_none(),
-    }
-}
-
-fn slash() -> String {
-    "/".into()
 }
 
 /// `anonymous:` section.
@@ -413,6 +393,7 @@ impl Config {
                 ConfigError::Invalid { key: path, msg }
             }
         })?;
+        config.resolve_secrets(&vars)?;
         config.resolve_replica(&vars)?;
         config.validate()?;
         Ok(config)

@@ -1,6 +1,7 @@
 //! Every wait on a peer, in one place: how long the gateway waits for a
-//! client, a balancer or S3 before it gives up. Read once from `limits:`,
-//! `uploads:` and `s3:`; sessions and listeners take their waits from here.
+//! client or a balancer before it gives up. Read once from `limits:` and
+//! `uploads:`; sessions and listeners take their waits from here (S3's
+//! deadline, `s3.timeout`, is per storage profile: the storage layer's).
 
 use std::time::Duration;
 
@@ -25,8 +26,6 @@ pub struct Timeouts {
     /// `uploads.commit_grace`: after an upload's last byte, how long a quiet
     /// control connection is watched for the FIN of a dying client.
     pub commit_grace: Duration,
-    /// `s3.timeout`: one S3 request (streams: between two chunks).
-    pub s3: Duration,
 }
 
 impl Config {
@@ -41,7 +40,6 @@ impl Config {
             passive: l.passive_timeout.0,
             handshake: l.handshake_timeout.0,
             commit_grace: self.uploads.commit_grace.0,
-            s3: self.s3.timeout.0,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Config, ConfigError};
 
-fn bad(key: &str, msg: impl Into<String>) -> ConfigError {
+pub(super) fn bad(key: &str, msg: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_owned(),
         msg: msg.into(),
@@ -13,7 +13,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// Whether a prefix or home holds a character no S3 key of ours may hold
 /// (the path mapping refuses the same ones).
-fn has_control_chars(s: &str) -> bool {
+pub(super) fn has_control_chars(s: &str) -> bool {
     s.contains(['\0', '\r', '\n'])
 }
 
@@ -132,9 +132,6 @@ impl Config {
         if self.uploads.abandoned_after.0 < std::time::Duration::from_secs(1) {
             return Err(bad("uploads.abandoned_after", "must be at least 1s"));
         }
-        if self.s3.timeout.0.is_zero() {
-            return Err(bad("s3.timeout", "must be longer than 0s"));
-        }
         if self.uploads.commit_grace.0 > std::time::Duration::from_secs(10) {
             return Err(bad(
                 "uploads.commit_grace",
@@ -147,8 +144,11 @@ impl Config {
         if super::ftp_encoding(&self.ftp.encoding).is_none() {
             return Err(bad("ftp.encoding", unusable_encoding(&self.ftp.encoding)));
         }
-        let directive_chars = |c: char| c.is_ascii_alphanumeric() || "_:=,.-[]{}\" ".contains(c);
-        let filter = tracing_subscriber::EnvFilter::try_new(&self.log.level);
+        let directive_chars = |c: char| c.is_ascii_alphanumeric() || "_:=,".contains(c);
+        let filter = self
+            .log
+            .level
+            .parse::<tracing_subscriber::filter::Targets>();
         if let Err(e) = filter.as_ref().map_err(ToString::to_string).and_then(|_| {
             if self.log.level.chars().all(directive_chars) {
                 Ok(())
@@ -168,41 +168,10 @@ impl Config {
     }
 
     fn validate_s3(&self) -> Result<(), ConfigError> {
-        let s3 = &self.s3;
-        if s3.bucket.trim().is_empty() {
-            return Err(bad("s3.bucket", "is required"));
-        }
-        if let Some(ep) = &s3.endpoint
-            && ep != "embedded"
-            && !(ep.starts_with("http://") || ep.starts_with("https://"))
-        {
-            return Err(bad("s3.endpoint", "use \"embedded\" or an http(s):// URL"));
-        }
-        if s3.part_size.0 < 5 * MIB || s3.part_size.0 > 5 * 1024 * MIB {
-            return Err(bad(
-                "s3.part_size",
-                "must be between 5MiB and 5GiB (S3's part limits)",
-            ));
-        }
-        if !(1..=65_536).contains(&s3.max_connections) {
+        if !(1..=65_536).contains(&self.s3.max_connections) {
             return Err(bad("s3.max_connections", "must be between 1 and 65536"));
         }
-        if !(1..=64).contains(&s3.upload_concurrency) {
-            return Err(bad("s3.upload_concurrency", "must be between 1 and 64"));
-        }
-        if !(1..=64).contains(&s3.download_concurrency) {
-            return Err(bad("s3.download_concurrency", "must be between 1 and 64"));
-        }
-        if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
-            return Err(bad(
-                "s3.secret_access_key",
-                "access_key_id and secret_access_key go together",
-            ));
-        }
-        if has_control_chars(&s3.prefix) {
-            return Err(bad("s3.prefix", "contains NUL, CR or LF"));
-        }
-        Ok(())
+        self.validate_profiles()
     }
 
     fn validate_users(&self) -> Result<(), ConfigError> {
@@ -214,11 +183,6 @@ impl Config {
                     &key("name"),
                     "is not a valid user name (empty, or with spaces or control characters)",
                 ));
-            }
-            if let Some(enc) = u.encoding.as_deref()
-                && super::ftp_encoding(enc).is_none()
-            {
-                return Err(bad(&key("encoding"), unusable_encoding(enc)));
             }
             if let Some(first) = seen.insert(u.name.as_str(), i) {
                 return Err(bad(
@@ -246,12 +210,19 @@ impl Config {
                     ));
                 }
             }
-            if has_control_chars(&u.home) {
-                return Err(bad(&key("home"), "contains NUL, CR or LF"));
-            }
+            self.validate_account(i, u)?;
         }
         if self.anonymous.enabled && has_control_chars(&self.anonymous.home) {
             return Err(bad("anonymous.home", "contains NUL, CR or LF"));
+        }
+        for (name, g) in &self.groups {
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(bad(
+                    &format!("groups.{name}"),
+                    "a group's name is not empty and has no spaces",
+                ));
+            }
+            self.validate_settings(&format!("groups.{name}"), g)?;
         }
         Ok(())
     }
@@ -270,7 +241,40 @@ fn is_host_name(h: &str) -> bool {
         })
 }
 
-fn unusable_encoding(_label: &str) -> String {
+impl super::S3 {
+    /// Endpoint, part size, concurrency, deadline and prefix of one
+    /// profile; `key` names it (`s3`, `storages.archive`).
+    pub(super) fn validate_transfer(&self, key: &str) -> Result<(), ConfigError> {
+        let k = |f: &str| format!("{key}.{f}");
+        if let Some(ep) = &self.endpoint
+            && ep != "embedded"
+            && !(ep.starts_with("http://") || ep.starts_with("https://"))
+        {
+            return Err(bad(&k("endpoint"), "use \"embedded\" or an http(s):// URL"));
+        }
+        if self.part_size.0 < 5 * MIB || self.part_size.0 > 5 * 1024 * MIB {
+            return Err(bad(
+                &k("part_size"),
+                "must be between 5MiB and 5GiB (S3's part limits)",
+            ));
+        }
+        if !(1..=64).contains(&self.upload_concurrency) {
+            return Err(bad(&k("upload_concurrency"), "must be between 1 and 64"));
+        }
+        if !(1..=64).contains(&self.download_concurrency) {
+            return Err(bad(&k("download_concurrency"), "must be between 1 and 64"));
+        }
+        if self.timeout.0.is_zero() {
+            return Err(bad(&k("timeout"), "must be longer than 0s"));
+        }
+        if has_control_chars(&self.prefix) {
+            return Err(bad(&k("prefix"), "contains NUL, CR or LF"));
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn unusable_encoding(_label: &str) -> String {
     "is not a character set FTP can use (an ASCII-compatible WHATWG label such as utf-8, windows-1252, shift_jis, iso-8859-15)".to_owned()
 }
 

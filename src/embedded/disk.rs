@@ -47,6 +47,9 @@ pub struct ObjMeta {
     /// The whole object's CRC32C, when the upload sent one (verified).
     #[serde(default)]
     pub crc32c: Option<u32>,
+    /// Encryption, storage class and ACL the write asked for.
+    #[serde(default)]
+    pub attrs: super::attrs::WriteAttrs,
 }
 
 impl ObjMeta {

@@ -15,7 +15,7 @@ const MIN_PART: u64 = 5 * 1024 * 1024;
 #[cfg(feature = "test-hooks")]
 mod on {
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::time::Duration;
 
     use s3s::{S3Result, s3_error};
@@ -29,6 +29,20 @@ mod on {
         min_part: AtomicU64,
         /// ListObjectsV2 of exactly this prefix waits, then fails (InternalError).
         list_fails_for: Mutex<Option<(String, Duration)>>,
+        /// Every request waits this long (milliseconds) before it is handled.
+        slow_ms: AtomicU64,
+        /// Requests being handled now, and the most there ever were.
+        in_flight: AtomicUsize,
+        most_in_flight: AtomicUsize,
+    }
+
+    /// A request being handled, counted until dropped.
+    pub struct InFlight<'a>(&'a AtomicUsize);
+
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     impl TestHooks {
@@ -37,7 +51,34 @@ mod on {
                 copy_fails_for: Mutex::new(None),
                 min_part: AtomicU64::new(super::MIN_PART),
                 list_fails_for: Mutex::new(None),
+                slow_ms: AtomicU64::new(0),
+                in_flight: AtomicUsize::new(0),
+                most_in_flight: AtomicUsize::new(0),
             }
+        }
+
+        /// A request begins: counted, and held back when requests are slow.
+        pub(in crate::embedded) async fn enter(&self) -> InFlight<'_> {
+            let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            self.most_in_flight.fetch_max(now, Ordering::Relaxed);
+            let slow = self.slow_ms.load(Ordering::Relaxed);
+            if slow > 0 {
+                tokio::time::sleep(Duration::from_millis(slow)).await;
+            }
+            InFlight(&self.in_flight)
+        }
+
+        pub(in crate::embedded) fn slow_requests(&self, by: Duration) {
+            self.slow_ms.store(
+                u64::try_from(by.as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+
+        /// The most requests handled at once since the last call (then reset).
+        pub(in crate::embedded) fn most_in_flight(&self) -> usize {
+            self.most_in_flight
+                .swap(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed)
         }
 
         pub(in crate::embedded) async fn check_list(&self, prefix: &str) -> S3Result<()> {
@@ -110,5 +151,8 @@ mod off {
         pub(in crate::embedded) async fn check_list(&self, _prefix: &str) -> S3Result<()> {
             Ok(())
         }
+
+        #[allow(clippy::unused_self, clippy::unused_async)]
+        pub(in crate::embedded) async fn enter(&self) {}
     }
 }

@@ -9,6 +9,8 @@
 //! continuation in UTF-8 byte order, ranged GET, CopyObject, DeleteObjects,
 //! multipart with UploadPartCopy.
 
+mod attrs;
+mod buckets;
 mod disk;
 mod hooks;
 mod list;
@@ -56,6 +58,7 @@ macro_rules! delegate {
         impl s3s::S3 for EmbeddedStore {
             $(
                 async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    let _counted = self.hooks.enter().await;
                     self.$imp(req).await
                 }
             )*
@@ -74,6 +77,7 @@ delegate! {
     copy_object => do_copy_object : d::CopyObjectInput => d::CopyObjectOutput;
     delete_object => do_delete_object : d::DeleteObjectInput => d::DeleteObjectOutput;
     delete_objects => do_delete_objects : d::DeleteObjectsInput => d::DeleteObjectsOutput;
+    get_object_acl => do_get_object_acl : d::GetObjectAclInput => d::GetObjectAclOutput;
     create_multipart_upload => do_create_multipart_upload : d::CreateMultipartUploadInput => d::CreateMultipartUploadOutput;
     upload_part => do_upload_part : d::UploadPartInput => d::UploadPartOutput;
     upload_part_copy => do_upload_part_copy : d::UploadPartCopyInput => d::UploadPartCopyOutput;
@@ -98,7 +102,7 @@ pub struct EmbeddedS3 {
 }
 
 impl EmbeddedS3 {
-    /// Opens `data_dir`, creates `bucket` if missing and serves S3 on `listen`
+    /// Opens `data_dir`, creates each of `buckets` if missing and serves S3 on `listen`
     /// until [`EmbeddedS3::stop`] or the process ends.
     ///
     /// # Errors
@@ -106,12 +110,14 @@ impl EmbeddedS3 {
     pub async fn start(
         data_dir: &Path,
         listen: SocketAddr,
-        bucket: &str,
+        buckets: &[&str],
         access_key: &str,
         secret_key: &str,
     ) -> std::io::Result<Self> {
         let disk = disk::Disk::open(data_dir)?;
-        disk.create_bucket(bucket)?;
+        for bucket in buckets {
+            disk.create_bucket(bucket)?;
+        }
         let hooks = Arc::new(TestHooks::new());
         let store = EmbeddedStore {
             disk,
@@ -178,6 +184,19 @@ impl EmbeddedS3 {
     #[cfg(feature = "test-hooks")]
     pub fn fail_listings_of(&self, prefix: Option<(&str, std::time::Duration)>) {
         self.hooks.fail_listings_of(prefix);
+    }
+
+    /// Test hook: every request waits `by` before it is handled (`0`: none).
+    #[cfg(feature = "test-hooks")]
+    pub fn slow_requests(&self, by: std::time::Duration) {
+        self.hooks.slow_requests(by);
+    }
+
+    /// Test hook: the most requests handled at once since the last call.
+    #[cfg(feature = "test-hooks")]
+    #[must_use]
+    pub fn most_in_flight(&self) -> usize {
+        self.hooks.most_in_flight()
     }
 
     /// Test hook: the smallest multipart part accepted before the last one

@@ -19,6 +19,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::EmbeddedStore;
+use super::attrs::WriteAttrs;
 use super::disk::{ObjMeta, Written, now_pair, write_stream};
 use super::objects::{check_if_match, copy_source, io_err, meta_from_input, verify_crc32c};
 use crate::storage::checksum;
@@ -33,6 +34,8 @@ pub struct Upload {
     /// Whether the object gets a full-object CRC32C (checksum algorithm
     /// CRC32C, type FULL_OBJECT).
     crc32c: bool,
+    /// Encryption, class and ACL of the object to be.
+    attrs: WriteAttrs,
     /// part number → what was written
     parts: BTreeMap<i32, Written>,
     /// When it was created (ListMultipartUploads' `Initiated`).
@@ -45,6 +48,7 @@ struct Chosen {
     content_type: Option<String>,
     metadata: BTreeMap<String, String>,
     with_crc: bool,
+    attrs: WriteAttrs,
 }
 
 /// Writes `parts` (from `dir`) one after the other into `out`: the object's
@@ -109,6 +113,12 @@ impl EmbeddedStore {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         self.bucket(&input.bucket)?;
+        let attrs = WriteAttrs::from_request(
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.storage_class.as_ref(),
+            input.acl.as_ref(),
+        )?;
         let id = format!("{:032x}", rand::random::<u128>());
         tokio::fs::create_dir_all(self.disk.upload_dir(&id))
             .await
@@ -128,6 +138,7 @@ impl EmbeddedStore {
                         .checksum_type
                         .as_ref()
                         .is_none_or(|t| t.as_str() == ChecksumType::FULL_OBJECT),
+                attrs: attrs.clone(),
                 parts: BTreeMap::new(),
                 initiated: std::time::SystemTime::now(),
             },
@@ -136,6 +147,8 @@ impl EmbeddedStore {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(id),
+            server_side_encryption: attrs.sse_out(),
+            ssekms_key_id: attrs.kms_key_id,
             ..Default::default()
         }))
     }
@@ -177,6 +190,7 @@ impl EmbeddedStore {
         let dir = self.upload_target(&input.upload_id, &input.bucket, &input.key)?;
         let (src_bucket, src) = copy_source(self, &input.copy_source)?;
         check_if_match(input.copy_source_if_match.as_ref(), &src)?;
+        src.attrs.readable()?;
         self.hooks.check_copy(&src.key)?;
         let (start, len) = match input.copy_source_range.as_deref() {
             None => (0, src.size),
@@ -275,6 +289,7 @@ impl EmbeddedStore {
             content_type: chosen.content_type,
             metadata: chosen.metadata,
             crc32c,
+            attrs: chosen.attrs.clone(),
         };
         bucket.commit(&tmp, meta).map_err(|e| io_err(&e))?;
         self.uploads
@@ -286,6 +301,8 @@ impl EmbeddedStore {
             bucket: Some(input.bucket),
             key: Some(input.key),
             e_tag: Some(ETag::Strong(etag)),
+            server_side_encryption: chosen.attrs.sse_out(),
+            ssekms_key_id: chosen.attrs.kms_key_id,
             ..Default::default()
         }))
     }
@@ -326,6 +343,7 @@ impl EmbeddedStore {
             content_type: upload.content_type.clone(),
             metadata: upload.metadata.clone(),
             with_crc: upload.crc32c,
+            attrs: upload.attrs.clone(),
         })
     }
 

@@ -3,20 +3,19 @@
 use std::sync::Arc;
 
 use s3s::dto::{
-    Bucket as DtoBucket, CommonPrefix, CopyObjectInput, CopyObjectOutput, CopyObjectResult,
-    CopySource, CreateBucketInput, CreateBucketOutput, DeleteObjectInput, DeleteObjectOutput,
-    DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETag, GetObjectInput, GetObjectOutput,
-    HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListBucketsInput,
-    ListBucketsOutput, ListObjectsV2Input, ListObjectsV2Output, Metadata, MetadataDirective,
-    Object, PutObjectInput, PutObjectOutput, StreamingBlob, Timestamp,
+    CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource, DeleteObjectInput,
+    DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETag,
+    GetObjectAclInput, GetObjectAclOutput, GetObjectInput, GetObjectOutput, HeadObjectInput,
+    HeadObjectOutput, Metadata, MetadataDirective, PutObjectInput, PutObjectOutput, StreamingBlob,
+    Timestamp,
 };
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::EmbeddedStore;
+use super::attrs::WriteAttrs;
 use super::disk::{Bucket, ObjMeta, now_pair, write_stream};
-use super::list::{ListParams, Listed, Resume, list_page};
 use crate::storage::checksum;
 
 pub(super) fn io_err(e: &std::io::Error) -> s3s::S3Error {
@@ -34,7 +33,7 @@ pub(super) fn meta_from_input(
         .collect()
 }
 
-fn ts(meta: &ObjMeta) -> Timestamp {
+pub(super) fn ts(meta: &ObjMeta) -> Timestamp {
     Timestamp::from(meta.modified_time())
 }
 
@@ -111,114 +110,6 @@ pub(super) fn copy_source(
 }
 
 impl EmbeddedStore {
-    pub(super) async fn do_create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
-        match self.disk.create_bucket(&req.input.bucket) {
-            Ok(true) => Ok(S3Response::new(CreateBucketOutput::default())),
-            Ok(false) => Err(s3_error!(BucketAlreadyOwnedByYou)),
-            Err(e) => Err(io_err(&e)),
-        }
-    }
-
-    pub(super) async fn do_head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.bucket(&req.input.bucket)?;
-        Ok(S3Response::new(HeadBucketOutput::default()))
-    }
-
-    pub(super) async fn do_list_buckets(
-        &self,
-        _req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let buckets = self
-            .disk
-            .buckets()
-            .into_iter()
-            .map(|(name, created)| DtoBucket {
-                name: Some(name),
-                creation_date: Some(Timestamp::from(created)),
-                bucket_region: None,
-            })
-            .collect();
-        Ok(S3Response::new(ListBucketsOutput {
-            buckets: Some(buckets),
-            ..Default::default()
-        }))
-    }
-
-    pub(super) async fn do_list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let input = req.input;
-        let bucket = self.bucket(&input.bucket)?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        self.hooks.check_list(&prefix).await?;
-        let max_keys = usize::try_from(input.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(0);
-        let resume = resume_from(input.continuation_token.as_deref())?;
-        let params = ListParams {
-            prefix: &prefix,
-            delimiter: input.delimiter.as_deref(),
-            max_keys,
-            token: input.continuation_token.as_deref(),
-            start_after: input.start_after.as_deref(),
-        };
-        let floor = match (&resume, &input.start_after) {
-            (Some(r), _) => r.floor().max(prefix.as_str()).to_owned(),
-            (None, Some(s)) => s.as_str().max(prefix.as_str()).to_owned(),
-            (None, None) => prefix.clone(),
-        };
-        let url = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == "url");
-        let enc = |s: String| if url { url_encode(&s) } else { s };
-        // Under the read lock: scan from the floor, and turn the page into
-        // S3's DTOs directly (no metadata is cloned for skipped keys).
-        let mut contents = Vec::new();
-        let mut prefixes = Vec::new();
-        let next_token = {
-            let index = bucket.index.read().expect("index poisoned");
-            let keys = index.range(floor..).map(|(k, m)| (k.clone(), m));
-            let page = list_page(keys, &params, resume.as_ref());
-            for e in page.entries {
-                match e {
-                    Listed::Key(k, m) => contents.push(Object {
-                        key: Some(enc(k)),
-                        size: Some(i64::try_from(m.size).unwrap_or(i64::MAX)),
-                        e_tag: Some(ETag::Strong(m.etag.clone())),
-                        last_modified: Some(ts(m)),
-                        ..Default::default()
-                    }),
-                    Listed::Prefix(p) => prefixes.push(CommonPrefix {
-                        prefix: Some(enc(p)),
-                    }),
-                }
-            }
-            page.next_token
-        };
-        let key_count = i32::try_from(contents.len() + prefixes.len()).unwrap_or(i32::MAX);
-        Ok(S3Response::new(ListObjectsV2Output {
-            name: Some(input.bucket),
-            prefix: Some(enc(prefix)),
-            delimiter: input.delimiter.map(enc),
-            max_keys: input.max_keys.or(Some(1000)),
-            key_count: Some(key_count),
-            is_truncated: Some(next_token.is_some()),
-            continuation_token: input.continuation_token,
-            next_continuation_token: next_token,
-            contents: Some(contents),
-            common_prefixes: Some(prefixes),
-            encoding_type: input.encoding_type,
-            start_after: input.start_after,
-            ..Default::default()
-        }))
-    }
-
     pub(super) async fn do_put_object(
         &self,
         req: S3Request<PutObjectInput>,
@@ -251,6 +142,15 @@ impl EmbeddedStore {
                 let _ = std::fs::remove_file(&tmp);
             })?;
         let etag = hex::encode(w.md5);
+        let attrs = WriteAttrs::from_request(
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.storage_class.as_ref(),
+            input.acl.as_ref(),
+        )
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         let meta = ObjMeta {
             key: input.key,
             size: w.size,
@@ -259,6 +159,7 @@ impl EmbeddedStore {
             content_type: input.content_type,
             metadata: meta_from_input(input.metadata),
             crc32c,
+            attrs: attrs.clone(),
         };
         let (if_match, if_none_match) = (input.if_match, input.if_none_match);
         let allowed = bucket
@@ -272,6 +173,8 @@ impl EmbeddedStore {
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
             checksum_crc32c: crc32c.map(checksum::to_header),
+            server_side_encryption: attrs.sse_out(),
+            ssekms_key_id: attrs.kms_key_id,
             ..Default::default()
         }))
     }
@@ -295,6 +198,24 @@ impl EmbeddedStore {
             last_modified: Some(ts(&meta)),
             metadata: metadata_out(&meta),
             accept_ranges: Some("bytes".into()),
+            server_side_encryption: meta.attrs.sse_out(),
+            ssekms_key_id: meta.attrs.kms_key_id.clone(),
+            storage_class: meta.attrs.class_out(),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let bucket = self.bucket(&req.input.bucket)?;
+        let meta = bucket
+            .get(&req.input.key)
+            .ok_or_else(|| s3_error!(NoSuchKey))?;
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: Some(meta.attrs.grants()),
+            owner: Some(super::attrs::owner()),
             ..Default::default()
         }))
     }
@@ -308,6 +229,7 @@ impl EmbeddedStore {
             .get(&req.input.key)
             .ok_or_else(|| s3_error!(NoSuchKey))?;
         check_if_match(req.input.if_match.as_ref(), &meta)?;
+        meta.attrs.readable()?;
         let (start, end, content_range) = match req.input.range {
             None => (0, meta.size, None),
             Some(range) => {
@@ -340,6 +262,9 @@ impl EmbeddedStore {
             last_modified: Some(ts(&meta)),
             metadata: metadata_out(&meta),
             accept_ranges: Some("bytes".into()),
+            server_side_encryption: meta.attrs.sse_out(),
+            ssekms_key_id: meta.attrs.kms_key_id.clone(),
+            storage_class: meta.attrs.class_out(),
             ..Default::default()
         }))
     }
@@ -352,7 +277,15 @@ impl EmbeddedStore {
         let dst = self.bucket(&input.bucket)?;
         let (src_bucket, src) = copy_source(self, &input.copy_source)?;
         check_if_match(input.copy_source_if_match.as_ref(), &src)?;
+        src.attrs.readable()?;
         self.hooks.check_copy(&src.key)?;
+        // As S3: the copy's encryption, class and ACL are the request's.
+        let attrs = WriteAttrs::from_request(
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.storage_class.as_ref(),
+            input.acl.as_ref(),
+        )?;
         let replace = input
             .metadata_directive
             .as_ref()
@@ -382,6 +315,7 @@ impl EmbeddedStore {
             content_type,
             metadata,
             crc32c: src.crc32c,
+            attrs,
         };
         let result = CopyObjectResult {
             e_tag: Some(ETag::Strong(meta.etag.clone())),
@@ -433,23 +367,4 @@ impl EmbeddedStore {
             ..Default::default()
         }))
     }
-}
-
-/// The place a ListObjectsV2 continuation token names.
-fn resume_from(token: Option<&str>) -> S3Result<Option<Resume>> {
-    token
-        .map(|t| {
-            Resume::from_token(t).ok_or_else(|| {
-                s3_error!(
-                    InvalidArgument,
-                    "The continuation token provided is incorrect"
-                )
-            })
-        })
-        .transpose()
-}
-
-/// `encoding-type=url`: names percent-encoded.
-fn url_encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -2,8 +2,8 @@
 
 use super::codec::CodecError;
 use super::command::ParseError;
-use super::path::PathError;
 use super::reply::{Code, Reply};
+use crate::namespace::{NsError, PathError};
 use crate::storage::StorageError;
 
 /// Everything a command handler can fail with.
@@ -12,9 +12,9 @@ pub enum FtpError {
     /// S3 or the data connection.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// A path that cannot be a key.
+    /// A path that cannot be a key, or an operation refused there.
     #[error(transparent)]
-    Path(#[from] PathError),
+    Namespace(#[from] NsError),
     /// A malformed command line.
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -27,6 +27,12 @@ pub enum FtpError {
     /// A refusal after which the session ends (421, too many failed logins).
     #[error("{}", .0.to_wire().trim_end())]
     Closing(Reply),
+}
+
+impl From<PathError> for FtpError {
+    fn from(e: PathError) -> Self {
+        Self::Namespace(e.into())
+    }
 }
 
 /// Shorthand for a handler's refusal.
@@ -64,6 +70,7 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
                         ),
                     )
                 }
+                StorageError::Archived => Reply::new(Code::FileUnavailable, e.to_string()),
                 StorageError::IsFolder => Reply::new(
                     Code::NameNotAllowed,
                     "A directory with that name exists; nothing was changed",
@@ -83,12 +90,10 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
             },
             false,
         ),
-        FtpError::Path(e @ (PathError::BadChar | PathError::TooLong)) => {
+        FtpError::Namespace(NsError::Path(e @ (PathError::BadChar | PathError::TooLong))) => {
             (Reply::new(Code::NameNotAllowed, e.to_string()), false)
         }
-        FtpError::Path(e @ (PathError::IsRoot | PathError::Reserved)) => {
-            (Reply::new(Code::FileUnavailable, e.to_string()), false)
-        }
+        FtpError::Namespace(e) => (Reply::new(Code::FileUnavailable, e.to_string()), false),
         FtpError::Parse(e) => (Reply::new(e.code(), e.to_string()), false),
         FtpError::Codec(CodecError::LineTooLong(n)) => (
             Reply::new(

@@ -106,6 +106,12 @@ pub struct Reply {
     pub lines: Vec<String>,
 }
 
+/// Quotes a path for a 257 reply (RFC 959: embedded `"` doubled).
+#[must_use]
+pub fn quote_path(p: &str) -> String {
+    format!("\"{}\"", p.replace('"', "\"\""))
+}
+
 impl Reply {
     /// A one-line reply.
     #[must_use]
@@ -153,6 +159,11 @@ impl Reply {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quoting() {
+        assert_eq!(super::quote_path("/a\"b"), "\"/a\"\"b\"");
+    }
+
     use super::*;
 
     #[test]

@@ -12,9 +12,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::ftp::admission::Places;
+use crate::ftp::context::Shared;
 use crate::ftp::data::canonical;
+use crate::ftp::proxy::ProxyTrust;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Session, Shared};
+use crate::ftp::session::Session;
 
 async fn refuse_connection(mut stream: TcpStream, text: &str) {
     let line = Reply::new(Code::NotAvailable, text).to_wire();
@@ -25,6 +27,7 @@ pub(super) async fn accept_loop(
     listener: TcpListener,
     implicit_tls: bool,
     shared: Arc<Shared>,
+    proxy: ProxyTrust,
     places: Arc<Places>,
     tracker: TaskTracker,
 ) {
@@ -41,8 +44,15 @@ pub(super) async fn accept_loop(
                 }
             },
         };
-        let (shared, places) = (shared.clone(), places.clone());
-        tracker.spawn(connection(stream, peer, implicit_tls, shared, places));
+        let (shared, proxy, places) = (shared.clone(), proxy.clone(), places.clone());
+        tracker.spawn(connection(
+            stream,
+            peer,
+            implicit_tls,
+            shared,
+            proxy,
+            places,
+        ));
     }
 }
 
@@ -53,11 +63,12 @@ async fn connection(
     socket_peer: SocketAddr,
     implicit_tls: bool,
     shared: Arc<Shared>,
+    proxy: ProxyTrust,
     places: Arc<Places>,
 ) {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let mut peer = socket_peer;
-    if shared.proxy.trusts(socket_peer.ip()) {
+    if proxy.trusts(socket_peer.ip()) {
         let wait = shared.timeouts.handshake;
         match crate::ftp::proxy::read_header(&mut stream, wait).await {
             Ok(Some(client)) => peer = client,

@@ -17,12 +17,15 @@ use crate::auth::Users;
 use crate::config::Config;
 
 mod accept;
+mod s3;
 use crate::embedded::EmbeddedS3;
 use crate::ftp::admission::Places;
+use crate::ftp::context::Shared;
 use crate::ftp::passive::PassivePorts;
-use crate::ftp::session::Shared;
-use crate::storage::{S3Access, Storage, StorageError};
+use crate::storage::{StorageError, Storages};
 use accept::accept_loop;
+pub use s3::probe_buckets;
+use s3::{check_buckets, connect_storages, start_embedded, sweep_uploads};
 
 /// Access key of the embedded store when the config gives none.
 pub const EMBEDDED_ACCESS_KEY: &str = "s3ftpd-demo";
@@ -51,17 +54,19 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-    /// The bucket is missing or S3 unreachable.
-    #[error("bucket {bucket:?} (key `s3.bucket`) is not usable: {source}")]
+    /// A profile's bucket is missing or S3 unreachable.
+    #[error("bucket {bucket:?} (key `{key}.bucket`) is not usable: {source}")]
     Bucket {
+        /// The profile's section (`s3`, `storages.archive`).
+        key: String,
         /// The bucket.
         bucket: String,
         /// Why.
         source: StorageError,
     },
-    /// A home directory could not be mapped.
-    #[error("invalid home directory: {0}")]
-    Home(#[from] crate::ftp::path::PathError),
+    /// `check-config`: profiles whose buckets did not answer.
+    #[error("{0}")]
+    Buckets(String),
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -83,6 +88,8 @@ pub struct Gateway {
     metrics_addr: Option<SocketAddr>,
     embedded: Option<EmbeddedS3>,
     shared: Arc<Shared>,
+    /// What `/readyz` answers.
+    readiness: Arc<crate::observe::http::Readiness>,
     tracker: TaskTracker,
     /// Stops the metrics endpoint and the readiness probe, after the drain.
     observe_stop: CancellationToken,
@@ -94,17 +101,18 @@ impl Gateway {
     /// # Errors
     /// A [`StartError`] naming the config key at fault; nothing is left listening.
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let (endpoint, embedded) = resolve_s3(&config).await?;
+        let embedded = start_embedded(&config).await?;
         let metrics = Arc::new(crate::observe::Metrics::new());
-        let storage = connect_storage(&config, &endpoint, metrics.clone()).await?;
+        let storages = connect_storages(&config, embedded.as_ref(), metrics.clone()).await;
+        check_buckets(&config, &storages).await?;
         // Bounded: a slow answer only leaves small uploads as they were.
-        let probe = storage.probe_conditional_writes();
+        let probe = storages.default_profile().probe_conditional_writes();
         if tokio::time::timeout(PROBE_TIMEOUT, probe).await.is_err() {
             tracing::info!("S3 did not answer the conditional-write probe in time");
         }
         let services = Services::load(&config)?;
         let listeners = Listeners::bind(&config).await?;
-        let shared = shared_state(config, storage, services, metrics);
+        let shared = shared_state(config, storages, services, metrics);
         Self::serve(shared, listeners, embedded)
     }
 
@@ -123,33 +131,21 @@ impl Gateway {
         let ftps_addr = implicit.as_ref().and_then(|l| l.local_addr().ok());
         let metrics_addr = observe.as_ref().and_then(|l| l.local_addr().ok());
         let places = Places::new(&shared.config.limits);
+        let readiness: Arc<crate::observe::http::Readiness> = Arc::default();
+        let proxy = crate::ftp::proxy::ProxyTrust::new(&shared.config.proxy_protocol.trusted);
         let tracker = TaskTracker::new();
         let observe_stop = CancellationToken::new();
-        // The served root as a key prefix (`a/b/`), so the sweep never
-        // touches `a/bc/` of a neighbour.
-        let served = crate::ftp::path::Root::new(&shared.config.s3.prefix, "/")?;
-        tokio::spawn(shared.storage.clone().clean_uploads(
-            served.base().to_owned(),
-            shared.config.uploads.abandoned_after.0,
-            observe_stop.clone(),
-        ));
+        sweep_uploads(&shared, &observe_stop);
         if let Some(l) = observe {
             let counts = shared.clone();
-            let (storage, metrics) = (shared.storage.clone(), shared.metrics.clone());
+            let storage = shared.storages.default_profile().clone();
             let bucket: crate::observe::http::BucketProbe = Arc::new(move || {
-                let (storage, metrics) = (storage.clone(), metrics.clone());
-                Box::pin(async move {
-                    let ok = storage.check_bucket().await.is_ok();
-                    metrics
-                        .storage_reachable
-                        .with_label_values(&["default"])
-                        .set(i64::from(ok));
-                    ok
-                })
+                let storage = storage.clone();
+                Box::pin(async move { storage.check_bucket().await.is_ok() })
             });
             crate::observe::http::spawn(
                 shared.metrics.clone(),
-                shared.readiness.clone(),
+                readiness.clone(),
                 bucket,
                 Arc::new(move || counts.bans.bans_total()),
                 l,
@@ -165,6 +161,7 @@ impl Gateway {
                 listener,
                 implicit_tls,
                 shared.clone(),
+                proxy.clone(),
                 places.clone(),
                 tracker.clone(),
             ));
@@ -179,6 +176,7 @@ impl Gateway {
             metrics_addr,
             embedded,
             shared,
+            readiness,
             tracker,
             observe_stop,
         })
@@ -224,7 +222,7 @@ impl Gateway {
     /// embedded store keeps serving until the gateway is dropped.
     pub async fn shutdown(&self, drain: Duration) {
         tracing::info!(?drain, "shutting down");
-        self.shared.readiness.drain();
+        self.readiness.drain();
         self.shared.shutdown.cancel();
         self.tracker.close();
         if tokio::time::timeout(drain, self.tracker.wait())
@@ -245,76 +243,6 @@ impl Gateway {
     }
 }
 
-/// The S3 endpoint of a config that does not use the embedded store.
-fn remote_endpoint(s3: &crate::config::S3) -> S3Access {
-    S3Access {
-        url: s3.endpoint.clone(),
-        keys: s3
-            .access_key_id
-            .clone()
-            .zip(s3.secret_access_key.as_ref().map(|s| s.expose().to_owned())),
-    }
-}
-
-/// What `check-config` asks of S3: the bucket answers HeadBucket with the
-/// configured endpoint and keys (the embedded store is made at start, so
-/// there is nothing to ask).
-///
-/// # Errors
-/// [`StartError::Bucket`] when it does not.
-pub async fn probe_bucket(config: &Config) -> Result<(), StartError> {
-    if config.s3.is_embedded() {
-        return Ok(());
-    }
-    let metrics = Arc::new(crate::observe::Metrics::new());
-    connect_storage(config, &remote_endpoint(&config.s3), metrics)
-        .await
-        .map(drop)
-}
-
-/// Where S3 is: the embedded store (started here) or the configured endpoint.
-async fn resolve_s3(config: &Config) -> Result<(S3Access, Option<EmbeddedS3>), StartError> {
-    if !config.s3.is_embedded() {
-        return Ok((remote_endpoint(&config.s3), None));
-    }
-    let (ak, sk) = match (&config.s3.access_key_id, &config.s3.secret_access_key) {
-        (Some(ak), Some(sk)) => (ak.clone(), sk.expose().to_owned()),
-        _ => (
-            EMBEDDED_ACCESS_KEY.to_owned(),
-            EMBEDDED_SECRET_KEY.to_owned(),
-        ),
-    };
-    let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
-    let store = EmbeddedS3::start(&config.s3.data_dir, listen, &config.s3.bucket, &ak, &sk)
-        .await
-        .map_err(|source| StartError::Embedded {
-            dir: config.s3.data_dir.display().to_string(),
-            source,
-        })?;
-    let endpoint = S3Access {
-        url: Some(store.endpoint.clone()),
-        keys: Some((ak, sk)),
-    };
-    Ok((endpoint, Some(store)))
-}
-
-/// The S3 client, once the bucket answered.
-async fn connect_storage(
-    config: &Config,
-    endpoint: &S3Access,
-    metrics: Arc<crate::observe::Metrics>,
-) -> Result<Storage, StartError> {
-    let storage = Storage::connect(&config.s3, endpoint, metrics).await;
-    storage
-        .check_bucket()
-        .await
-        .map_err(|source| StartError::Bucket {
-            bucket: config.s3.bucket.clone(),
-            source,
-        })?;
-    Ok(storage)
-}
-
 /// What sessions use besides storage: accounts, TLS, the transfer log.
 struct Services {
     users: Users,
@@ -324,7 +252,7 @@ struct Services {
 
 impl Services {
     fn load(config: &Config) -> Result<Self, StartError> {
-        let users = Users::from_config(config)?;
+        let users = Users::from_config(config);
         let tls = config
             .tls
             .as_ref()
@@ -392,7 +320,7 @@ impl Listeners {
 /// What every session shares.
 fn shared_state(
     config: Config,
-    storage: Storage,
+    storages: Storages,
     services: Services,
     metrics: Arc<crate::observe::Metrics>,
 ) -> Arc<Shared> {
@@ -406,16 +334,14 @@ fn shared_state(
     );
     Arc::new(Shared {
         ports: PassivePorts::new(config.passive.ports, trust(), timeouts.handshake),
-        proxy: trust(),
         bans,
-        storage,
+        storages,
         users: services.users,
         shutdown: CancellationToken::new(),
         abort: CancellationToken::new(),
         tls: services.tls,
         transfer_log: services.transfer_log,
         metrics,
-        readiness: Arc::default(),
         timeouts,
         config: Arc::new(config),
     })

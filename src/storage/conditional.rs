@@ -19,8 +19,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use super::time_index::RESERVED_DIR;
-use super::{Storage, StorageError};
+use super::{RESERVED_DIR, Storage, StorageError};
 
 // 0, the default: not known (yet).
 const HONOURED: u8 = 1;
@@ -93,7 +92,14 @@ impl Storage {
     /// a version that does not exist (one request). Any other failure
     /// (read-only keys, S3 down) leaves it unknown: features that need it
     /// then do without.
+    /// Nothing is written where the gateway may only read (the answer stays
+    /// unknown there). Run once per bucket: at start for the default
+    /// profile, on first use ([`Storage::probe_soon`]) for the others.
     pub async fn probe_conditional_writes(&self) {
+        if !self.own_writes {
+            return;
+        }
+        self.probing.store(true, Ordering::Relaxed);
         let key = format!("{}{RESERVED_DIR}/{PROBE}", self.root);
         for _ in 0..2 {
             match self
@@ -122,6 +128,16 @@ impl Storage {
         tracing::info!(
             "S3 ignores conditional writes (If-None-Match); small uploads wait for their folder check"
         );
+    }
+
+    /// Starts the probe in the background the first time a storage of this
+    /// bucket needs its answer (an upload), unless it ran or is running:
+    /// buckets are probed on use, never polled.
+    pub(super) fn probe_soon(&self) {
+        if self.own_writes && !self.probing.swap(true, Ordering::Relaxed) {
+            let this = self.clone();
+            tokio::spawn(async move { this.probe_conditional_writes().await });
+        }
     }
 
     /// The second half of the probe: a write over a version that does not

@@ -28,6 +28,13 @@ pub enum StorageError {
     /// A file may not take the name: a folder (`name/…` keys) has it.
     #[error("a folder with that name exists")]
     IsFolder,
+    /// The object is in an archive storage class (GLACIER, DEEP_ARCHIVE):
+    /// it cannot be read or copied until it is restored (S3's
+    /// `InvalidObjectState`).
+    #[error(
+        "the file is archived (GLACIER or DEEP_ARCHIVE storage class): restore it before reading, copying or appending to it"
+    )]
+    Archived,
     /// A key would exceed S3's 1,024 bytes.
     #[error("the new name would make a key longer than S3's 1024 bytes")]
     KeyTooLong,
@@ -55,6 +62,7 @@ impl StorageError {
             }
             (Some("InvalidRange"), _) | (None, Some(416)) => return Self::InvalidRange,
             (Some("PreconditionFailed"), _) | (None, Some(412)) => return Self::Changed,
+            (Some("InvalidObjectState"), _) => return Self::Archived,
             _ => {}
         }
         let message = format!("{}", DisplayErrorContext(&err));
@@ -91,6 +99,7 @@ impl Clone for StorageError {
             },
             Self::Changed => Self::Changed,
             Self::IsFolder => Self::IsFolder,
+            Self::Archived => Self::Archived,
             Self::KeyTooLong => Self::KeyTooLong,
             Self::Io(e) => Self::Io(std::io::Error::new(e.kind(), e.to_string())),
             Self::Cancelled => Self::Cancelled,

@@ -151,6 +151,7 @@ impl Storage {
     /// and S3 honours `If-Match` (see the module docs).
     #[must_use]
     pub fn folder_check(&self, key: &str, prefix: String) -> FolderCheck {
+        self.probe_soon();
         let hint = self
             .conditional
             .if_match()

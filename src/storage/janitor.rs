@@ -174,6 +174,9 @@ impl Storage {
         abandoned_after: Duration,
         stop: CancellationToken,
     ) {
+        if !self.own_writes {
+            return;
+        }
         let every = sweep_interval(abandoned_after);
         let mut next_sweep = tokio::time::Instant::now();
         loop {

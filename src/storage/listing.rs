@@ -265,7 +265,7 @@ impl DirLister {
         } else {
             list.await
         }
-        .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
+        .map_err(|e| self.storage.sdk_error("ListObjectsV2", e))?;
         self.token = out
             .is_truncated()
             .unwrap_or(false)
@@ -273,7 +273,7 @@ impl DirLister {
             .flatten();
         self.done = self.token.is_none();
         let exists = !out.contents().is_empty() || !out.common_prefixes().is_empty();
-        let hide = (self.prefix == self.storage.root).then_some(time_index::RESERVED_DIR);
+        let hide = (self.prefix == self.storage.root).then_some(super::RESERVED_DIR);
         let (mut entries, versions) =
             to_entries(&self.prefix, &out, OffsetDateTime::now_utc(), hide);
         for (key, etag, _) in &versions {

@@ -1,4 +1,7 @@
-//! The S3 side: every request the gateway makes goes through [`Storage`].
+//! The S3 side: every request the gateway makes goes through a [`Storage`],
+//! one per storage profile (a bucket and a prefix on an endpoint, with its
+//! credentials and write settings), built together by [`Storages`]
+//! (`connect.rs`: shared clients, one connection cap, per-bucket state).
 //!
 //! One code path for every backend (embedded store, Garage, MinIO, AWS):
 //! `aws-sdk-s3` over HTTP. Errors are mapped once, in [`error`], to
@@ -6,15 +9,18 @@
 
 pub mod checksum;
 mod conditional;
+mod connect;
 mod deadline;
 mod download;
 mod error;
 mod folder_check;
 mod gate;
+mod health;
 mod instrument;
 mod janitor;
 mod listing;
 mod mtime;
+mod objects;
 mod pool;
 mod rename;
 mod resume;
@@ -22,18 +28,18 @@ mod schedule;
 mod time_index;
 mod upload;
 mod versions;
+mod writes;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{
-    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumMode, ChecksumType, MetadataDirective, ServerSideEncryption};
+use aws_sdk_s3::types::{ChecksumType, ServerSideEncryption};
 use time::OffsetDateTime;
 
-pub use deadline::ObjectBody;
+pub use connect::{S3Access, Storages};
+pub use download::ObjectBody;
 pub use error::StorageError;
 pub use folder_check::FolderCheck;
 pub use gate::{Ask, CommitGate, CommitQuestion};
@@ -46,10 +52,13 @@ pub use rename::RENAME_CONCURRENCY;
 pub use resume::ResumeRefusal;
 pub use schedule::copy_ranges;
 pub use schedule::part_size_for;
-pub use time_index::RESERVED_DIR;
 pub use upload::{UploadOptions, upload};
 
 use crate::config;
+
+/// The gateway's own folder at the root of each profile's prefix (its time
+/// indexes, its conditional-write probe), which FTP never shows.
+pub const RESERVED_DIR: &str = ".s3ftpd";
 
 /// Size and time of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +78,20 @@ pub struct ObjectInfo {
     /// The object's MD5 (hex) when its ETag is one: a single-part upload
     /// without KMS or customer-key encryption.
     pub md5: Option<String>,
+    /// Its storage class when not STANDARD (`GLACIER` …).
+    pub storage_class: Option<String>,
+}
+
+impl ObjectInfo {
+    /// Whether the object must be restored before it can be read or
+    /// copied (GLACIER, DEEP_ARCHIVE).
+    #[must_use]
+    pub fn archived(&self) -> bool {
+        matches!(
+            self.storage_class.as_deref(),
+            Some("GLACIER" | "DEEP_ARCHIVE")
+        )
+    }
 }
 
 /// What [`Storage::dir_state`] found.
@@ -82,19 +105,16 @@ pub enum DirState {
     NotEmpty,
 }
 
-/// Where to reach S3 and with which keys (resolved from config, or the embedded store).
-#[derive(Debug, Clone)]
-pub struct S3Access {
-    /// URL, or `None` for AWS.
-    pub url: Option<String>,
-    /// Static keys, or `None` for the AWS chain.
-    pub keys: Option<(String, String)>,
-}
-
-/// A handle on the bucket, cheap to clone.
+/// One storage profile: a bucket and a prefix on an endpoint, with its
+/// client, its write settings and its bucket's shared state. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Storage {
+    /// The profile's name (`default` for the `s3:` section).
+    name: Arc<str>,
     client: Client,
+    /// Profiles with one id share their client: same endpoint, region,
+    /// addressing and credentials (a server-side copy reaches both).
+    client_id: usize,
     bucket: String,
     part_size: u64,
     concurrency: usize,
@@ -102,7 +122,11 @@ pub struct Storage {
     download_concurrency: usize,
     list_mtime: config::ListMtime,
     mtimes: std::sync::Arc<listing::MtimeCache>,
-    /// `s3.prefix`, normalised: `""` or ending with `/`.
+    /// The profile's prefix as configured (it may hold `%username%`).
+    prefix: Arc<str>,
+    /// The profile's prefix up to any `%username%`, normalised: `""` or
+    /// ending with `/`. The gateway's own folder is here, and its sweep of
+    /// abandoned uploads never reaches outside it.
     root: String,
     /// What S3 does with conditional writes: see [`conditional`].
     conditional: std::sync::Arc<conditional::Conditional>,
@@ -118,6 +142,16 @@ pub struct Storage {
     live: std::sync::Arc<dashmap::DashSet<String>>,
     /// Overwrites that failed, leaving the previous object: see [`resume`].
     failed: std::sync::Arc<resume::FailedOverwrites>,
+    /// The conditional-write probe of this bucket has started.
+    probing: Arc<AtomicBool>,
+    /// What every write asks for (encryption, class, ACL).
+    writes: Arc<writes::Writes>,
+    /// Whether the bucket is being asked again after a failure.
+    health: Arc<health::Health>,
+    /// The gateway may write objects of its own here (time indexes, the
+    /// probe) and sweep abandoned uploads: not for read-only credentials
+    /// or read-only mounts.
+    own_writes: bool,
     metrics: std::sync::Arc<crate::observe::Metrics>,
 }
 
@@ -188,6 +222,7 @@ impl ObjectInfo {
                 .filter(|b| b.len() == 32)
                 .map(hex::encode),
             md5,
+            storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
         }
     }
 }
@@ -202,254 +237,57 @@ impl Storage {
         self
     }
 
-    /// Builds the S3 client: every call within `s3.timeout` (see
-    /// [`deadline`]), every request counted in `metrics`.
-    pub async fn connect(
-        cfg: &config::S3,
-        endpoint: &S3Access,
-        metrics: std::sync::Arc<crate::observe::Metrics>,
-    ) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new(cfg.region.clone()))
-            .http_client(pool::https_client());
-        if let Some((ak, sk)) = &endpoint.keys {
-            loader =
-                loader.credentials_provider(Credentials::new(ak, sk, None, None, "s3ftpd-config"));
-        }
-        let sdk = loader.load().await;
-        let timeouts = deadline::client_timeouts(cfg.timeout.0);
-        let mut b = aws_sdk_s3::config::Builder::from(&sdk)
-            .http_client(pool::CappedClient::new(cfg.max_connections))
-            .force_path_style(cfg.path_style)
-            .timeout_config(timeouts)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .interceptor(instrument::S3Metrics(metrics.clone()));
-        if let Some(url) = &endpoint.url {
-            b = b.endpoint_url(url);
-        }
-        Self {
-            client: Client::from_conf(b.build()),
-            bucket: cfg.bucket.clone(),
-            part_size: cfg.part_size.0,
-            concurrency: cfg.upload_concurrency,
-            download_concurrency: cfg.download_concurrency,
-            list_mtime: cfg.list_mtime,
-            mtimes: std::sync::Arc::default(),
-            root: normalise_prefix(&cfg.prefix),
-            conditional: std::sync::Arc::default(),
-            versions: std::sync::Arc::default(),
-            copy_part_limit: schedule::MAX_PART,
-            timeout: cfg.timeout.0,
-            aborts: std::sync::Arc::default(),
-            live: std::sync::Arc::default(),
-            failed: std::sync::Arc::default(),
-            metrics,
-        }
-    }
-
     /// The config override that gives a request moving `bytes` its deadline.
     fn sized(&self, bytes: u64) -> aws_sdk_s3::config::Builder {
         deadline::sized(self.timeout, bytes)
     }
 
-    /// Checks that the bucket exists and is reachable.
-    ///
-    /// # Errors
-    /// When it is not.
-    pub async fn check_bucket(&self) -> Result<(), StorageError> {
-        self.client
-            .head_bucket()
-            .bucket(&self.bucket)
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("HeadBucket", e))?;
-        Ok(())
+    /// The profile's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
-    /// Size and time of an object; `None` when there is no such key.
-    ///
-    /// # Errors
-    /// On S3 errors other than "not found".
-    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-        {
-            Ok(o) => {
-                self.versions.note(key, o.e_tag());
-                Ok(Some(ObjectInfo::from_head(&o)))
-            }
-            Err(e) => match StorageError::from_sdk("HeadObject", e) {
-                StorageError::NotFound => {
-                    self.versions.forget(key);
-                    Ok(None)
-                }
-                other => Err(other),
-            },
+    /// The bucket.
+    #[must_use]
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The profile's prefix up to any `%username%` (`""` or ends with `/`).
+    #[must_use]
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The profile's prefix as configured, `%username%` and all.
+    #[must_use]
+    pub fn prefix_template(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether a server-side copy can go from `other`'s bucket to this
+    /// one: both are reached by one client (same endpoint, region,
+    /// addressing and credentials).
+    #[must_use]
+    pub fn same_client(&self, other: &Self) -> bool {
+        self.client_id == other.client_id
+    }
+
+    /// The same storage for a place the gateway may only read (a read-only
+    /// mount): it writes nothing of its own there.
+    #[must_use]
+    pub fn reading_only(&self) -> Self {
+        Self {
+            own_writes: false,
+            ..self.clone()
         }
     }
 
-    /// The first `n` keys under `prefix`.
-    async fn first_keys(&self, prefix: &str, n: i32) -> Result<Vec<String>, StorageError> {
-        let out = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .max_keys(n)
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
-        Ok(out
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect())
-    }
-
-    /// Whether a directory exists: its marker or any key under it. The bucket
-    /// root (`""`) always exists.
-    ///
-    /// # Errors
-    /// On S3 errors.
-    pub async fn dir_exists(&self, prefix: &str) -> Result<bool, StorageError> {
-        Ok(prefix.is_empty() || !self.first_keys(prefix, 1).await?.is_empty())
-    }
-
-    /// Whether a directory exists, and whether it holds anything but its
-    /// own marker: one request.
-    ///
-    /// # Errors
-    /// On S3 errors.
-    pub async fn dir_state(&self, prefix: &str) -> Result<DirState, StorageError> {
-        let keys = self.first_keys(prefix, 2).await?;
-        Ok(if keys.is_empty() {
-            DirState::Absent
-        } else if keys.iter().all(|k| k == prefix) {
-            DirState::Empty
-        } else {
-            DirState::NotEmpty
-        })
-    }
-
-    /// Removes an empty directory: its marker, and at the same time its time
-    /// index (best effort).
-    ///
-    /// # Errors
-    /// On S3 errors deleting the marker.
-    pub async fn remove_dir(&self, prefix: &str) -> Result<(), StorageError> {
-        let (removed, ()) = tokio::join!(self.delete(prefix), self.drop_index(prefix));
-        removed
-    }
-
-    /// Writes a small object in one request.
-    ///
-    /// # Errors
-    /// On S3 errors.
-    pub async fn put_bytes(&self, key: &str, body: bytes::Bytes) -> Result<(), StorageError> {
-        self.put_small(key, body, conditional::Write::Always).await
-    }
-
-    /// One PutObject of `body` with its CRC32C, under the condition `when`
-    /// (a failed one is [`StorageError::Changed`]); notes the new version.
-    async fn put_small(
-        &self,
-        key: &str,
-        body: bytes::Bytes,
-        when: conditional::Write<'_>,
-    ) -> Result<(), StorageError> {
-        use conditional::Write;
-        self.mtimes.forget(key);
-        let len = body.len() as u64;
-        let (if_none_match, if_match) = match when {
-            Write::Always => (None, None),
-            Write::IfAbsent => (Some("*".to_owned()), None),
-            Write::IfMatch(etag) => (None, Some(etag.to_owned())),
-        };
-        let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_if_none_match(if_none_match)
-            .set_if_match(if_match)
-            .checksum_crc32_c(checksum::to_header(checksum::crc32c(&body)))
-            .body(ByteStream::from(body))
-            .customize()
-            .config_override(self.sized(len))
-            .send()
-            .await;
-        match sent {
-            Ok(out) => {
-                self.versions.note(key, out.e_tag());
-                Ok(())
-            }
-            Err(e) => {
-                let e = StorageError::from_sdk("PutObject", e);
-                // A 412 says nothing of the version there now.
-                self.versions.forget(key);
-                Err(e)
-            }
-        }
-    }
-
-    /// Deletes one key (S3 does not fail on a missing key).
-    ///
-    /// # Errors
-    /// On S3 errors.
-    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.mtimes.forget(key);
-        self.versions.forget(key);
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("DeleteObject", e))?;
-        Ok(())
-    }
-
-    /// Sets `x-amz-meta-mtime` by copying the object onto itself with its
-    /// metadata replaced (content type and other metadata kept).
-    ///
-    /// # Errors
-    /// [`StorageError::NotFound`] or other S3 errors.
-    pub async fn set_mtime(&self, key: &str, t: OffsetDateTime) -> Result<(), StorageError> {
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("HeadObject", e))?;
-        let mut meta = head.metadata().cloned().unwrap_or_default();
-        meta.insert(MTIME_META.to_owned(), format_mtime(t));
-        self.mtimes.forget(key);
-        self.versions.forget(key);
-        self.client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .copy_source(copy_source(&self.bucket, key))
-            .metadata_directive(MetadataDirective::Replace)
-            .set_metadata(Some(meta))
-            .set_content_type(head.content_type().map(str::to_owned))
-            .customize()
-            .config_override(
-                self.sized(u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0)),
-            )
-            .send()
-            .await
-            .map_err(|e| StorageError::from_sdk("CopyObject", e))?;
-        Ok(())
+    /// Whether the gateway writes objects of its own here.
+    #[must_use]
+    pub fn own_writes(&self) -> bool {
+        self.own_writes
     }
 }
 

@@ -1,5 +1,6 @@
 //! A cap on S3 connections: `s3.max_connections` requests (and so
-//! connections) at once, across every session. A request waits for a
+//! connections) at once, across every session and every storage profile,
+//! each endpoint within its share (see `connect`). A request waits for a
 //! place, within its deadline; the place is held until its response body
 //! is read or dropped, so a streamed download counts for as long as it
 //! streams. The HTTP client inside is the SDK's own default (hyper,
@@ -21,20 +22,28 @@ use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The SDK's default HTTPS client behind a semaphore of `max` places.
+/// The HTTPS client behind two caps: the places of this endpoint's share
+/// and those of the whole gateway (`s3.max_connections`, see `connect`).
 #[derive(Debug, Clone)]
 pub struct CappedClient {
     inner: SharedHttpClient,
-    places: Arc<Semaphore>,
+    places: Places,
+}
+
+/// A request's two caps: its endpoint's share, then the whole.
+#[derive(Debug, Clone)]
+struct Places {
+    all: Arc<Semaphore>,
+    share: Arc<Semaphore>,
 }
 
 impl CappedClient {
-    /// A client allowing `max` S3 requests at once.
+    /// A client whose requests take a place of `share`, then one of `all`.
     #[must_use]
-    pub fn new(max: usize) -> Self {
+    pub fn new(all: Arc<Semaphore>, share: Arc<Semaphore>) -> Self {
         Self {
             inner: https_client(),
-            places: Arc::new(Semaphore::new(max)),
+            places: Places { all, share },
         }
     }
 }
@@ -74,32 +83,32 @@ impl HttpClient for CappedClient {
 #[derive(Debug)]
 struct CappedConnector {
     inner: SharedHttpConnector,
-    places: Arc<Semaphore>,
+    places: Places,
 }
 
 impl HttpConnector for CappedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let (inner, places) = (self.inner.clone(), self.places.clone());
         HttpConnectorFuture::new(async move {
-            let place = places
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
+            // The share first: an endpoint whose requests all wait never
+            // holds more of the whole than its share.
+            let share = places.share.acquire_owned().await.expect("never closed");
+            let all = places.all.acquire_owned().await.expect("never closed");
             let mut response = inner.call(request).await?;
             let body = response.take_body();
             *response.body_mut() = SdkBody::from_body_1_x(Held {
                 body,
-                _place: place,
+                _places: (share, all),
             });
             Ok(response)
         })
     }
 }
 
-/// A response body that holds its place until it is dropped.
+/// A response body that holds its places until it is dropped.
 struct Held {
     body: SdkBody,
-    _place: OwnedSemaphorePermit,
+    _places: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
 
 impl http_body::Body for Held {

@@ -1,5 +1,8 @@
 //! Server-side copies and renames: S3 has no rename, so a rename is a copy
-//! then a delete.
+//! then a delete. The source may be another storage profile reached by the
+//! same client (another bucket of the same endpoint and credentials): the
+//! copy is server-side there too. Every copy carries the destination
+//! profile's write headers.
 //!
 //! - One object: `CopyObject` up to 5 GiB; above, a multipart upload of
 //!   ranged `UploadPartCopy` parts — the upload path of resumed transfers
@@ -18,6 +21,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::upload::State;
+use super::writes::with_headers;
 use super::{ObjectInfo, Storage, StorageError, copy_source};
 
 /// Copies in flight during a directory rename.
@@ -36,14 +40,16 @@ pub(super) struct Item {
 }
 
 impl Storage {
-    /// Server-side copy of `from` (of `size` bytes) to `to`, conditional on
-    /// `etag` when given: `CopyObject`, or a multipart copy above the
-    /// copy-part limit (S3: 5 GiB).
+    /// Server-side copy of `from` in `src` (of `size` bytes) to `to` here,
+    /// conditional on `etag` when given: `CopyObject`, or a multipart copy
+    /// above the copy-part limit (S3: 5 GiB). `src` must share this
+    /// storage's client ([`Storage::same_client`]).
     ///
     /// # Errors
     /// [`StorageError::Changed`] when the source no longer has `etag`, or other S3 errors.
     pub async fn copy_object(
         &self,
+        src: &Storage,
         from: &str,
         to: &str,
         size: u64,
@@ -52,19 +58,21 @@ impl Storage {
         self.mtimes.forget(to);
         self.versions.forget(to);
         if size > self.copy_part_limit {
-            return self.multipart_copy(from, to, etag).await;
+            return self.multipart_copy(src, from, to, etag).await;
         }
-        self.client
-            .copy_object()
+        let request = self.client.copy_object();
+        let out = with_headers!(&self.writes, request)
             .bucket(&self.bucket)
             .key(to)
-            .copy_source(copy_source(&self.bucket, from))
+            .copy_source(copy_source(&src.bucket, from))
             .set_copy_source_if_match(etag.map(str::to_owned))
             .customize()
             .config_override(self.sized(size))
             .send()
             .await
             .map_err(|e| StorageError::from_sdk("CopyObject", e))?;
+        self.writes
+            .answered(&self.name, out.server_side_encryption());
         Ok(())
     }
 
@@ -72,14 +80,15 @@ impl Storage {
     /// metadata and the whole-object CRC32C carry over.
     async fn multipart_copy(
         &self,
+        src: &Storage,
         from: &str,
         to: &str,
         etag: Option<&str>,
     ) -> Result<(), StorageError> {
-        let head = self
+        let head = src
             .client
             .head_object()
-            .bucket(&self.bucket)
+            .bucket(&src.bucket)
             .key(from)
             .set_if_match(etag.map(str::to_owned))
             .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
@@ -87,8 +96,12 @@ impl Storage {
             .await
             .map_err(|e| StorageError::from_sdk("HeadObject", e))?;
         let info = ObjectInfo::from_head(&head);
+        if info.archived() {
+            return Err(StorageError::Archived);
+        }
         let mut st = State::copying(
             &info,
+            &src.bucket,
             head.content_type().map(str::to_owned),
             head.metadata().cloned().unwrap_or_default(),
         );
@@ -105,19 +118,20 @@ impl Storage {
         done
     }
 
-    /// Renames one object: copy, then delete the source.
+    /// Renames one object from `src` to here: copy, then delete the source.
     ///
     /// # Errors
     /// On S3 errors; the source is deleted only after the copy succeeded.
     pub async fn rename_object(
         &self,
+        src: &Storage,
         from: &str,
         to: &str,
         size: u64,
         etag: Option<&str>,
     ) -> Result<(), StorageError> {
-        self.copy_object(from, to, size, etag).await?;
-        self.delete(from).await
+        self.copy_object(src, from, to, size, etag).await?;
+        src.delete(from).await
     }
 
     /// Every key under `prefix`, with size and ETag.
@@ -187,21 +201,22 @@ impl Storage {
         Ok(())
     }
 
-    /// Renames the directory `from` (a prefix ending in `/`) to `to`: copies
-    /// every key, then deletes the sources. Returns the number of keys moved.
-    /// On a failed copy (or `cancel`), the copies made are removed and the
-    /// source is left whole.
+    /// Renames the directory `from` (a prefix ending in `/`) of `src` to
+    /// `to` here: copies every key, then deletes the sources. Returns the
+    /// number of keys moved. On a failed copy (or `cancel`), the copies
+    /// made are removed and the source is left whole.
     ///
     /// # Errors
     /// [`StorageError::KeyTooLong`] before anything is copied when a new key
     /// would exceed 1,024 bytes; S3 errors; [`StorageError::Cancelled`].
     pub async fn rename_dir(
         &self,
+        src: &Storage,
         from: &str,
         to: &str,
         cancel: &CancellationToken,
     ) -> Result<usize, StorageError> {
-        let items = self.list_all(from).await?;
+        let items = src.list_all(from).await?;
         let target = |k: &str| format!("{to}{}", &k[from.len()..]);
         if items.iter().any(|i| target(&i.key).len() > MAX_KEY) {
             return Err(StorageError::KeyTooLong);
@@ -212,10 +227,10 @@ impl Storage {
                 items.iter().map(|i| (i.clone(), target(&i.key))).collect();
             let mut copies = futures::stream::iter(jobs)
                 .map(|(item, dst)| {
-                    let storage = self.clone();
+                    let (storage, src) = (self.clone(), src.clone());
                     async move {
                         let r = storage
-                            .copy_object(&item.key, &dst, item.size, item.etag.as_deref())
+                            .copy_object(&src, &item.key, &dst, item.size, item.etag.as_deref())
                             .await;
                         (dst, r)
                     }
@@ -245,9 +260,9 @@ impl Storage {
             }
             return Err(e);
         }
-        self.delete_keys(&items.iter().map(|i| i.key.clone()).collect::<Vec<_>>())
+        src.delete_keys(&items.iter().map(|i| i.key.clone()).collect::<Vec<_>>())
             .await?;
-        self.drop_indexes_under(from).await;
+        src.drop_indexes_under(from).await;
         Ok(items.len())
     }
 }

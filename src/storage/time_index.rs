@@ -34,10 +34,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::conditional::refuses_conditions;
-use super::{Storage, StorageError, format_mtime, parse_mtime};
-
-/// The folder, at the root of `s3.prefix`, that FTP never shows.
-pub const RESERVED_DIR: &str = ".s3ftpd";
+use super::writes::with_headers;
+use super::{RESERVED_DIR, Storage, StorageError, format_mtime, parse_mtime};
 /// First line of an index object.
 const HEADER: &str = "s3ftpd time index v1";
 /// Files beyond which a folder gets no index (its memory per listing).
@@ -245,6 +243,11 @@ impl Storage {
         digest: u64,
         mut files: Vec<(u64, Option<OffsetDateTime>)>,
     ) {
+        if !self.own_writes {
+            // A read-only profile or mount: the gateway writes nothing here.
+            self.mtimes.note_index(prefix, etag, digest);
+            return;
+        }
         let (this, key, prefix) = (self.clone(), self.index_key(prefix), prefix.to_owned());
         tokio::spawn(async move {
             let body = render(&mut files);
@@ -291,9 +294,8 @@ impl Storage {
         body: &str,
         condition: Option<Option<String>>,
     ) -> Result<Option<String>, StorageError> {
-        let mut put = self
-            .client
-            .put_object()
+        let request = self.client.put_object();
+        let mut put = with_headers!(&self.writes, request)
             .bucket(&self.bucket)
             .key(key)
             .content_type("text/plain")

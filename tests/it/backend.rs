@@ -118,8 +118,12 @@ fn garage_env(cmd: &mut Command, remote: &Remote, log: &std::path::Path) {
 /// Garage runs under `sh`, which kills it when our end of its stdin closes
 /// (that is, when the test process exits, however it exits).
 fn garage() -> &'static Remote {
+    &shared_garage().0
+}
+
+fn shared_garage() -> &'static (Remote, Child, tempfile::TempDir) {
     static GARAGE: OnceLock<(Remote, Child, tempfile::TempDir)> = OnceLock::new();
-    &GARAGE
+    GARAGE
         .get_or_init(|| {
             assert!(on_path("garage"), "backend garage selected but no `garage` binary on PATH (cargo install garage --locked)");
             let dir = tempfile::tempdir().unwrap();
@@ -134,7 +138,59 @@ fn garage() -> &'static Remote {
             wait_ready(&remote, &dir);
             (remote, child, dir)
         })
-        .0
+}
+
+/// Makes `bucket` on the Garage server whose config is `config` with its
+/// own CLI (`garage bucket create`, then `bucket allow` for `remote`'s
+/// key); a bucket that exists is kept.
+fn garage_bucket(config: &std::path::Path, remote: &Remote, bucket: &str) -> Remote {
+    let cli = |args: &[&str]| {
+        Command::new("garage")
+            .arg("-c")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("garage CLI")
+    };
+    let made = cli(&["bucket", "create", bucket]);
+    let text =
+        String::from_utf8_lossy(&made.stderr).into_owned() + &String::from_utf8_lossy(&made.stdout);
+    assert!(
+        made.status.success() || text.contains("already exists"),
+        "garage bucket create: {text}"
+    );
+    let allowed = cli(&[
+        "bucket",
+        "allow",
+        "--read",
+        "--write",
+        "--owner",
+        bucket,
+        "--key",
+        &remote.access_key,
+    ]);
+    assert!(allowed.status.success(), "garage bucket allow: {allowed:?}");
+    Remote {
+        bucket: bucket.to_owned(),
+        ..remote.clone()
+    }
+}
+
+/// Another bucket on this backend's shared server (Garage: made with its
+/// CLI; `None` for the embedded store, whose buckets come from the
+/// gateway's own config, and for `external`).
+pub fn another_bucket(b: Backend, bucket: &str) -> Option<Remote> {
+    match b {
+        Backend::Garage => {
+            let (remote, _, dir) = shared_garage();
+            Some(garage_bucket(
+                &dir.path().join("garage.toml"),
+                remote,
+                bucket,
+            ))
+        }
+        Backend::Embedded | Backend::External => None,
+    }
 }
 
 /// A Garage server of one test's own, to freeze (SIGSTOP) or kill; it is

@@ -5,6 +5,8 @@
 #![allow(clippy::too_many_lines)]
 
 mod backend;
+mod buckets;
+mod buckets_example;
 mod budget;
 mod client_death;
 mod compose;
@@ -31,6 +33,7 @@ mod lifecycle;
 mod name_conflicts;
 mod observe;
 mod ports;
+mod profiles;
 mod proxy;
 mod rename;
 mod replicas;

@@ -35,7 +35,7 @@ impl Store {
                     .block_on(EmbeddedS3::start(
                         &dir.path().join("data"),
                         "127.0.0.1:0".parse().unwrap(),
-                        "bkt",
+                        &["bkt"],
                         "ak",
                         "sk",
                     ))

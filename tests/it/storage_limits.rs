@@ -168,7 +168,7 @@ fn copies_above_the_part_limit_are_ranged(b: Backend) {
         .expect("head")
         .expect("exists");
     env.rt
-        .block_on(storage.rename_object(&src, &dst, info.size, Some(&info.etag)))
+        .block_on(storage.rename_object(&storage, &src, &dst, info.size, Some(&info.etag)))
         .expect("rename");
     assert_eq!(env.get("big/src.bin"), None, "source deleted");
     assert!(env.get("big/dst.bin").unwrap() == body);

@@ -6,10 +6,10 @@ use crate::auth::is_anonymous_name;
 use crate::config::Secret;
 use crate::ftp::admission::Admission;
 use crate::ftp::charset::Charset;
+use crate::ftp::context::{Ctx, Login, Outcome};
 use crate::ftp::error::{refuse, refuse_and_close};
-use crate::ftp::path::VPath;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Ctx, Login, Outcome};
+use crate::namespace::VPath;
 
 /// Pause after a failed PASS, slowing down password guessing.
 const FAILURE_DELAY: Duration = Duration::from_millis(800);
@@ -49,6 +49,15 @@ pub(in crate::ftp) async fn pass(
     };
     let users = cx.gw.users.clone();
     if let Some(account) = users.verify(&user, &password).await {
+        let ns = match crate::namespace::tree(&account.name, &account.settings, &cx.gw.storages) {
+            Ok(ns) => ns,
+            Err(e) => {
+                // The password was right, the account cannot be served: a
+                // refusal, as a wrong password (nothing to learn from it).
+                tracing::warn!(user = %account.name, error = %e, "login refused: the account's tree cannot be built");
+                return Err(refuse(Code::NotLoggedIn, "Login incorrect"));
+            }
+        };
         if let Err(text) = admission.promote() {
             tracing::warn!(user = %account.name, text, "login refused: no place (limits.max_sessions)");
             return Err(refuse_and_close(Code::NotAvailable, text));
@@ -57,16 +66,18 @@ pub(in crate::ftp) async fn pass(
         tracing::info!(user = %account.name, "login ok");
         cx.gw.metrics.logins.with_label_values(&["ok"]).inc();
         cx.st.cwd = VPath::root();
-        if let Some(own) = account.encoding.as_deref().and_then(Charset::for_label) {
+        if let Some(own) = account
+            .settings
+            .encoding
+            .as_deref()
+            .and_then(Charset::for_label)
+        {
             cx.st.native = own;
         }
         if !cx.st.utf8_asked {
             cx.control.set_charset(cx.st.native);
         }
-        // Every account is served by the gateway's bucket for now: the
-        // one place where per-user storage will be chosen.
-        let storage = cx.gw.storage.clone();
-        *login = Login::LoggedIn(account, Box::new(storage));
+        *login = Login::LoggedIn(account, Box::new(ns));
         return Ok(Reply::new(Code::LoggedIn, "Login successful"));
     }
     cx.st.failures += 1;

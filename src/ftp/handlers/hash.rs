@@ -11,22 +11,11 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::ftp::context::{HashAlgo, Outcome, State, UserCtx};
 use crate::ftp::error::refuse;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Outcome, State, UserCtx};
+use crate::namespace::Op;
 use crate::storage::{ObjectInfo, Storage, StorageError, checksum};
-
-/// The algorithms HASH offers, in FEAT order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HashAlgo {
-    /// SHA-256 (the default).
-    #[default]
-    Sha256,
-    /// CRC32C (Castagnoli), hex.
-    Crc32c,
-    /// MD5.
-    Md5,
-}
 
 impl HashAlgo {
     const ALL: [Self; 3] = [Self::Sha256, Self::Crc32c, Self::Md5];
@@ -104,13 +93,13 @@ async fn compute(
 /// HASH: a file's digest, from S3's own checksum when it has one.
 pub(in crate::ftp) async fn hash(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     let path = u.st.cwd.resolve(arg)?;
-    let (key, info) = super::files::file_info(u, &path).await?;
+    let (storage, key, info) = super::files::file_info(u, &path, Op::Read).await?;
     let algo = u.st.hash_algo;
     let digest = match algo.stored(&info) {
         Some(d) => d,
         None => {
             let started = std::time::Instant::now();
-            let d = compute(u.storage, &key, algo, &u.gw.abort).await?;
+            let d = compute(storage, &key, algo, &u.gw.abort).await?;
             tracing::info!(path = %path, algorithm = algo.name(), bytes = info.size, elapsed_ms = started.elapsed().as_millis(), "HASH computed by reading the object (S3 stores no such checksum for it)");
             d
         }

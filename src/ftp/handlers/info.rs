@@ -3,9 +3,9 @@
 use crate::auth::Account;
 use crate::ftp::charset::Charset;
 use crate::ftp::command::TransferType;
+use crate::ftp::context::{Ctx, Outcome, State};
 use crate::ftp::error::refuse;
-use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Ctx, Outcome, State};
+use crate::ftp::reply::{Code, Reply, quote_path};
 
 /// Exactly what this server implements, as FEAT lines.
 pub const FEATURES: &[&str] = &[
@@ -23,15 +23,9 @@ pub const FEATURES: &[&str] = &[
 /// FEAT lines added when FTPS is configured (RFC 4217).
 pub const TLS_FEATURES: &[&str] = &["AUTH SSL", "AUTH TLS", "PBSZ", "PROT"];
 
-/// Quotes a path for a 257 reply (RFC 959: embedded `"` doubled).
-#[must_use]
-pub fn quote_path(p: &str) -> String {
-    format!("\"{}\"", p.replace('"', "\"\""))
-}
-
 /// FEAT: what this server implements, as this session sees it.
 pub(in crate::ftp) fn feat(cx: &Ctx<'_>) -> Reply {
-    let hash = super::HashAlgo::feat_line(cx.st.hash_algo);
+    let hash = crate::ftp::context::HashAlgo::feat_line(cx.st.hash_algo);
     // UTF8 only while the session speaks it (RFC 2640).
     let utf8 = cx.control.charset().is_utf8();
     let mut features: Vec<&str> = FEATURES
@@ -98,11 +92,8 @@ pub(in crate::ftp) fn help() -> Reply {
 }
 
 /// STAT without an argument: the session's status.
-pub(in crate::ftp) fn stat_server(st: &State, account: Option<&Account>) -> Reply {
-    let who = match account {
-        Some(a) => format!("Logged in as {}", a.name),
-        None => "Not logged in".to_owned(),
-    };
+pub(in crate::ftp) fn stat_server(st: &State, account: &Account) -> Reply {
+    let who = format!("Logged in as {}", account.name);
     let mode = match st.ttype {
         TransferType::Ascii => "ASCII",
         TransferType::Binary => "BINARY",
@@ -126,14 +117,4 @@ pub(in crate::ftp) fn pwd(st: &State) -> Reply {
         Code::PathCreated,
         format!("{} is the current directory", quote_path(st.cwd.as_str())),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_path("/a\"b"), "\"/a\"\"b\"");
-    }
 }

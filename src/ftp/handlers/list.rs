@@ -10,12 +10,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::transfer::write_data;
 use crate::ftp::charset::Charset;
+use crate::ftp::context::{Outcome, UserCtx};
+use crate::ftp::control::Done;
 use crate::ftp::data::DataStream;
 use crate::ftp::error::{FtpError, refuse};
+use crate::ftp::glob::Glob;
 use crate::ftp::listing::{Entry, Kind, display_name, list_line, mlsx_line};
-use crate::ftp::path::VPath;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Done, Outcome, UserCtx};
+use crate::namespace::{Op, VPath};
 use crate::storage::{DirLister, DirPage, StorageError};
 
 /// The three data-connection listing formats.
@@ -38,9 +40,15 @@ enum Target {
         lister: Box<DirLister>,
         first: Option<DirPage>,
         only: Option<Pattern>,
+        /// Mount points (or folders leading to one) in this directory:
+        /// folders whatever S3 holds, listed first; S3 entries of the same
+        /// names are hidden by them.
+        mounts: Vec<Entry>,
+        /// Whether writes are refused in this directory (its mode bits).
+        read_only: bool,
     },
-    /// A single file.
-    File(Entry),
+    /// A single file, and whether writes are refused where it is.
+    File(Entry, bool),
 }
 
 /// A wildcard (`*`, `?`, `[...]`) in the last path component, expanded as
@@ -50,28 +58,20 @@ enum Target {
 /// leading dot unless the pattern starts with one.
 #[derive(Clone)]
 struct Pattern {
-    glob: globset::GlobMatcher,
+    glob: Glob,
     dots: bool,
 }
 
 impl Pattern {
     fn new(name: &str) -> Option<Self> {
-        if !name.contains(['*', '?', '[']) {
-            return None;
-        }
-        let glob = globset::GlobBuilder::new(name)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .ok()?;
         Some(Self {
-            glob: glob.compile_matcher(),
+            glob: Glob::new(name)?,
             dots: name.starts_with('.'),
         })
     }
 
     fn matches(&self, name: &str) -> bool {
-        (self.dots || !name.starts_with('.')) && self.glob.is_match(name)
+        (self.dots || !name.starts_with('.')) && self.glob.matches(name)
     }
 }
 
@@ -113,6 +113,8 @@ struct DirListing {
     first: Option<DirPage>,
     /// Only the entries matching this pattern.
     only: Option<Pattern>,
+    /// Mount folders, written first (see [`Target::Dir`]).
+    mounts: Vec<Entry>,
     fmt: ListFormat,
     read_only: bool,
     /// NLST: what goes before each name (see [`nlst_prefix`]).
@@ -132,6 +134,24 @@ impl DirListing {
         cancel: CancellationToken,
     ) -> Result<u64, StorageError> {
         let mut count = 0u64;
+        let mounts = std::mem::take(&mut self.mounts);
+        let first = mounts.iter().filter(|e| wanted(self.only.as_ref(), &[], e));
+        let mut text = String::new();
+        let now = OffsetDateTime::now_utc();
+        for e in first {
+            text.push_str(&format_entry(
+                e,
+                self.fmt,
+                now,
+                self.read_only,
+                &self.names_under,
+            ));
+            text.push_str("\r\n");
+            count += 1;
+        }
+        if !text.is_empty() {
+            write_data(&mut out, &self.charset.encode(&text), stall, &cancel).await?;
+        }
         loop {
             let page = match self.first.take() {
                 Some(page) => page,
@@ -148,7 +168,7 @@ impl DirListing {
             for e in page
                 .entries
                 .iter()
-                .filter(|e| wanted(self.only.as_ref(), e))
+                .filter(|e| wanted(self.only.as_ref(), &mounts, e))
             {
                 text.push_str(&format_entry(
                     e,
@@ -170,21 +190,54 @@ impl DirListing {
     }
 }
 
-fn wanted(only: Option<&Pattern>, e: &Entry) -> bool {
-    only.is_none_or(|p| p.matches(&e.name))
+/// Whether a listing shows `e`: it matches the pattern, and no mount
+/// folder hides it.
+fn wanted(only: Option<&Pattern>, mounts: &[Entry], e: &Entry) -> bool {
+    only.is_none_or(|p| p.matches(&e.name)) && !mounts.iter().any(|m| m.name == e.name)
+}
+
+/// The mount folders of `dir` as listing entries (their marker's time is
+/// not looked up: the time the listing is made).
+fn mount_entries(u: &UserCtx<'_>, dir: &VPath) -> Vec<Entry> {
+    let now = OffsetDateTime::now_utc();
+    u.ns.folders_in(dir)
+        .into_iter()
+        .map(|name| Entry {
+            name,
+            kind: Kind::Dir,
+            size: 0,
+            modified: now,
+        })
+        .collect()
 }
 
 /// What `path` names; `times`: whether the listing shows times (NLST
 /// and MLST do not, so they cost no metadata lookups).
 async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Target, FtpError> {
-    let (storage, account) = (u.storage, u.account);
-    let prefix = account.root.dir_prefix(path)?;
-    let mut lister = Box::new(storage.list_dir(&prefix, times));
+    let dir = u.ns.dir(path, Op::List)?;
+    let read_only = dir.mount.read_only();
+    let mut lister = Box::new(dir.storage.list_dir(&dir.key, times));
+    let mounts = mount_entries(u, path);
     if path.is_root() {
+        // Always a folder: no existence check.
         return Ok(Target::Dir {
             lister,
             first: None,
             only: None,
+            mounts,
+            read_only,
+        });
+    }
+    if u.ns.holds_mount(path) {
+        // A folder whatever S3 holds; its first page is read before the
+        // 150 all the same, so that a profile whose S3 fails answers 451.
+        let first = lister.next_page().await?;
+        return Ok(Target::Dir {
+            lister,
+            first,
+            only: None,
+            mounts,
+            read_only,
         });
     }
     // The first page both proves the directory exists and starts the listing.
@@ -194,15 +247,19 @@ async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Targe
             lister,
             first,
             only: None,
+            mounts,
+            read_only,
         });
     }
-    if let Some(info) = storage.head(&account.root.file_key(path)?).await? {
-        return Ok(Target::File(Entry {
+    let file = u.ns.file(path, Op::List)?;
+    if let Some(info) = file.storage.head(&file.key).await? {
+        let entry = Entry {
             name: path.name().to_owned(),
             kind: Kind::File,
             size: info.size,
             modified: info.modified,
-        }));
+        };
+        return Ok(Target::File(entry, file.mount.read_only()));
     }
     let missing = || {
         refuse(
@@ -212,8 +269,9 @@ async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Targe
     };
     let only = Pattern::new(path.name()).ok_or_else(missing)?;
     let parent = path.parent();
-    let mut lister = Box::new(storage.list_dir(&account.root.dir_prefix(&parent)?, times));
-    let first = if parent.is_root() {
+    let dir = u.ns.dir(&parent, Op::List)?;
+    let mut lister = Box::new(dir.storage.list_dir(&dir.key, times));
+    let first = if parent.is_root() || u.ns.holds_mount(&parent) {
         None
     } else {
         let first = lister.next_page().await?.filter(|f| f.exists);
@@ -223,6 +281,8 @@ async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Targe
         lister,
         first,
         only: Some(only),
+        mounts: mount_entries(u, &parent),
+        read_only: dir.mount.read_only(),
     })
 }
 
@@ -234,7 +294,7 @@ pub(in crate::ftp) async fn list(
 ) -> Outcome {
     let path = u.st.cwd.resolve(arg.as_deref().unwrap_or(""))?;
     let target = list_target(u, &path, fmt != ListFormat::Names).await?;
-    if fmt == ListFormat::Facts && matches!(target, Target::File(_)) {
+    if fmt == ListFormat::Facts && matches!(target, Target::File(..)) {
         return Err(refuse(
             Code::BadArguments,
             format!("{path}: not a directory (use MLST for files)"),
@@ -244,7 +304,6 @@ pub(in crate::ftp) async fn list(
     let mut stream = super::transfer::open_data(u, opening).await?;
     let cancel = u.gw.abort.child_token();
     let stall = u.gw.timeouts.data;
-    let read_only = u.account.read_only;
     let names_under = nlst_prefix(arg.as_deref(), &target);
     let charset = u.control.charset();
     let done = match target {
@@ -252,11 +311,14 @@ pub(in crate::ftp) async fn list(
             lister,
             first,
             only,
+            mounts,
+            read_only,
         } => {
             let listing = DirListing {
                 lister,
                 first,
                 only,
+                mounts,
                 fmt,
                 read_only,
                 names_under,
@@ -266,7 +328,7 @@ pub(in crate::ftp) async fn list(
             let fut = listing.stream(stream, stall, cancel.clone());
             u.control.run_transfer(cancel, fut, None).await?
         }
-        Target::File(entry) => {
+        Target::File(entry, read_only) => {
             let line = format!(
                 "{}\r\n",
                 format_entry(
@@ -295,26 +357,28 @@ pub(in crate::ftp) async fn list(
 /// MLST: one entry's facts over the control connection.
 pub(in crate::ftp) async fn mlst(u: &mut UserCtx<'_>, arg: Option<String>) -> Outcome {
     let path = u.st.cwd.resolve(arg.as_deref().unwrap_or(""))?;
-    let entry = match list_target(u, &path, false).await? {
-        Target::File(e) => e,
+    let (entry, read_only) = match list_target(u, &path, false).await? {
+        Target::File(e, read_only) => (e, read_only),
         Target::Dir { only: Some(_), .. } => {
             return Err(refuse(
                 Code::FileUnavailable,
                 format!("{path}: no such file or directory"),
             ));
         }
-        Target::Dir { lister, .. } => {
-            let marker_time = if lister.prefix().is_empty() {
+        Target::Dir { read_only, .. } => {
+            let dir = u.ns.dir(&path, Op::List)?;
+            let marker_time = if dir.key.is_empty() || u.ns.holds_mount(&path) {
                 None
             } else {
-                u.storage.head(lister.prefix()).await?.map(|i| i.modified)
+                dir.storage.head(&dir.key).await?.map(|i| i.modified)
             };
-            Entry {
+            let entry = Entry {
                 name: String::new(),
                 kind: Kind::Dir,
                 size: 0,
                 modified: marker_time.unwrap_or_else(OffsetDateTime::now_utc),
-            }
+            };
+            (entry, read_only)
         }
     };
     let facts = mlsx_line(
@@ -322,7 +386,7 @@ pub(in crate::ftp) async fn mlst(u: &mut UserCtx<'_>, arg: Option<String>) -> Ou
             name: path.to_string(),
             ..entry
         },
-        u.account.read_only,
+        read_only,
     );
     Ok(Reply::multi(
         Code::FileActionOk,
@@ -332,14 +396,14 @@ pub(in crate::ftp) async fn mlst(u: &mut UserCtx<'_>, arg: Option<String>) -> Ou
 
 /// STAT of a path: a listing over the control connection.
 pub(in crate::ftp) async fn stat_path(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
-    let read_only = u.account.read_only;
     let path = u.st.cwd.resolve(
         arg.trim_start_matches("-la")
             .trim_start_matches("-l")
             .trim(),
     )?;
-    let (mut lister, mut first, only) = match list_target(u, &path, true).await? {
-        Target::File(e) => {
+    let (mut lister, mut first, only, mounts, read_only) = match list_target(u, &path, true).await?
+    {
+        Target::File(e, read_only) => {
             let line = list_line(&e, OffsetDateTime::now_utc(), read_only);
             return Ok(Reply::multi(
                 Code::FileStatus,
@@ -350,11 +414,24 @@ pub(in crate::ftp) async fn stat_path(u: &mut UserCtx<'_>, arg: &str) -> Outcome
             lister,
             first,
             only,
-        } => (lister, first, only),
+            mounts,
+            read_only,
+        } => (lister, first, only, mounts, read_only),
     };
     u.control
         .send_raw(&format!("{}-Status of {path}:\r\n", Code::FileStatus))
         .await;
+    let mut folders = String::new();
+    for e in mounts.iter().filter(|e| wanted(only.as_ref(), &[], e)) {
+        folders.push(' ');
+        folders.push_str(
+            &list_line(e, OffsetDateTime::now_utc(), read_only).replace(['\r', '\n'], " "),
+        );
+        folders.push_str("\r\n");
+    }
+    if !folders.is_empty() {
+        u.control.send_raw(&folders).await;
+    }
     loop {
         let page = match first.take() {
             Some(page) => page,
@@ -365,7 +442,11 @@ pub(in crate::ftp) async fn stat_path(u: &mut UserCtx<'_>, arg: &str) -> Outcome
         };
         let now = OffsetDateTime::now_utc();
         let mut text = String::new();
-        for e in page.entries.iter().filter(|e| wanted(only.as_ref(), e)) {
+        for e in page
+            .entries
+            .iter()
+            .filter(|e| wanted(only.as_ref(), &mounts, e))
+        {
             text.push(' ');
             text.push_str(&list_line(e, now, read_only).replace(['\r', '\n'], " "));
             text.push_str("\r\n");

@@ -1,5 +1,5 @@
 //! Command handlers, grouped by concern: free functions over a context
-//! ([`Ctx`](super::session::Ctx) before login, [`UserCtx`](super::session::UserCtx)
+//! ([`Ctx`](super::context::Ctx) before login, [`UserCtx`](super::context::UserCtx)
 //! after), called from the session's one dispatch `match`.
 
 pub(in crate::ftp) mod auth;
@@ -8,10 +8,10 @@ pub(in crate::ftp) mod hash;
 pub(in crate::ftp) mod info;
 pub(in crate::ftp) mod list;
 pub(in crate::ftp) mod nav;
+pub(in crate::ftp) mod rename;
 pub(in crate::ftp) mod site;
 pub(in crate::ftp) mod tls;
 pub(in crate::ftp) mod transfer;
 
-pub use hash::HashAlgo;
 pub use list::ListFormat;
 pub use transfer::StorMode;

@@ -2,16 +2,19 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::ftp::context::{Ctx, Outcome, UserCtx};
 use crate::ftp::data::{ActiveRefusal, DataPlan, canonical, check_active, epsv_text, pasv_text};
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Ctx, Outcome, UserCtx};
+use crate::namespace::Op;
 
-/// CWD (and CDUP, as `CWD ..`).
+/// CWD (and CDUP, as `CWD ..`): the home, a mount point and the folders
+/// leading to one always exist; any other folder when S3 has its marker
+/// or a key under it.
 pub(in crate::ftp) async fn cwd(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     let path = u.st.cwd.resolve(arg)?;
-    let prefix = u.account.root.dir_prefix(&path)?;
-    if !path.is_root() && !u.storage.dir_exists(&prefix).await? {
+    let dir = u.ns.dir(&path, Op::List)?;
+    if !path.is_root() && !u.ns.holds_mount(&path) && !dir.storage.dir_exists(&dir.key).await? {
         return Err(refuse(
             Code::FileUnavailable,
             format!("{path}: no such directory"),

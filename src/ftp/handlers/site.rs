@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use crate::ftp::command::Site;
+use crate::ftp::context::{Outcome, UserCtx};
 use crate::ftp::error::refuse;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Outcome, UserCtx};
+use crate::namespace::Op;
 
 /// The shortest idle timeout `SITE IDLE` sets (vsftpd's floor).
 const MIN_IDLE: u64 = 30;
@@ -16,14 +17,15 @@ const MIN_IDLE: u64 = 30;
 pub(in crate::ftp) async fn site(u: &mut UserCtx<'_>, site: Site) -> Outcome {
     match site {
         Site::Chmod { path } => {
-            let account = u.writable()?;
             let path = u.st.cwd.resolve(&path)?;
-            let storage = u.storage;
-            let exists = storage
-                .head(&account.root.file_key(&path)?)
-                .await?
-                .is_some()
-                || storage.dir_exists(&account.root.dir_prefix(&path)?).await?;
+            let dir = u.ns.dir(&path, Op::Chtimes)?;
+            let exists = u.ns.holds_mount(&path)
+                || path.is_root()
+                || dir.storage.dir_exists(&dir.key).await?
+                || {
+                    let file = u.ns.file(&path, Op::Chtimes)?;
+                    file.storage.head(&file.key).await?.is_some()
+                };
             if !exists {
                 return Err(refuse(
                     Code::FileUnavailable,

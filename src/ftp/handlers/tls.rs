@@ -2,10 +2,10 @@
 
 use rustls::HandshakeKind;
 
+use crate::ftp::context::{Answer, Ctx, Outcome, Shared, State, UserCtx};
 use crate::ftp::data::DataStream;
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Answer, Ctx, Outcome, Shared, State, UserCtx};
 
 fn tls_configured(gw: &Shared) -> Result<(), FtpError> {
     if gw.tls.is_none() {
@@ -136,7 +136,7 @@ pub(super) async fn secure_data(
             .tls
             .as_ref()
             .is_some_and(|t| t.require_session_reuse);
-    let own = u.account.require_session_reuse;
+    let own = u.account.settings.require_session_reuse;
     if own.unwrap_or(global) && stream.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed)
     {
         tracing::warn!(

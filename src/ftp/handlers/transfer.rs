@@ -11,14 +11,15 @@ use tokio_util::either::Either;
 
 use crate::ftp::ascii::{AsciiEncoder, AsciiReader};
 use crate::ftp::command::TransferType;
+use crate::ftp::context::{Outcome, UserCtx};
+use crate::ftp::control::Done;
 use crate::ftp::data::{self, DataStream};
 use crate::ftp::error::{FtpError, refuse};
-use crate::ftp::path::VPath;
 use crate::ftp::reply::{Code, Reply};
-use crate::ftp::session::{Done, Outcome, UserCtx};
+use crate::namespace::{Op, VPath};
 use crate::storage::{
-    CommitGate, FolderCheck, ObjectBody, ObjectInfo, ResumeRefusal, StorageError, UploadOptions,
-    upload,
+    CommitGate, FolderCheck, ObjectBody, ObjectInfo, ResumeRefusal, Storage, StorageError,
+    UploadOptions, upload,
 };
 use crate::xferlog::{Direction, Transfer};
 
@@ -165,9 +166,10 @@ pub(super) async fn open_data(
 
 /// RETR: an object (from `REST n` on) to the data connection.
 pub(in crate::ftp) async fn retr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
-    let (account, storage) = (u.account, u.storage);
+    let ns = u.ns;
     let path = u.st.cwd.resolve(arg)?;
-    let key = account.root.file_key(&path)?;
+    let file = ns.file(&path, Op::Read)?;
+    let (storage, key) = (file.storage, file.key);
     let offset = u.st.rest.take().unwrap_or(0);
     let (body, len) = match storage.get(&key, offset).await {
         Ok(v) => v,
@@ -182,7 +184,7 @@ pub(in crate::ftp) async fn retr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
             }
         },
         Err(StorageError::NotFound)
-            if storage.dir_exists(&account.root.dir_prefix(&path)?).await? =>
+            if storage.dir_exists(&ns.dir(&path, Op::List)?.key).await? =>
         {
             return Err(refuse(
                 Code::FileUnavailable,
@@ -223,12 +225,12 @@ pub(in crate::ftp) async fn retr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
 /// its size, or APPE (a missing file is created).
 async fn upload_base(
     u: &mut UserCtx<'_>,
+    storage: &Storage,
     key: &str,
     path: &VPath,
     mode: StorMode,
     rest: Option<u64>,
 ) -> Result<Option<ObjectInfo>, FtpError> {
-    let storage = u.storage;
     let base = match (mode, rest) {
         (StorMode::Append, _) => storage.head(key).await?,
         (StorMode::Replace, Some(n)) if n > 0 => match storage.head(key).await? {
@@ -256,6 +258,9 @@ async fn upload_base(
     let Some(info) = base else {
         return Ok(None);
     };
+    if info.archived() {
+        return Err(StorageError::Archived.into());
+    }
     let Some(why) = storage.resume_refusal(key, &info).await? else {
         return Ok(Some(info));
     };
@@ -280,18 +285,18 @@ async fn upload_base(
 /// STOR, APPE (and STOU's upload): the data connection to an object,
 /// committed only when the client completed it.
 pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode) -> Outcome {
-    let account = u.writable()?;
+    let ns = u.ns;
     let path = u.st.cwd.resolve(arg)?;
-    let key = account.root.file_key(&path)?;
+    let file = ns.file(&path, Op::Write)?;
+    let (storage, key) = (file.storage.clone(), file.key);
     let rest = u.st.rest.take();
-    let storage = u.storage.clone();
     // Answered while the bytes arrive (see storage::FolderCheck).
-    let check = storage.folder_check(&key, account.root.dir_prefix(&path)?);
+    let check = storage.folder_check(&key, ns.dir(&path, Op::Write)?.key);
     // A client that meets a refused resume may answer with an empty
     // STOR at once: never commit that (it would replace the previous
     // version with nothing).
     let after_refusal = u.st.refused_resume.take().is_some_and(|k| k == key);
-    let base = upload_base(u, &key, &path, mode, rest).await?;
+    let base = upload_base(u, &storage, &key, &path, mode, rest).await?;
     let unique = mode == StorMode::Unique;
     let text = match (&base, mode) {
         (_, StorMode::Unique) => format!("FILE: {}", path.name()),
@@ -304,7 +309,8 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
     let opts = UploadOptions {
         keep_partial: u.gw.config.uploads.keep_partial,
         stall: u.gw.timeouts.data,
-        strict_eof: matches!(input, Either::Right(_)) && u.account.strict_eof.unwrap_or(strict),
+        strict_eof: matches!(input, Either::Right(_))
+            && u.account.settings.strict_eof.unwrap_or(strict),
     };
     let ascii = u.st.ttype == TransferType::Ascii;
     let token = cancel.clone();
@@ -357,16 +363,13 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
 
 /// STOU: STOR under a new, unique name.
 pub(in crate::ftp) async fn stou(u: &mut UserCtx<'_>, base: Option<String>) -> Outcome {
-    let (account, storage) = (u.writable()?, u.storage);
+    let ns = u.ns;
     let base = base.unwrap_or_else(|| "file".to_owned());
     for _ in 0..16 {
         let candidate = format!("{base}.{:08x}", rand::random::<u32>());
         let path = u.st.cwd.resolve(&candidate)?;
-        if storage
-            .head(&account.root.file_key(&path)?)
-            .await?
-            .is_none()
-        {
+        let file = ns.file(&path, Op::Write)?;
+        if file.storage.head(&file.key).await?.is_none() {
             return stor(u, &candidate, StorMode::Unique).await;
         }
     }

@@ -1,101 +1,20 @@
-//! One control connection: its state machine, the one `match` over commands,
-//! and the transfer runner (in `runner.rs`) that keeps reading the control
-//! channel (ABOR, a vanished client).
+//! One control connection: its state machine and the one `match` over
+//! commands. What a handler works on is in [`super::context`]; the control
+//! connection and the transfer runner are in [`super::control`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio_util::sync::CancellationToken;
-
-mod answer;
-mod context;
-mod control;
-mod runner;
-
-pub use answer::{Answer, Then};
-pub use context::{Ctx, State, UserCtx};
-pub use control::{Control, ControlStream, MAX_LINE};
 
 use super::command::{Command, TransferType};
+use super::context::{Answer, Ctx, Login, Shared, State, Then, UserCtx};
+use super::control::{Control, ControlStream};
 use super::error::{FtpError, refuse, reply_for};
 use super::handlers::{
-    ListFormat, StorMode, auth, files, hash, info, list, nav, site, tls, transfer,
+    ListFormat, StorMode, auth, files, hash, info, list, nav, rename, site, tls, transfer,
 };
-use super::passive::PassivePorts;
 use super::reply::{Code, Reply};
-use crate::auth::{Account, Users};
-use crate::config::Config;
-use crate::storage::Storage;
-
-/// What every session shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// Every wait on a peer (from the configuration).
-    pub timeouts: crate::config::Timeouts,
-    /// The bucket.
-    pub storage: Storage,
-    /// Accounts.
-    pub users: Users,
-    /// Passive port pool.
-    pub ports: Arc<PassivePorts>,
-    /// Fired on shutdown: idle sessions say 421 and close.
-    pub shutdown: CancellationToken,
-    /// Fired at the drain deadline: running transfers are aborted.
-    pub abort: CancellationToken,
-    /// FTPS, when configured.
-    pub tls: Option<crate::tls::Ftps>,
-    /// Failed logins per IP and temporary bans.
-    pub bans: super::bans::Bans,
-    /// The xferlog file, when `log.transfer_log` is set.
-    pub transfer_log: Option<crate::xferlog::TransferLog>,
-    /// Prometheus metrics.
-    pub metrics: Arc<crate::observe::Metrics>,
-    /// What `/readyz` answers.
-    pub readiness: Arc<crate::observe::http::Readiness>,
-    /// Balancers whose connections carry a PROXY header.
-    pub proxy: super::proxy::ProxyTrust,
-}
-
-/// Login state; each state carries its data.
-#[derive(Debug)]
-pub enum Login {
-    /// Waiting for USER.
-    AwaitingUser,
-    /// USER given, waiting for PASS.
-    AwaitingPass {
-        /// The name given.
-        user: String,
-    },
-    /// Logged in: the account, and the storage that serves it (today the
-    /// gateway's one bucket; the seam where per-user storage goes).
-    LoggedIn(Account, Box<Storage>),
-}
-
-/// How a transfer ended when it did not fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Done {
-    /// All bytes moved (count).
-    Complete(u64),
-    /// ABOR arrived; 426 was already sent.
-    Aborted,
-}
-
-/// A handler's result: the reply to send, or an error to map.
-pub type Outcome = Result<Reply, FtpError>;
-
-impl Login {
-    /// The logged-in account, if any.
-    #[must_use]
-    pub fn account(&self) -> Option<&Account> {
-        match self {
-            Self::LoggedIn(a, _) => Some(a),
-            _ => None,
-        }
-    }
-}
 
 /// One control connection. The connection task owns it; the commands'
 /// handlers see it only through a [`Ctx`] or a [`UserCtx`].
@@ -255,7 +174,7 @@ impl Session {
 
     /// The context of a logged-in command; 530 before login.
     fn user(&mut self) -> Result<UserCtx<'_>, FtpError> {
-        let Login::LoggedIn(account, storage) = &self.login else {
+        let Login::LoggedIn(account, ns) = &self.login else {
             return Err(refuse(
                 Code::NotLoggedIn,
                 "Please log in with USER and PASS",
@@ -263,7 +182,7 @@ impl Session {
         };
         Ok(UserCtx {
             account,
-            storage,
+            ns,
             st: &mut self.state,
             control: &mut self.control,
             gw: &self.shared,
@@ -335,7 +254,10 @@ impl Session {
             C::Feat => Ok(info::feat(&self.ctx())),
             C::Opts(arg) => info::opts(&mut self.ctx(), &arg),
             C::Help => Ok(info::help()),
-            C::Stat(None) => Ok(info::stat_server(&self.state, self.login.account())),
+            C::Stat(None) => {
+                let u = self.user()?;
+                Ok(info::stat_server(u.st, u.account))
+            }
             C::Stat(Some(path)) => list::stat_path(&mut self.user()?, &path).await,
             C::Type(t) => {
                 self.state.ttype = t;
@@ -359,8 +281,8 @@ impl Session {
             C::Mkd(path) => files::mkd(&mut self.user()?, &path).await,
             C::Rmd(path) => files::rmd(&mut self.user()?, &path).await,
             C::Dele(path) => files::dele(&mut self.user()?, &path).await,
-            C::Rnfr(path) => files::rnfr(&mut self.user()?, &path).await,
-            C::Rnto(path) => files::rnto(&mut self.user()?, &path).await,
+            C::Rnfr(path) => rename::rnfr(&mut self.user()?, &path).await,
+            C::Rnto(path) => rename::rnto(&mut self.user()?, &path).await,
             C::Size(path) => files::size(&mut self.user()?, &path).await,
             C::Mdtm(path) => files::mdtm(&mut self.user()?, &path).await,
             C::Hash(path) => hash::hash(&mut self.user()?, &path).await,

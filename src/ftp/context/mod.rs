@@ -2,23 +2,89 @@
 //! context, never methods of the session: a [`Ctx`] for the commands that
 //! need no login (the session's state, its control connection, the
 //! gateway's services), a [`UserCtx`] for the rest, which also carries the
-//! logged-in account and the storage that serves it — by type, so a file
-//! command cannot reach another account's storage or forget the login check.
+//! logged-in account and its namespace — the one place its paths become
+//! locations in storage — by type, so a file command cannot reach another
+//! account's tree or forget the login check. The session and the handlers
+//! both use these types; neither is imported by this module.
+
+mod answer;
+
+pub use answer::{Answer, Then};
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::Shared;
-use super::control::Control;
-use crate::auth::Account;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Account, Users};
+use crate::config::Config;
 use crate::ftp::charset::Charset;
 use crate::ftp::command::TransferType;
+use crate::ftp::control::Control;
 use crate::ftp::data::DataPlan;
-use crate::ftp::error::{FtpError, refuse};
-use crate::ftp::handlers::HashAlgo;
-use crate::ftp::path::VPath;
-use crate::ftp::reply::Code;
-use crate::storage::Storage;
+use crate::ftp::error::FtpError;
+use crate::ftp::passive::PassivePorts;
+use crate::ftp::reply::Reply;
+use crate::namespace::{Namespace, VPath};
+use crate::storage::Storages;
+
+/// The algorithms HASH offers, in FEAT order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashAlgo {
+    /// SHA-256 (the default).
+    #[default]
+    Sha256,
+    /// CRC32C (Castagnoli), hex.
+    Crc32c,
+    /// MD5.
+    Md5,
+}
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Every wait on a peer (from the configuration).
+    pub timeouts: crate::config::Timeouts,
+    /// Every storage profile: the trees of accounts are built from them.
+    pub storages: Storages,
+    /// Accounts.
+    pub users: Users,
+    /// Passive port pool.
+    pub ports: Arc<PassivePorts>,
+    /// Fired on shutdown: idle sessions say 421 and close.
+    pub shutdown: CancellationToken,
+    /// Fired at the drain deadline: running transfers are aborted.
+    pub abort: CancellationToken,
+    /// FTPS, when configured.
+    pub tls: Option<crate::tls::Ftps>,
+    /// Failed logins per IP and temporary bans.
+    pub bans: crate::ftp::bans::Bans,
+    /// The xferlog file, when `log.transfer_log` is set.
+    pub transfer_log: Option<crate::xferlog::TransferLog>,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::observe::Metrics>,
+}
+
+/// Login state; each state carries its data.
+#[derive(Debug)]
+pub enum Login {
+    /// Waiting for USER.
+    AwaitingUser,
+    /// USER given, waiting for PASS.
+    AwaitingPass {
+        /// The name given.
+        user: String,
+    },
+    /// Logged in: the account, and its tree (home and mounts, each on the
+    /// storage profile that serves it).
+    LoggedIn(Account, Box<Namespace>),
+}
+
+/// A handler's result: the reply to send, or an error to map.
+pub type Outcome = Result<Reply, FtpError>;
 
 /// A session's protocol state: what its commands set and read.
 #[derive(Debug)]
@@ -58,7 +124,12 @@ pub struct State {
 
 impl State {
     /// A new connection's state.
-    pub(super) fn new(peer: SocketAddr, local: SocketAddr, secure: bool, shared: &Shared) -> Self {
+    pub(in crate::ftp) fn new(
+        peer: SocketAddr,
+        local: SocketAddr,
+        secure: bool,
+        shared: &Shared,
+    ) -> Self {
         Self {
             peer,
             local,
@@ -90,13 +161,14 @@ pub struct Ctx<'a> {
     pub gw: &'a Shared,
 }
 
-/// A logged-in command's context: the account and its storage, then as [`Ctx`].
+/// A logged-in command's context: the account and its tree, then as [`Ctx`].
 #[derive(Debug)]
 pub struct UserCtx<'a> {
-    /// Who is logged in (root, read-only, per-user settings).
+    /// Who is logged in (per-user settings).
     pub account: &'a Account,
-    /// The storage that serves this account: every file command's S3.
-    pub storage: &'a Storage,
+    /// The account's tree: where each of its paths is in storage, and
+    /// whether an operation is allowed there.
+    pub ns: &'a Namespace,
     /// The session's state.
     pub st: &'a mut State,
     /// The control connection.
@@ -105,18 +177,7 @@ pub struct UserCtx<'a> {
     pub gw: &'a Shared,
 }
 
-impl<'a> UserCtx<'a> {
-    /// The account, if it may write; 550 for a read-only one.
-    pub fn writable(&self) -> Result<&'a Account, FtpError> {
-        if self.account.read_only {
-            return Err(refuse(
-                Code::FileUnavailable,
-                "Permission denied: this account is read-only",
-            ));
-        }
-        Ok(self.account)
-    }
-
+impl UserCtx<'_> {
     /// The session-level view of this context.
     pub fn ctx(&mut self) -> Ctx<'_> {
         Ctx {

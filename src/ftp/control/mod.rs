@@ -1,5 +1,9 @@
 //! The control connection: replies, the session's character set, the lines
-//! that arrived while a transfer ran, and whether the session is closing.
+//! that arrived while a transfer ran, and whether the session is closing;
+//! and the transfer runner (`runner.rs`), which keeps reading it while a
+//! transfer runs (ABOR, STAT, a vanished client, the commit gate).
+
+mod runner;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -22,24 +26,37 @@ pub type ControlStream =
 /// Longest control line accepted (RFC 959 has no limit; clients stay far below).
 pub const MAX_LINE: usize = 8192;
 
+/// How a transfer ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// All bytes moved (count).
+    Complete(u64),
+    /// ABOR arrived; 426 was already sent.
+    Aborted,
+}
+
 /// One control connection, owned by its session.
 #[derive(Debug)]
 pub struct Control {
     framed: Framed<ControlStream, ControlCodec>,
     /// Commands that arrived while a transfer ran, in order.
-    pub(super) pending: VecDeque<Bytes>,
+    pub(in crate::ftp) pending: VecDeque<Bytes>,
     /// The session ends after the current command (QUIT, a lost connection).
     pub(in crate::ftp) closing: bool,
     /// How long a quiet control connection is given to show it closed
     /// before an upload commits (`uploads.commit_grace`).
-    pub(super) commit_grace: Duration,
+    pub(in crate::ftp) commit_grace: Duration,
     /// Bytes the current (or last) transfer moved: what STAT reports while it runs.
-    pub(super) moved: Arc<AtomicU64>,
+    pub(in crate::ftp) moved: Arc<AtomicU64>,
 }
 
 impl Control {
     /// Wraps a connection that speaks `charset`.
-    pub(super) fn new(stream: ControlStream, charset: Charset, commit_grace: Duration) -> Self {
+    pub(in crate::ftp) fn new(
+        stream: ControlStream,
+        charset: Charset,
+        commit_grace: Duration,
+    ) -> Self {
         let mut codec = ControlCodec::new(MAX_LINE);
         codec.charset = charset;
         Self {
@@ -58,7 +75,7 @@ impl Control {
     }
 
     /// The next line from the client (`None` at end of file).
-    pub(super) async fn next(&mut self) -> Option<Result<Bytes, CodecError>> {
+    pub(in crate::ftp) async fn next(&mut self) -> Option<Result<Bytes, CodecError>> {
         self.framed.next().await
     }
 
@@ -95,7 +112,7 @@ impl Control {
     }
 
     /// Turns the connection into TLS after `234` was sent.
-    pub(super) async fn start_tls(
+    pub(in crate::ftp) async fn start_tls(
         self,
         tls: &crate::tls::Ftps,
         wait: Duration,

@@ -9,8 +9,7 @@ use std::future::Future;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::Done;
-use super::control::Control;
+use super::{Control, Done};
 use crate::ftp::command::Command;
 use crate::ftp::error::FtpError;
 use crate::ftp::reply::{Code, Reply};
