@@ -1,18 +1,21 @@
 //! s3ftpd: an FTP server whose file system is an S3 bucket.
 //!
 //! # Layout
-//! Imports point one way: `server` → `ftp` → `storage` → S3. Nothing in
-//! `storage/`, `config/` or `observe/` names `ftp` or `server`
-//! (`git grep -n -E 'crate::(ftp|server)::' -- src/storage src/config src/observe`
+//! Imports point one way: `server` → `ftp` → `namespace` → `storage` → S3;
+//! `config`, `observe` and `auth` sit below and never name any of them
+//! (`git grep -n -E 'crate::(ftp|server|namespace)::' -- src/storage src/config src/observe src/auth.rs`
 //! prints nothing).
 //! ```text
-//! main.rs     the CLI: serve (default), check-config [--offline], hash-password
-//! server/     Gateway::start (resolve S3 → connect storage → load services →
-//!             bind listeners → serve), accept.rs (PROXY header, bans,
+//! main.rs     the CLI: serve (default), check-config [--offline],
+//!             hash-password, healthcheck
+//! server/     Gateway::start (embedded store → storage profiles → buckets
+//!             checked → services → listeners → serve), s3.rs (storages,
+//!             bucket checks, sweeps), accept.rs (PROXY header, bans,
 //!             admission, one task per session), graceful shutdown
 //! config/     YAML schema, defaults, S3FTPD_* overrides, validation (errors
-//!             name the key), timeouts.rs: every wait on a peer in one struct
-//! auth.rs     accounts (with their per-user settings), argon2id verification
+//!             name the key, never a secret: redact.rs), storage profiles,
+//!             users and groups (accounts.rs), replica ports, timeouts.rs
+//! auth.rs     accounts: their settings merged with their groups', argon2id
 //! tls.rs      FTPS: rustls config from PEM, session resumption, reload
 //! xferlog.rs  the classic transfer log
 //! ftp/        the protocol side
@@ -21,8 +24,7 @@
 //!   command/      Command::parse, SITE subcommands, name unescaping — pure, no I/O
 //!   reply.rs      the Code enum (every reply code) and reply formatting
 //!   error.rs      the one error → reply mapping
-//!   path.rs       FTP path ⇄ S3 key, chroot at the user's home
-//!   listing.rs    LIST / MLSD / NLST line formats, wildcards
+//!   listing.rs    LIST / MLSD / NLST line formats; glob.rs: wildcards
 //!   ascii.rs      TYPE A line-ending conversion (reader and writer adapters)
 //!   admission.rs  places for connections: waiting to log in, logged in
 //!   bans.rs       failed logins per address, temporary bans
@@ -30,34 +32,40 @@
 //!   data.rs       data-connection plans, active connects, RFC 2577 checks
 //!   passive.rs    passive ports shared between client addresses
 //!   proxy.rs      PROXY protocol v1/v2 from trusted balancers
-//!   session/      one connection: login state and the one dispatch match;
-//!                 context.rs: State (cwd, TYPE, REST, …) and what a handler
-//!                 gets — Ctx, or UserCtx with the account and its storage;
-//!                 control.rs: the control connection (replies, charset,
-//!                 AUTH TLS); answer.rs: a reply and what follows (continue,
-//!                 close, start TLS); runner.rs runs transfers while reading
-//!                 control (ABOR, the commit gate)
-//!   handlers/     command handlers by concern (auth, nav, files, list,
-//!                 transfer, site, tls, hash, info): free functions over a
-//!                 context, never methods of the session
-//! storage/    the only S3 I/O: deadlines, a capped connection pool, listing
-//!             pages and their times (mtime.rs, and time_index.rs: each
-//!             folder's times kept in S3 under `.s3ftpd/`), streaming
+//!   context/      what a handler gets: State (cwd, TYPE, REST, …), Ctx, or
+//!                 UserCtx with the account and its namespace; Shared, Login;
+//!                 answer.rs: a reply and what follows (continue, close, TLS)
+//!   control/      the control connection (replies, charset, AUTH TLS) and
+//!                 runner.rs: transfers run while control is read (ABOR, the
+//!                 commit gate)
+//!   session.rs    one connection: login state and the one dispatch match
+//!   handlers/     command handlers by concern (auth, nav, files, rename,
+//!                 list, transfer, site, tls, hash, info): free functions
+//!                 over a context, never methods of the session
+//! namespace/  a user's tree: path.rs (normalisation, the chroot, keys of
+//!             one mount), mod.rs (mounts; path → location + allowed?),
+//!             build.rs (the tree of an account at login)
+//! storage/    the only S3 I/O, one Storage per profile: connect.rs (shared
+//!             clients, the one connection cap, per-bucket state), deadlines,
+//!             listing pages and their times (mtime.rs, time_index.rs:
+//!             each folder's times kept in S3 under `.s3ftpd/`), streaming
 //!             uploads and their commit gate, downloads in ETag-pinned
-//!             parallel ranges, resume checks, renames, the janitor for
-//!             abandoned multipart uploads
+//!             parallel ranges, resume checks, renames (also between
+//!             buckets), write headers (writes.rs), bucket health, the
+//!             janitor for abandoned multipart uploads
 //! embedded/   an S3 server in-process (s3s + a flat on-disk store) for the
 //!             demo and the tests; hooks.rs only with the test-hooks feature
-//! observe/    Prometheus metrics, /metrics /healthz /readyz
+//! observe/    Prometheus metrics, /metrics /healthz /readyz, healthcheck
 //! ```
 //!
 //! Adding a command: its variant and parse arm in `ftp/command/` (a SITE
 //! subcommand in `command/site.rs`), its handler in the `ftp/handlers/`
 //! file of its concern — `async fn name(u: &mut UserCtx<'_>, arg) -> Outcome`
-//! for a logged-in command (the account and its storage come with the
-//! context, so the login is already checked), `Ctx` for one that needs no
-//! login — and one arm in the dispatch `match` of
-//! `ftp/session/mod.rs`. A handler returns its reply or an `FtpError`
+//! for a logged-in command (the account and its namespace come with the
+//! context, so the login is already checked; `u.ns.file(&path, Op::…)` or
+//! `u.ns.dir(…)` gives the storage and key, or the refusal), `Ctx` for one
+//! that needs no login — and one arm in the dispatch `match` of
+//! `ftp/session.rs`. A handler returns its reply or an `FtpError`
 //! (`refuse`, or `refuse_and_close` when the session must end); it sets no
 //! flag on the session: the dispatch turns the result into an `Answer`
 //! (reply, then continue, close or start TLS) and only `reply_for` turns
