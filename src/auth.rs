@@ -103,6 +103,16 @@ impl Users {
         v
     }
 
+    /// The settings of `name` as the file gives them, before any password
+    /// is checked (the address lists); `None` for an unknown name.
+    #[must_use]
+    pub fn settings(&self, name: &str) -> Option<&Settings> {
+        if is_anonymous_name(name) {
+            return self.anonymous.as_ref().map(|a| &a.settings);
+        }
+        self.users.get(name).map(|e| &e.account.settings)
+    }
+
     /// Checks a login; `None` for an unknown user or a wrong password.
     pub async fn verify(&self, name: &str, password: &Secret) -> Option<Account> {
         if is_anonymous_name(name) {

@@ -123,7 +123,12 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn serve(config: Config, demo: bool, warning: Option<String>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    path: Option<PathBuf>,
+    warning: Option<String>,
+) -> anyhow::Result<()> {
+    let demo = path.is_none();
     init_logging(&config);
     if let Some(w) = warning {
         tracing::warn!("{w}");
@@ -149,12 +154,7 @@ async fn serve(config: Config, demo: bool, warning: Option<String>) -> anyhow::R
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                match g.reload_tls() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the old certificate")
-                    }
-                }
+                reload(&g, path.as_deref()).await;
             }
         });
     }
@@ -191,6 +191,36 @@ async fn serve(config: Config, demo: bool, warning: Option<String>) -> anyhow::R
     wait_for_signal().await;
     gateway.shutdown(DRAIN).await;
     Ok(())
+}
+
+/// SIGHUP: the config file again (accounts, profiles, limits per account,
+/// the certificate); demo mode has no file, only a certificate to renew.
+#[cfg(unix)]
+async fn reload(gateway: &Gateway, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        match gateway.reload_tls() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the old certificate");
+            }
+        }
+        return;
+    };
+    match gateway.reload(path).await {
+        Ok(r) if r.restart_needed.is_empty() => {
+            tracing::info!(file = %path.display(), "SIGHUP: reloaded");
+        }
+        Ok(r) => tracing::warn!(
+            file = %path.display(),
+            restart_needed = ?r.restart_needed,
+            "SIGHUP: reloaded; some changes wait for a restart"
+        ),
+        Err(e) => tracing::error!(
+            file = %path.display(),
+            error = %e,
+            "SIGHUP: the config file does not load; the running configuration stays"
+        ),
+    }
 }
 
 /// `check-config`: the file, then (unless `offline`) the bucket.
@@ -238,8 +268,8 @@ fn check_config(path: &std::path::Path, offline: bool) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let loaded = match &cli.command {
-        None => Config::demo().map(|c| (c, true)),
-        Some(Cmd::Serve { config }) => Config::load(config).map(|c| (c, false)),
+        None => Config::demo(),
+        Some(Cmd::Serve { config }) => Config::load(config),
         Some(Cmd::CheckConfig { config, offline }) => return check_config(config, *offline),
         Some(Cmd::Healthcheck { config, ready }) => return healthcheck(config, *ready),
         Some(Cmd::HashPassword) => {
@@ -268,7 +298,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    let (config, demo) = match loaded {
+    let config = match loaded {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e}");
@@ -282,11 +312,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let warning = match &cli.command {
-        Some(Cmd::Serve { config }) => Config::permission_warning(config),
-        _ => None,
+    let (warning, path) = match &cli.command {
+        Some(Cmd::Serve { config: path }) => (Config::permission_warning(path), Some(path.clone())),
+        _ => (None, None),
     };
-    match runtime.block_on(serve(config, demo, warning)) {
+    match runtime.block_on(serve(config, path, warning)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -10,7 +10,7 @@
 //! rename), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
 //! direction), `BENCH_RUNS` [3] (medians), `BENCH_WORKLOADS`
-//! [transfer,listing,small,rename]. The S3 server is the embedded
+//! [transfer,listing,small,rename,rights]. The S3 server is the embedded
 //! store; the FTP client is on loopback beside the gateway (S3 is what is
 //! far). Baselines are what a careful engineer would do directly: multipart
 //! upload with the gateway's part size and concurrency, parallel ranged
@@ -30,6 +30,7 @@ mod common;
 mod delay;
 mod ftp;
 mod rename;
+mod rights;
 mod work;
 
 use common::MIB;
@@ -77,7 +78,7 @@ impl Params {
             rename: var("BENCH_RENAME_KEYS", 500),
             runs: var("BENCH_RUNS", 3),
             workloads: std::env::var("BENCH_WORKLOADS")
-                .unwrap_or_else(|_| "transfer,listing,small,rename".into())
+                .unwrap_or_else(|_| "transfer,listing,small,rename,rights".into())
                 .split(',')
                 .map(|w| w.trim().to_owned())
                 .collect(),
@@ -114,6 +115,11 @@ impl Far {
     /// A gateway on this far S3 (user `b`/`b`, every default of the
     /// configuration). A new one has a cold cache.
     pub fn gateway(&self, rt: &tokio::runtime::Runtime) -> Gateway {
+        self.gateway_with(rt, "[{ name: b, password: b }]")
+    }
+
+    /// As [`Far::gateway`], with `users` (YAML flow list) as its accounts.
+    pub fn gateway_with(&self, rt: &tokio::runtime::Runtime, users: &str) -> Gateway {
         // BENCH_COMMIT_GRACE_MS: `uploads.commit_grace` (default: the config's own).
         let grace = std::env::var("BENCH_COMMIT_GRACE_MS")
             .map(|ms| format!("uploads: {{ commit_grace: {ms}ms }}\n"))
@@ -121,7 +127,7 @@ impl Far {
         let yaml = format!(
             "listen: 127.0.0.1:0\npassive: {{ ports: 43200-43299 }}\n\
              s3: {{ endpoint: '{}', bucket: bench, access_key_id: {KEY}, secret_access_key: {SECRET} }}\n\
-             users: [{{ name: b, password: b }}]\n{grace}",
+             users: {users}\n{grace}",
             self.endpoint
         );
         let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
@@ -205,6 +211,9 @@ fn main() {
         }
         if runs("rename") {
             rename::rename(&rt, &far, &p);
+        }
+        if runs("rights") {
+            rights::rights(&rt, &far, &p);
         }
         println!("  (this RTT took {:.0} s)", started.elapsed().as_secs_f64());
     }

@@ -21,7 +21,7 @@ fn login(g: &Gateway) -> suppaftp::FtpStream {
     f
 }
 
-fn stop(rt: &tokio::runtime::Runtime, g: Gateway) {
+pub fn stop(rt: &tokio::runtime::Runtime, g: Gateway) {
     rt.block_on(g.shutdown(Duration::from_secs(5)));
 }
 
@@ -261,7 +261,7 @@ pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
 }
 
 /// The wall time `f` takes.
-fn time(f: impl FnOnce()) -> Duration {
+pub fn time(f: impl FnOnce()) -> Duration {
     measure(f).0
 }
 
@@ -287,7 +287,7 @@ async fn sdk_gets(s3: &Client, prefix: &str, n: usize, len: usize) {
 }
 
 /// `n` STORs of `body` to `{prefix}{i}` in one FTP session.
-fn ftp_puts(ftp: &mut suppaftp::FtpStream, prefix: &str, n: usize, body: &Bytes) {
+pub fn ftp_puts(ftp: &mut suppaftp::FtpStream, prefix: &str, n: usize, body: &Bytes) {
     for i in 0..n {
         ftp.put_file(format!("{prefix}{i}"), &mut &body[..])
             .unwrap();
@@ -295,7 +295,7 @@ fn ftp_puts(ftp: &mut suppaftp::FtpStream, prefix: &str, n: usize, body: &Bytes)
 }
 
 /// `n` RETRs of `{prefix}{i}` in one FTP session.
-fn ftp_gets(ftp: &mut suppaftp::FtpStream, prefix: &str, n: usize, len: usize) {
+pub fn ftp_gets(ftp: &mut suppaftp::FtpStream, prefix: &str, n: usize, len: usize) {
     for i in 0..n {
         let got = ftp.retr_as_buffer(&format!("{prefix}{i}")).unwrap();
         assert_eq!(got.into_inner().len(), len);

@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use s3ftpd::ftp::listing::{Entry, Kind, list_line, mlsx_line};
+use s3ftpd::namespace::Perms;
 use time::OffsetDateTime;
 
 fuzz_target!(|input: (&str, u64, i32, bool, bool)| {
@@ -12,7 +13,8 @@ fuzz_target!(|input: (&str, u64, i32, bool, bool)| {
     let kind = if dir { Kind::Dir } else { Kind::File };
     let e = Entry { name: name.to_owned(), kind, size, modified };
     let now = OffsetDateTime::now_utc();
-    for line in [list_line(&e, now, read_only), mlsx_line(&e, read_only)] {
+    let perms = if read_only { Perms::READ } else { Perms::ALL };
+    for line in [list_line(&e, now, perms), mlsx_line(&e, perms)] {
         assert!(!line.contains(['\r', '\n']), "line break in {line:?}");
     }
 });

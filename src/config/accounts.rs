@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{bad, has_control_chars, unusable_encoding};
-use super::{ConfigError, Secret};
+use super::{Rate, Secret, Size};
 
 /// The placeholder replaced by the login name.
 pub const USERNAME: &str = "%username%";
@@ -34,6 +33,25 @@ pub struct Mount {
     /// Refuse every write under it.
     #[serde(default)]
     pub read_only: bool,
+    /// Its permissions (at the mount point), unless the account's table
+    /// names the same path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+    /// Bytes and files under it (whoever wrote them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
+}
+
+/// A storage quota: bytes, files, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Bytes of every object under the folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Size>,
+    /// Objects under the folder (folder markers not counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
 }
 
 /// One entry of `users:`.
@@ -74,6 +92,30 @@ pub struct User {
     /// This user's `ftp.encoding` (absent: the global one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
+    /// Permissions by folder of the tree (`/in: [upload]`); the nearest
+    /// configured folder decides alone. None at all: every permission.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub permissions: BTreeMap<String, Vec<String>>,
+    /// Networks (CIDR or addresses) this account may log in from; empty:
+    /// any. The account's own list replaces its groups'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<String>,
+    /// Networks this account may never log in from (checked first); its
+    /// groups' lists add to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_from: Vec<String>,
+    /// Sessions of this account at once, in this replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sessions: Option<usize>,
+    /// Upload rate of all this account's transfers together, in this replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_bandwidth: Option<Rate>,
+    /// Download rate of all this account's transfers together, in this replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_bandwidth: Option<Rate>,
+    /// Bytes and files under the home (whoever wrote them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
 }
 
 impl User {
@@ -88,6 +130,13 @@ impl User {
             require_session_reuse: self.require_session_reuse,
             strict_eof: self.strict_eof,
             encoding: self.encoding.clone(),
+            permissions: self.permissions.clone(),
+            allow_from: self.allow_from.clone(),
+            deny_from: self.deny_from.clone(),
+            max_sessions: self.max_sessions,
+            upload_bandwidth: self.upload_bandwidth,
+            download_bandwidth: self.download_bandwidth,
+            quota: self.quota,
         }
     }
 }
@@ -117,6 +166,30 @@ pub struct Settings {
     /// `ftp.encoding` for this account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
+    /// Permissions by folder of the tree (`/in: [upload]`); the nearest
+    /// configured folder decides alone. None at all: every permission.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub permissions: BTreeMap<String, Vec<String>>,
+    /// Networks (CIDR or addresses) this account may log in from; empty:
+    /// any. The account's own list replaces its groups'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<String>,
+    /// Networks this account may never log in from (checked first); its
+    /// groups' lists add to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_from: Vec<String>,
+    /// Sessions of this account at once, in this replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sessions: Option<usize>,
+    /// Upload rate of all this account's transfers together, in this replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_bandwidth: Option<Rate>,
+    /// Download rate of all this account's transfers together, in this replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_bandwidth: Option<Rate>,
+    /// Bytes and files under the home (whoever wrote them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
 }
 
 /// `groups:`, by name.
@@ -134,34 +207,17 @@ fn mask_hash<S: serde::Serializer>(h: &Option<String>, s: S) -> Result<S::Ok, S:
 }
 
 impl Settings {
+    /// Who may log in to the account: `allow_from` / `deny_from`.
+    #[must_use]
+    pub fn ip_rule(&self) -> super::networks::IpRule {
+        super::networks::IpRule::new(&self.allow_from, &self.deny_from)
+    }
+
     /// Whether a path of these settings holds `%username%`.
     #[must_use]
     pub fn uses_username(&self) -> bool {
         self.home.as_deref().is_some_and(|h| h.contains(USERNAME))
             || self.mounts.iter().any(|m| m.prefix.contains(USERNAME))
-    }
-
-    /// Mount paths: absolute, not `/` (the home is there), no `.`, `..` or
-    /// control characters, each once.
-    fn check_mount_paths(&self, key: &str) -> Result<(), ConfigError> {
-        for (j, m) in self.mounts.iter().enumerate() {
-            let segs: Vec<&str> = m.path.split('/').filter(|s| !s.is_empty()).collect();
-            let fine = m.path.starts_with('/')
-                && !segs.is_empty()
-                && segs
-                    .iter()
-                    .all(|s| *s != "." && *s != ".." && !s.chars().any(char::is_control));
-            if !fine {
-                return Err(bad(
-                    &format!("{key}.mounts[{j}].path"),
-                    "must be an absolute folder path below / with no . or .. (e.g. /archive)",
-                ));
-            }
-            if self.mounts[..j].iter().any(|o| same_path(&o.path, &m.path)) {
-                return Err(bad(&format!("{key}.mounts[{j}].path"), "appears twice"));
-            }
-        }
-        Ok(())
     }
 
     /// `self` where it sets a value, else `other` (a group further down
@@ -177,8 +233,27 @@ impl Settings {
             read_only,
             require_session_reuse,
             strict_eof,
-            encoding
+            encoding,
+            max_sessions,
+            upload_bandwidth,
+            download_bandwidth,
+            quota
         );
+        // For one path, the account's own entry replaces its groups'.
+        for (path, perms) in &other.permissions {
+            if !self.permissions.keys().any(|own| same_path(own, path)) {
+                self.permissions.insert(path.clone(), perms.clone());
+            }
+        }
+        if self.allow_from.is_empty() {
+            self.allow_from.clone_from(&other.allow_from);
+        }
+        // Denials add up: a group's stays whatever its members allow.
+        for net in &other.deny_from {
+            if !self.deny_from.contains(net) {
+                self.deny_from.push(net.clone());
+            }
+        }
         for m in &other.mounts {
             if !self.mounts.iter().any(|own| same_path(&own.path, &m.path)) {
                 self.mounts.push(m.clone());
@@ -212,25 +287,6 @@ pub fn login_name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A key prefix from a path (`a//b/../c/` → `a/c/`, `/` → `""`).
-fn folder(path: &str) -> String {
-    let mut stack = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                stack.pop();
-            }
-            s => stack.push(s),
-        }
-    }
-    let mut out = stack.join("/");
-    if !out.is_empty() {
-        out.push('/');
-    }
-    out
-}
-
 /// `text` with `%username%` replaced by `name` (which must have passed
 /// [`login_name_problem`]).
 #[must_use]
@@ -250,106 +306,6 @@ pub fn static_prefix(prefix: &str) -> String {
 }
 
 impl super::Config {
-    /// One user's groups, and its settings merged with theirs.
-    pub(super) fn validate_account(&self, i: usize, u: &User) -> Result<(), ConfigError> {
-        for (j, g) in u.groups.iter().enumerate() {
-            if !self.groups.contains_key(g) {
-                return Err(bad(
-                    &format!("users[{i}].groups[{j}]"),
-                    "names no group of `groups:`",
-                ));
-            }
-        }
-        let key = format!("users[{i}]");
-        self.validate_settings(&key, &u.settings())?;
-        let merged = self.settings_of(u);
-        if merged.uses_username()
-            && let Some(problem) = login_name_problem(&u.name)
-        {
-            return Err(bad(
-                &format!("{key}.name"),
-                format!("cannot stand in for %username% in a path: {problem}"),
-            ));
-        }
-        merged.check_mount_paths(&key)
-    }
-
-    /// A user's or a group's own settings; `key` names it.
-    pub(super) fn validate_settings(&self, key: &str, s: &Settings) -> Result<(), ConfigError> {
-        let known = |name: &str| name == super::DEFAULT_PROFILE || self.storages.contains_key(name);
-        if let Some(name) = &s.storage
-            && !known(name)
-        {
-            return Err(bad(
-                &format!("{key}.storage"),
-                "names no profile of `storages:` (nor `default`)",
-            ));
-        }
-        if let Some(enc) = s.encoding.as_deref()
-            && super::ftp_encoding(enc).is_none()
-        {
-            return Err(bad(&format!("{key}.encoding"), unusable_encoding(enc)));
-        }
-        if s.home.as_deref().is_some_and(has_control_chars) {
-            return Err(bad(&format!("{key}.home"), "contains NUL, CR or LF"));
-        }
-        for (j, m) in s.mounts.iter().enumerate() {
-            let mk = format!("{key}.mounts[{j}]");
-            if m.storage.as_deref().is_some_and(|n| !known(n)) {
-                return Err(bad(
-                    &format!("{mk}.storage"),
-                    "names no profile of `storages:` (nor `default`)",
-                ));
-            }
-            if has_control_chars(&m.prefix) {
-                return Err(bad(&format!("{mk}.prefix"), "contains NUL, CR or LF"));
-            }
-        }
-        s.check_mount_paths(key)
-    }
-
-    /// Warnings for an operator: accounts whose homes are the same folder
-    /// of the same bucket (each sees and changes the others' files), by
-    /// name — the trap of a forgotten `home`, which defaults to `/`.
-    #[must_use]
-    pub fn shared_roots(&self) -> Vec<String> {
-        let profiles = self.profiles();
-        let mut roots: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
-        let mut add = |user: &str, s: &Settings| {
-            let profile = s.storage.as_deref().unwrap_or(super::DEFAULT_PROFILE);
-            let Some((_, s3)) = profiles.iter().find(|(n, _)| n == profile) else {
-                return;
-            };
-            let home = substitute(s.home.as_deref().unwrap_or("/"), user);
-            let root = folder(&format!("{}/{home}", substitute(&s3.prefix, user)));
-            let endpoint = s3.endpoint.clone().unwrap_or_else(|| "aws".to_owned());
-            roots
-                .entry((endpoint, s3.bucket.clone(), root))
-                .or_default()
-                .push(user.to_owned());
-        };
-        for u in &self.users {
-            add(&u.name, &self.settings_of(u));
-        }
-        let anonymous = Settings {
-            home: Some(self.anonymous.home.clone()),
-            ..Settings::default()
-        };
-        if self.anonymous.enabled {
-            add("anonymous", &anonymous);
-        }
-        roots
-            .into_iter()
-            .filter(|(_, users)| users.len() > 1)
-            .map(|((_, bucket, root), users)| {
-                format!(
-                    "users {} share one root, s3://{bucket}/{root}: each sees and changes the others' files (give each its own `home`, e.g. /%username%)",
-                    users.join(", ")
-                )
-            })
-            .collect()
-    }
-
     /// `user`'s settings with its groups' filled in where it sets none
     /// (groups in the user's order; unknown names were refused at load).
     #[must_use]
@@ -388,6 +344,8 @@ mod tests {
             storage: Some(s.into()),
             prefix: String::new(),
             read_only: true,
+            permissions: None,
+            quota: None,
         };
         let user = Settings {
             home: Some("/own".into()),

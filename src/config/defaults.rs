@@ -120,6 +120,11 @@ impl Default for Limits {
             ban_after_failures: 10,
             ban_window: Dur(std::time::Duration::from_secs(600)),
             ban_duration: Dur(std::time::Duration::from_secs(900)),
+            allow_from: Vec::new(),
+            deny_from: Vec::new(),
+            upload_bandwidth: None,
+            download_bandwidth: None,
+            quota_rescan: Dur(std::time::Duration::from_secs(300)),
         }
     }
 }

@@ -48,6 +48,8 @@ const TYPED: &[&str] = &[
     "limits.max_login_failures",
     "limits.max_commands_per_second",
     "limits.ban_after_failures",
+    "limits.allow_from",
+    "limits.deny_from",
     "passive.peer_check",
     "passive.ports_per_replica",
     "passive.replica",

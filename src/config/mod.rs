@@ -5,8 +5,11 @@
 //! demo defaults go through one path and every error names its key.
 
 mod accounts;
+mod accounts_check;
 mod defaults;
 mod env;
+pub mod networks;
+mod perms;
 mod profiles;
 mod redact;
 mod replica;
@@ -20,12 +23,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{
-    Groups, Mount, Settings, USERNAME, User, login_name_problem, same_path, static_prefix,
+    Groups, Mount, Quota, Settings, USERNAME, User, login_name_problem, same_path, static_prefix,
     substitute,
 };
+pub use perms::{Perm, Perms};
 pub use profiles::{DEFAULT_PROFILE, Profile, Profiles, effective};
 pub use timeouts::Timeouts;
-pub use types::{Dur, PortRange, Secret, Size};
+pub use types::{Dur, PortRange, Rate, Secret, Size};
 
 /// A configuration error; the message names the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -307,6 +311,17 @@ pub struct Limits {
     pub ban_window: Dur,
     /// How long a banned IP is refused (421 on connect).
     pub ban_duration: Dur,
+    /// Networks that may connect at all; empty: any (checked before the banner).
+    pub allow_from: Vec<String>,
+    /// Networks that may never connect (checked first).
+    pub deny_from: Vec<String>,
+    /// Upload rate of all transfers together, in this replica.
+    pub upload_bandwidth: Option<Rate>,
+    /// Download rate of all transfers together, in this replica.
+    pub download_bandwidth: Option<Rate>,
+    /// How often a quota's usage is counted again from S3 (objects other
+    /// tools and other replicas wrote or removed show within this).
+    pub quota_rescan: Dur,
 }
 
 /// `uploads:` section.

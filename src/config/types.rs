@@ -38,6 +38,67 @@ impl Serialize for Size {
     }
 }
 
+/// A transfer rate in bytes per second, written `20Mbit/s` (decimal bits,
+/// as network links are sold), `2.5MiB/s`, `500 kB/s` (bytes, as sizes are)
+/// or a plain number of bytes per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub u64);
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            "not a rate: write e.g. 20Mbit/s, 2.5MiB/s or a number of bytes per second".to_owned()
+        };
+        let t = s.trim();
+        let t = t
+            .strip_suffix("/s")
+            .or_else(|| t.strip_suffix("ps"))
+            .unwrap_or(t)
+            .trim();
+        let lower = t.to_ascii_lowercase();
+        if let Some(num) = lower
+            .strip_suffix("bit")
+            .or_else(|| lower.strip_suffix('b').filter(|_| t.ends_with('b')))
+        {
+            let num = num.trim();
+            let (digits, scale) = match num.chars().last() {
+                Some('k') => (&num[..num.len() - 1], 1e3),
+                Some('m') => (&num[..num.len() - 1], 1e6),
+                Some('g') => (&num[..num.len() - 1], 1e9),
+                _ => (num, 1.0),
+            };
+            let bits: f64 = digits.trim().parse().map_err(|_| bad())?;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            return Ok(Self((bits * scale / 8.0) as u64));
+        }
+        t.parse::<bytesize::ByteSize>()
+            .map(|b| Self(b.as_u64()))
+            .map_err(|_| bad())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Self(n)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}/s", bytesize::ByteSize(self.0).display().iec()))
+    }
+}
+
 /// A duration written as `300s`, `5m`, `1h 30m` or a plain number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
@@ -188,6 +249,22 @@ mod tests {
         );
         let back: Size = serde_yaml::from_str("8.0 MiB").unwrap();
         assert_eq!(back, Size(8 << 20));
+    }
+
+    #[test]
+    fn rates() {
+        let r = |s: &str| s.parse::<Rate>().unwrap().0;
+        assert_eq!(r("20Mbit/s"), 2_500_000);
+        assert_eq!(r("20 Mbit/s"), 2_500_000);
+        assert_eq!(r("1Gbps"), 125_000_000);
+        assert_eq!(r("800kbit/s"), 100_000);
+        assert_eq!(r("2MiB/s"), 2 * 1024 * 1024);
+        assert_eq!(r("500 kB/s"), 500_000);
+        assert_eq!(r("4096"), 4096);
+        assert!("fast".parse::<Rate>().is_err());
+        let back: Rate =
+            serde_yaml::from_str(&serde_yaml::to_string(&Rate(2 * 1024 * 1024)).unwrap()).unwrap();
+        assert_eq!(back, Rate(2 * 1024 * 1024));
     }
 
     #[test]

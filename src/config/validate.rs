@@ -73,14 +73,9 @@ impl Config {
                 "overlaps `listen` or `passive.ports`",
             ));
         }
-        for (i, net) in self.proxy_protocol.trusted.iter().enumerate() {
-            if net.parse::<ipnet::IpNet>().is_err() && net.parse::<std::net::IpAddr>().is_err() {
-                return Err(bad(
-                    &format!("proxy_protocol.trusted[{i}]"),
-                    "is not an address or a network like 10.0.0.0/8",
-                ));
-            }
-        }
+        super::networks::check("proxy_protocol.trusted", &self.proxy_protocol.trusted)?;
+        super::networks::check("limits.allow_from", &self.limits.allow_from)?;
+        super::networks::check("limits.deny_from", &self.limits.deny_from)?;
         Ok(())
     }
 
@@ -119,9 +114,18 @@ impl Config {
             ("limits.handshake_timeout", l.handshake_timeout),
             ("limits.ban_window", l.ban_window),
             ("limits.ban_duration", l.ban_duration),
+            ("limits.quota_rescan", l.quota_rescan),
         ] {
             if d.0.is_zero() {
                 return Err(bad(key, "must be longer than 0s"));
+            }
+        }
+        for (key, rate) in [
+            ("limits.upload_bandwidth", l.upload_bandwidth),
+            ("limits.download_bandwidth", l.download_bandwidth),
+        ] {
+            if rate.is_some_and(|r| r.0 == 0) {
+                return Err(bad(key, "must be more than 0 (leave it out for no limit)"));
             }
         }
         Ok(())

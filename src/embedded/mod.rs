@@ -39,7 +39,7 @@ pub use list::{ListParams, Listed, Page, Resume, list_page};
 /// The `S3` trait implementation over a [`disk::Disk`].
 #[derive(Debug)]
 pub struct EmbeddedStore {
-    disk: disk::Disk,
+    disk: Arc<disk::Disk>,
     uploads: Mutex<HashMap<String, multipart::Upload>>,
     hooks: Arc<TestHooks>,
 }
@@ -95,6 +95,7 @@ pub struct EmbeddedS3 {
     pub access_key: String,
     /// Secret key the server accepts.
     pub secret_key: String,
+    disk: Arc<disk::Disk>,
     shutdown: CancellationToken,
     tasks: tokio_util::task::TaskTracker,
     #[cfg(feature = "test-hooks")]
@@ -114,13 +115,13 @@ impl EmbeddedS3 {
         access_key: &str,
         secret_key: &str,
     ) -> std::io::Result<Self> {
-        let disk = disk::Disk::open(data_dir)?;
+        let disk = Arc::new(disk::Disk::open(data_dir)?);
         for bucket in buckets {
             disk.create_bucket(bucket)?;
         }
         let hooks = Arc::new(TestHooks::new());
         let store = EmbeddedStore {
-            disk,
+            disk: disk.clone(),
             uploads: Mutex::new(HashMap::new()),
             hooks: hooks.clone(),
         };
@@ -165,11 +166,20 @@ impl EmbeddedS3 {
             endpoint: format!("http://{addr}"),
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
+            disk,
             shutdown,
             tasks,
             #[cfg(feature = "test-hooks")]
             hooks,
         })
+    }
+
+    /// Creates `bucket` if missing (a profile a reload added).
+    ///
+    /// # Errors
+    /// On file-system errors.
+    pub fn add_bucket(&self, bucket: &str) -> std::io::Result<()> {
+        self.disk.create_bucket(bucket).map(drop)
     }
 
     /// Test hook: from now on, copies whose source key contains `pattern`

@@ -21,7 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::EmbeddedStore;
 use super::attrs::WriteAttrs;
 use super::disk::{ObjMeta, Written, now_pair, write_stream};
-use super::objects::{check_if_match, copy_source, io_err, meta_from_input, verify_crc32c};
+use super::objects::{
+    check_if_match, copy_source, io_err, meta_from_input, verify_crc32c, write_allowed,
+};
 use crate::storage::checksum;
 
 /// A multipart upload in progress.
@@ -291,7 +293,17 @@ impl EmbeddedStore {
             crc32c,
             attrs: chosen.attrs.clone(),
         };
-        bucket.commit(&tmp, meta).map_err(|e| io_err(&e))?;
+        // Conditional completes, as S3 does (If-Match / If-None-Match: *).
+        let (if_match, if_none_match) = (input.if_match, input.if_none_match);
+        let allowed = bucket
+            .commit_if(&tmp, meta, |current| {
+                write_allowed(if_match.as_ref(), if_none_match.as_ref(), current)
+            })
+            .map_err(|e| io_err(&e))?;
+        if !allowed {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(s3_error!(PreconditionFailed));
+        }
         self.uploads
             .lock()
             .expect("uploads poisoned")

@@ -83,7 +83,7 @@ pub(super) fn check_if_match(
 
 /// S3's conditional writes: `If-Match` (an ETag, or `*`: any object) and
 /// `If-None-Match: *` (no object), against the object a write would replace.
-fn write_allowed(
+pub(super) fn write_allowed(
     if_match: Option<&s3s::dto::ETagCondition>,
     if_none_match: Option<&s3s::dto::ETagCondition>,
     current: Option<&ObjMeta>,

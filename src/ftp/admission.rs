@@ -10,8 +10,11 @@
 //!   real client, which logs in within a moment, gets through. Each waits
 //!   at most `limits.login_timeout`.
 //! - A successful login trades the waiting place for a *session* place
-//!   (`limits.max_sessions`, `limits.max_sessions_per_ip`); when those are
-//!   full the login is refused with 421.
+//!   (`limits.max_sessions`, `limits.max_sessions_per_ip`, and the
+//!   account's own `max_sessions`); when those are full the login is
+//!   refused with 421. All counts are per replica: behind a balancer
+//!   spreading over n replicas an account may hold up to n × its
+//!   `max_sessions`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -65,6 +68,8 @@ struct Waiting {
 pub struct Places {
     waiting: Mutex<Waiting>,
     sessions: Mutex<Counts>,
+    /// Logged-in sessions by account.
+    accounts: Mutex<HashMap<String, usize>>,
     next_id: AtomicU64,
     max_waiting: usize,
     max_waiting_per_ip: usize,
@@ -80,6 +85,8 @@ pub struct Admission {
     /// `Some` while waiting to log in: its id and the token that closes it
     /// to make room for a newer one.
     waiting: Option<(u64, CancellationToken)>,
+    /// The account, once logged in.
+    account: Option<String>,
 }
 
 impl Places {
@@ -89,6 +96,7 @@ impl Places {
         Arc::new(Self {
             waiting: Mutex::default(),
             sessions: Mutex::default(),
+            accounts: Mutex::default(),
             next_id: AtomicU64::new(0),
             max_waiting: limits.max_unauthenticated,
             max_waiting_per_ip: limits.max_unauthenticated_per_ip,
@@ -124,6 +132,7 @@ impl Places {
             places: self.clone(),
             ip,
             waiting: Some((id, token)),
+            account: None,
         })
     }
 
@@ -150,11 +159,13 @@ impl Admission {
         self.waiting.as_ref().map(|(_, t)| t.clone())
     }
 
-    /// Trades the waiting place for a session place (at login).
+    /// Trades the waiting place for a session place (at login) of
+    /// `account`, which may hold at most `max` sessions (`None`: no cap of
+    /// its own).
     ///
     /// # Errors
     /// When the session places are full; the connection should close.
-    pub fn promote(&mut self) -> Result<(), Refusal> {
+    pub fn promote(&mut self, account: &str, max: Option<usize>) -> Result<(), Refusal> {
         let Some((id, token)) = &self.waiting else {
             return Ok(());
         };
@@ -168,10 +179,18 @@ impl Admission {
         if s.at_ip(self.ip) >= self.places.max_sessions_per_ip {
             return Err("Too many sessions from your address; try again later");
         }
+        let mut accounts = self.places.accounts.lock().expect("places poisoned");
+        let held = accounts.get(account).copied().unwrap_or(0);
+        if max.is_some_and(|m| held >= m) {
+            return Err("Too many sessions of this account; try again later");
+        }
+        accounts.insert(account.to_owned(), held + 1);
+        drop(accounts);
         s.add(self.ip);
         drop(s);
         self.places.leave_waiting(*id, self.ip);
         self.waiting = None;
+        self.account = Some(account.to_owned());
         Ok(())
     }
 }
@@ -180,12 +199,22 @@ impl Drop for Admission {
     fn drop(&mut self) {
         match &self.waiting {
             Some((id, _)) => self.places.leave_waiting(*id, self.ip),
-            None => self
-                .places
-                .sessions
-                .lock()
-                .expect("places poisoned")
-                .remove(self.ip),
+            None => {
+                self.places
+                    .sessions
+                    .lock()
+                    .expect("places poisoned")
+                    .remove(self.ip);
+                if let Some(account) = &self.account {
+                    let mut accounts = self.places.accounts.lock().expect("places poisoned");
+                    if let Some(n) = accounts.get_mut(account) {
+                        *n -= 1;
+                        if *n == 0 {
+                            accounts.remove(account);
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -236,12 +265,12 @@ mod tests {
         let p = places(10, 10, 1);
         let mut a = p.admit(ip(1)).unwrap();
         let mut b = p.admit(ip(2)).unwrap();
-        a.promote().unwrap();
+        a.promote("a", None).unwrap();
         assert!(a.evicted().is_none());
         assert_eq!(p.counts(), (1, 1));
-        assert!(b.promote().is_err(), "session places are full");
+        assert!(b.promote("b", None).is_err(), "session places are full");
         drop(a);
-        b.promote().unwrap();
+        b.promote("b", None).unwrap();
         assert_eq!(p.counts(), (0, 1));
         drop(b);
         assert_eq!(p.counts(), (0, 0));
@@ -252,8 +281,25 @@ mod tests {
         let p = places(1, 1, 10);
         let mut old = p.admit(ip(1)).unwrap();
         let _new = p.admit(ip(2)).unwrap();
-        assert!(old.promote().is_err());
+        assert!(old.promote("a", None).is_err());
         drop(old);
         assert_eq!(p.counts(), (1, 0));
+    }
+
+    #[test]
+    fn an_account_holds_at_most_its_own_sessions() {
+        let p = places(10, 10, 10);
+        let mut a1 = p.admit(ip(1)).unwrap();
+        let mut a2 = p.admit(ip(2)).unwrap();
+        let mut other = p.admit(ip(3)).unwrap();
+        a1.promote("partner", Some(1)).unwrap();
+        assert!(
+            a2.promote("partner", Some(1)).is_err(),
+            "its one session is taken"
+        );
+        other.promote("auditor", Some(1)).unwrap();
+        drop(a1);
+        a2.promote("partner", Some(1)).unwrap();
+        assert_eq!(p.counts(), (0, 2));
     }
 }

@@ -58,13 +58,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
 }
 
 /// Canonical form for comparing peers (`::ffff:a.b.c.d` is `a.b.c.d`).
-#[must_use]
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 @ IpAddr::V4(_) => v4,
-    }
-}
+pub use crate::config::networks::canonical;
 
 /// Why a PORT/EPRT address is refused (RFC 2577).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

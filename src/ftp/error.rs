@@ -71,6 +71,14 @@ pub fn reply_for(err: &FtpError) -> (Reply, bool) {
                     )
                 }
                 StorageError::Archived => Reply::new(Code::FileUnavailable, e.to_string()),
+                StorageError::Exists => Reply::new(
+                    Code::FileUnavailable,
+                    "A file with that name exists, and this account may not replace files (needs `overwrite`); nothing was changed",
+                ),
+                StorageError::QuotaExceeded => Reply::new(
+                    Code::StorageExceeded,
+                    "Storage quota exceeded; the upload was not stored (any previous version is intact)",
+                ),
                 StorageError::IsFolder => Reply::new(
                     Code::NameNotAllowed,
                     "A directory with that name exists; nothing was changed",

@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod ascii;
+pub mod bandwidth;
 pub mod bans;
 pub mod charset;
 pub mod codec;

@@ -11,7 +11,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ipnet::IpNet;
+use crate::config::networks::Networks;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The v2 signature (12 bytes); its first 6 bytes tell it from v1's `PROXY `.
@@ -21,29 +21,19 @@ const V1_MAX: usize = 107;
 
 /// The networks whose connections carry a PROXY header.
 #[derive(Debug, Clone, Default)]
-pub struct ProxyTrust(Vec<IpNet>);
+pub struct ProxyTrust(Networks);
 
 impl ProxyTrust {
     /// From `proxy_protocol.trusted` (validated at start: CIDRs or addresses).
     #[must_use]
     pub fn new(trusted: &[String]) -> Self {
-        Self(
-            trusted
-                .iter()
-                .filter_map(|t| {
-                    t.parse::<IpNet>()
-                        .ok()
-                        .or_else(|| t.parse::<IpAddr>().ok().map(IpNet::from))
-                })
-                .collect(),
-        )
+        Self(Networks::parse(trusted))
     }
 
     /// Whether a connection from `ip` must start with a PROXY header.
     #[must_use]
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        let ip = super::data::canonical(ip);
-        self.0.iter().any(|n| n.contains(&ip))
+        self.0.contains(ip)
     }
 }
 

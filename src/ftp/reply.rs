@@ -77,6 +77,8 @@ pub enum Code {
     ProtNotSupported = 536,
     /// 550: file unavailable (not found, no access).
     FileUnavailable = 550,
+    /// 552: storage allocation exceeded (a quota).
+    StorageExceeded = 552,
     /// 553: file name not allowed.
     NameNotAllowed = 553,
     /// 554: requested action not taken (a REST offset that does not fit).

@@ -12,7 +12,8 @@ use super::context::{Answer, Ctx, Login, Shared, State, Then, UserCtx};
 use super::control::{Control, ControlStream};
 use super::error::{FtpError, refuse, reply_for};
 use super::handlers::{
-    ListFormat, StorMode, auth, files, hash, info, list, nav, rename, site, tls, transfer,
+    ListFormat, StorMode, auth, files, hash, info, list, nav, rename, site, stat, tls, transfer,
+    upload,
 };
 use super::reply::{Code, Reply};
 
@@ -254,11 +255,8 @@ impl Session {
             C::Feat => Ok(info::feat(&self.ctx())),
             C::Opts(arg) => info::opts(&mut self.ctx(), &arg),
             C::Help => Ok(info::help()),
-            C::Stat(None) => {
-                let u = self.user()?;
-                Ok(info::stat_server(u.st, u.account))
-            }
-            C::Stat(Some(path)) => list::stat_path(&mut self.user()?, &path).await,
+            C::Stat(None) => Ok(info::stat_server(&mut self.user()?).await),
+            C::Stat(Some(path)) => stat::stat_path(&mut self.user()?, &path).await,
             C::Type(t) => {
                 self.state.ttype = t;
                 Ok(Reply::new(
@@ -295,9 +293,9 @@ impl Session {
                 ))
             }
             C::Retr(path) => transfer::retr(&mut self.user()?, &path).await,
-            C::Stor(path) => transfer::stor(&mut self.user()?, &path, StorMode::Replace).await,
-            C::Stou(name) => transfer::stou(&mut self.user()?, name).await,
-            C::Appe(path) => transfer::stor(&mut self.user()?, &path, StorMode::Append).await,
+            C::Stor(path) => upload::stor(&mut self.user()?, &path, StorMode::Replace).await,
+            C::Stou(name) => upload::stou(&mut self.user()?, name).await,
+            C::Appe(path) => upload::stor(&mut self.user()?, &path, StorMode::Append).await,
             C::Abor => Ok(Reply::new(
                 Code::TransferComplete,
                 "No transfer in progress",
@@ -305,7 +303,7 @@ impl Session {
             C::List(path) => list::list(&mut self.user()?, path, ListFormat::Long).await,
             C::Nlst(path) => list::list(&mut self.user()?, path, ListFormat::Names).await,
             C::Mlsd(path) => list::list(&mut self.user()?, path, ListFormat::Facts).await,
-            C::Mlst(path) => list::mlst(&mut self.user()?, path).await,
+            C::Mlst(path) => stat::mlst(&mut self.user()?, path).await,
             C::Pasv => nav::pasv(&mut self.ctx()).await,
             C::Epsv => nav::epsv(&mut self.ctx()).await,
             C::EpsvAll => {

@@ -3,8 +3,8 @@
 //! login name put in place of `%username%` only once it is known to be a
 //! plain name. An account whose tree cannot be built does not log in.
 
-use super::{Mount, Namespace, VPath};
-use crate::config::{Settings, USERNAME, login_name_problem, substitute};
+use super::{Mount, Namespace, Rights, VPath};
+use crate::config::{Perms, Settings, USERNAME, login_name_problem, substitute};
 use crate::storage::Storages;
 
 /// Why an account's tree cannot be built (the login is refused, and the
@@ -17,6 +17,14 @@ pub enum BuildError {
     /// A profile the settings name does not exist.
     #[error("no storage profile named {0:?}")]
     Profile(String),
+    /// A permission table that does not parse (an identity source's).
+    #[error("permissions of {path:?}: {why}")]
+    Permissions {
+        /// The folder.
+        path: String,
+        /// Why.
+        why: String,
+    },
     /// A home or mount that cannot be a folder of its profile.
     #[error("{what} {path:?}: {why}")]
     Folder {
@@ -64,7 +72,8 @@ pub fn tree(name: &str, settings: &Settings, storages: &Storages) -> Result<Name
         what: "home",
         path: home.clone(),
         why: e.to_string(),
-    })?;
+    })?
+    .with_quota(settings.quota);
     let mut mounts = Vec::with_capacity(settings.mounts.len());
     for m in &settings.mounts {
         let storage = profile(m.storage.as_deref())?;
@@ -88,8 +97,39 @@ pub fn tree(name: &str, settings: &Settings, storages: &Storages) -> Result<Name
             what: "mount",
             path: m.path.clone(),
             why: e.to_string(),
-        })?;
+        })?
+        .with_quota(m.quota);
         mounts.push(mount);
     }
-    Ok(Namespace::new(home, mounts))
+    Ok(Namespace::new(home, mounts, rights(settings, read_only)?))
+}
+
+/// The permission table: the account's entries, then each mount's own at
+/// its mount point unless the account names that folder.
+fn rights(settings: &Settings, read_only: bool) -> Result<Rights, BuildError> {
+    let entry = |path: &str, names: &[String]| {
+        let why = |why: String| BuildError::Permissions {
+            path: path.to_owned(),
+            why,
+        };
+        let at = VPath::root()
+            .resolve(path)
+            .map_err(|e| why(e.to_string()))?;
+        let perms = Perms::parse(names.iter().map(String::as_str)).map_err(why)?;
+        Ok((at, perms))
+    };
+    let mut table = settings
+        .permissions
+        .iter()
+        .map(|(path, names)| entry(path, names))
+        .collect::<Result<Vec<_>, _>>()?;
+    for m in &settings.mounts {
+        if let Some(names) = &m.permissions {
+            let (at, perms) = entry(&m.path, names)?;
+            if !table.iter().any(|(p, _)| *p == at) {
+                table.push((at, perms));
+            }
+        }
+    }
+    Ok(Rights::new(table, read_only))
 }

@@ -15,18 +15,24 @@
 
 mod build;
 pub mod path;
+mod rights;
 
 use std::fmt;
 
+pub use crate::config::{Perm, Perms, Quota};
 pub use build::{BuildError, tree};
 pub use path::{MAX_KEY_LEN, PathError, Root, VPath};
+pub use rights::Rights;
 
 use crate::storage::{RESERVED_DIR, Storage};
 
 /// What an operation does, for the rights of the place it does it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    /// LIST, NLST, MLSD, STAT, CWD.
+    /// The gateway's own look at a place (does a folder exist, CWD into
+    /// it, keep a folder's marker): no permission needed.
+    Lookup,
+    /// LIST, NLST, MLSD, STAT.
     List,
     /// RETR, SIZE, MDTM, HASH.
     Read,
@@ -50,7 +56,24 @@ impl Op {
     /// Whether the operation changes the tree.
     #[must_use]
     pub fn writes(self) -> bool {
-        !matches!(self, Self::List | Self::Read)
+        !matches!(self, Self::Lookup | Self::List | Self::Read)
+    }
+
+    /// The permission it needs, and whether in the folder itself (a
+    /// listing) rather than in the folder that holds the entry.
+    fn needs(self) -> Option<(Perm, bool)> {
+        Some(match self {
+            Self::Lookup => return None,
+            Self::List => (Perm::List, true),
+            Self::Read => (Perm::Download, false),
+            Self::Write => (Perm::Upload, false),
+            Self::DeleteFile => (Perm::DeleteFiles, false),
+            Self::DeleteDir => (Perm::DeleteDirs, false),
+            Self::RenameFile => (Perm::RenameFiles, false),
+            Self::RenameDir => (Perm::RenameDirs, false),
+            Self::CreateDir => (Perm::CreateDirs, false),
+            Self::Chtimes => (Perm::Chtimes, false),
+        })
     }
 }
 
@@ -61,8 +84,16 @@ pub enum NsError {
     Path(PathError),
     /// The account or the mount may not write there.
     ReadOnly(VPath),
-    /// A mount point, or a folder holding one: it cannot be removed,
-    /// renamed or replaced by a file.
+    /// The permission table refuses the operation there.
+    Denied {
+        /// The path.
+        path: VPath,
+        /// What it lacks.
+        perm: Perm,
+    },
+    /// A folder of the configuration (a mount point, a folder of the
+    /// permission table, or one holding such a folder): it cannot be
+    /// removed, renamed or replaced by a file.
     MountPoint(VPath),
 }
 
@@ -71,9 +102,12 @@ impl fmt::Display for NsError {
         match self {
             Self::Path(e) => e.fmt(f),
             Self::ReadOnly(p) => write!(f, "{p}: permission denied (read-only)"),
+            Self::Denied { path, perm } => {
+                write!(f, "{path}: permission denied (needs `{}`)", perm.name())
+            }
             Self::MountPoint(p) => write!(
                 f,
-                "{p}: a mount point (or a folder holding one): it cannot be removed, renamed or written over"
+                "{p}: a folder of the account's configuration (a mount point, a folder named in its permissions, or one holding such a folder): it cannot be removed, renamed or written over"
             ),
         }
     }
@@ -98,6 +132,8 @@ pub struct Mount {
     storage: Storage,
     /// Writes refused under it (the mount's or the account's).
     read_only: bool,
+    /// Bytes and files allowed under it.
+    quota: Option<Quota>,
 }
 
 /// A place of the tree, resolved: the storage that serves it and its key.
@@ -109,6 +145,8 @@ pub struct Location<'a> {
     pub key: String,
     /// The mount the place is in.
     pub mount: &'a Mount,
+    /// For an upload: whether it may replace an existing file (`overwrite`).
+    pub overwrite: bool,
 }
 
 impl Mount {
@@ -139,7 +177,20 @@ impl Mount {
             root,
             storage,
             read_only,
+            quota: None,
         })
+    }
+
+    /// The same mount with a quota on it.
+    #[must_use]
+    pub fn with_quota(self, quota: Option<Quota>) -> Self {
+        Self { quota, ..self }
+    }
+
+    /// Its quota, if any.
+    #[must_use]
+    pub fn quota(&self) -> Option<Quota> {
+        self.quota
     }
 
     /// Where the mount is in the tree.
@@ -167,22 +218,48 @@ impl Mount {
     }
 }
 
-/// One user's tree: the home and its mounts.
+/// One user's tree: the home and its mounts, and what it may do where.
 #[derive(Debug, Clone)]
 pub struct Namespace {
-    /// The home (at `/`) first, then the mounts, deepest first.
+    /// The mounts, deepest first, then the home (at `/`).
     mounts: Vec<Mount>,
+    rights: Rights,
 }
 
 impl Namespace {
-    /// A tree of `home` (at `/`) and `mounts` elsewhere.
+    /// A tree of `home` (at `/`) and `mounts` elsewhere, with `rights`.
     #[must_use]
-    pub fn new(home: Mount, mut mounts: Vec<Mount>) -> Self {
+    pub fn new(home: Mount, mut mounts: Vec<Mount>, rights: Rights) -> Self {
         mounts.sort_by_key(|m| std::cmp::Reverse(m.at.as_str().matches('/').count()));
         let mut all = Vec::with_capacity(mounts.len() + 1);
         all.extend(mounts);
         all.push(home);
-        Self { mounts: all }
+        Self {
+            mounts: all,
+            rights,
+        }
+    }
+
+    /// The mount that serves `p`, when it has a quota.
+    #[must_use]
+    pub fn quota_at(&self, p: &VPath) -> Option<&Mount> {
+        Some(self.mount_of(p)).filter(|m| m.quota.is_some())
+    }
+
+    /// Every mount with a quota (the home first), for `SITE QUOTA`.
+    pub fn quotas(&self) -> impl Iterator<Item = &Mount> {
+        self.mounts.iter().rev().filter(|m| m.quota.is_some())
+    }
+
+    /// What may be done with the entry `name` listed in `dir` (a listing's
+    /// mode bits and `perm` facts): the table's permissions there, none
+    /// that write in a read-only mount.
+    #[must_use]
+    pub fn perms_of(&self, dir: &VPath, name: &str, is_dir: bool) -> Perms {
+        let perms = self.rights.of_entry(dir, name, is_dir);
+        let place = dir.resolve(name).unwrap_or_else(|_| dir.clone());
+        let m = self.mount_of(if is_dir { &place } else { dir });
+        perms.capped(m.read_only)
     }
 
     /// The home's mount.
@@ -199,31 +276,34 @@ impl Namespace {
             .unwrap_or_else(|| self.home())
     }
 
-    /// Whether `p` is a mount point (not the home), or a folder leading to one.
-    #[must_use]
-    pub fn holds_mount(&self, p: &VPath) -> bool {
+    /// The folders the account's configuration defines: its mount points
+    /// and the folders its permission table names (a drop folder `/in`
+    /// exists before anything is dropped into it).
+    fn declared(&self) -> impl Iterator<Item = &VPath> {
         self.mounts
             .iter()
-            .any(|m| !m.at.is_root() && m.at.starts_with(p) && !p.starts_with(&m.at))
-            || self.is_mount_point(p)
+            .map(|m| &m.at)
+            .chain(self.rights.folders())
+            .filter(|at| !at.is_root())
     }
 
-    /// Whether `p` is a mount point (not the home).
+    /// Whether `p` is a folder whatever S3 holds: a mount point (not the
+    /// home), a folder of the permission table, or a folder leading to one.
+    /// It cannot be removed, renamed or replaced by a file.
     #[must_use]
-    pub fn is_mount_point(&self, p: &VPath) -> bool {
-        !p.is_root() && self.mounts.iter().any(|m| m.at == *p)
+    pub fn holds_mount(&self, p: &VPath) -> bool {
+        self.declared().any(|at| at.starts_with(p))
     }
 
-    /// The names in folder `dir` that are mount points or lead to one:
-    /// folders of the listing whatever S3 holds.
+    /// The names in folder `dir` that are such folders (see
+    /// [`Namespace::holds_mount`]): folders of the listing whatever S3 holds.
     #[must_use]
     pub fn folders_in(&self, dir: &VPath) -> Vec<String> {
         let mut names: Vec<String> = self
-            .mounts
-            .iter()
-            .filter(|m| !m.at.is_root() && m.at.starts_with(dir) && m.at != *dir)
-            .filter_map(|m| {
-                let rest = m.at.as_str()[dir.as_str().len()..].trim_start_matches('/');
+            .declared()
+            .filter(|at| at.starts_with(dir) && *at != dir)
+            .filter_map(|at| {
+                let rest = at.as_str()[dir.as_str().len()..].trim_start_matches('/');
                 rest.split('/').next().map(str::to_owned)
             })
             .collect();
@@ -235,6 +315,15 @@ impl Namespace {
     fn allowed(&self, m: &Mount, p: &VPath, op: Op) -> Result<(), NsError> {
         if op.writes() && m.read_only {
             return Err(NsError::ReadOnly(p.clone()));
+        }
+        if let Some((perm, itself)) = op.needs() {
+            let folder = if itself { p.clone() } else { p.parent() };
+            if !self.rights.at(&folder).has(perm) {
+                return Err(NsError::Denied {
+                    path: p.clone(),
+                    perm,
+                });
+            }
         }
         Ok(())
     }
@@ -255,6 +344,7 @@ impl Namespace {
             storage: &m.storage,
             key,
             mount: m,
+            overwrite: op == Op::Write && self.rights.at(&p.parent()).has(Perm::Overwrite),
         })
     }
 
@@ -275,6 +365,7 @@ impl Namespace {
             storage: &m.storage,
             key,
             mount: m,
+            overwrite: false,
         })
     }
 }

@@ -49,7 +49,7 @@ async fn tree() -> Namespace {
         false,
     )
     .unwrap();
-    Namespace::new(home, vec![archive, deep])
+    Namespace::new(home, vec![archive, deep], Rights::default())
 }
 
 #[tokio::test]
@@ -140,7 +140,7 @@ async fn the_gateways_own_folder_is_never_a_home() {
         false,
     )
     .unwrap();
-    let ns = Namespace::new(home, Vec::new());
+    let ns = Namespace::new(home, Vec::new(), Rights::default());
     assert!(matches!(
         ns.file(&p("/.s3ftpd/x"), Op::Read),
         Err(NsError::Path(PathError::Reserved))

@@ -1,5 +1,6 @@
 //! Accepting control connections: PROXY protocol from trusted load
-//! balancers, bans, session limits, then one task per session.
+//! balancers, the global address lists, bans, session limits, then one
+//! task per session.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,6 +78,10 @@ async fn connection(
                 return tracing::warn!(balancer = %socket_peer, error = %e, "connection from a trusted proxy without a valid PROXY header dropped");
             }
         }
+    }
+    if !shared.ip_rule.permits(peer.ip()) {
+        tracing::warn!(%peer, "connection refused: the address is not allowed (limits.allow_from / deny_from)");
+        return refuse_connection(stream, "Connections from your address are not allowed").await;
     }
     if shared
         .bans

@@ -17,13 +17,15 @@ use crate::auth::Users;
 use crate::config::Config;
 
 mod accept;
+mod reload;
 mod s3;
 use crate::embedded::EmbeddedS3;
 use crate::ftp::admission::Places;
-use crate::ftp::context::Shared;
+use crate::ftp::context::{Accounts, Shared};
 use crate::ftp::passive::PassivePorts;
 use crate::storage::{StorageError, Storages};
 use accept::accept_loop;
+pub use reload::Reloaded;
 pub use s3::probe_buckets;
 use s3::{check_buckets, connect_storages, start_embedded, sweep_uploads};
 
@@ -91,6 +93,8 @@ pub struct Gateway {
     /// What `/readyz` answers.
     readiness: Arc<crate::observe::http::Readiness>,
     tracker: TaskTracker,
+    /// The sweeps of abandoned uploads running (see `s3::sweep_uploads`).
+    swept: std::sync::Mutex<Vec<crate::storage::Storage>>,
     /// Stops the metrics endpoint and the readiness probe, after the drain.
     observe_stop: CancellationToken,
 }
@@ -135,10 +139,13 @@ impl Gateway {
         let proxy = crate::ftp::proxy::ProxyTrust::new(&shared.config.proxy_protocol.trusted);
         let tracker = TaskTracker::new();
         let observe_stop = CancellationToken::new();
-        sweep_uploads(&shared, &observe_stop);
+        let swept = std::sync::Mutex::default();
+        let accounts = shared.accounts.load_full();
+        let abandoned = shared.config.uploads.abandoned_after.0;
+        sweep_uploads(&accounts.storages, &swept, abandoned, &observe_stop);
         if let Some(l) = observe {
             let counts = shared.clone();
-            let storage = shared.storages.default_profile().clone();
+            let storage = accounts.storages.default_profile().clone();
             let bucket: crate::observe::http::BucketProbe = Arc::new(move || {
                 let storage = storage.clone();
                 Box::pin(async move { storage.check_bucket().await.is_ok() })
@@ -178,6 +185,7 @@ impl Gateway {
             shared,
             readiness,
             tracker,
+            swept,
             observe_stop,
         })
     }
@@ -332,11 +340,19 @@ fn shared_state(
         limits.ban_window.0,
         limits.ban_duration.0,
     );
+    let accounts = Accounts {
+        users: services.users,
+        storages,
+    };
     Arc::new(Shared {
         ports: PassivePorts::new(config.passive.ports, trust(), timeouts.handshake),
         bans,
-        storages,
-        users: services.users,
+        accounts: arc_swap::ArcSwap::from_pointee(accounts),
+        ip_rule: crate::config::networks::IpRule::new(&limits.allow_from, &limits.deny_from),
+        bandwidth: crate::ftp::bandwidth::Bandwidth::new(
+            limits.upload_bandwidth.map(|r| r.0),
+            limits.download_bandwidth.map(|r| r.0),
+        ),
         shutdown: CancellationToken::new(),
         abort: CancellationToken::new(),
         tls: services.tls,

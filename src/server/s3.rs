@@ -5,14 +5,14 @@
 //! bucket and prefix the gateway may write to.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::{EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, StartError};
 use crate::config::{Config, DEFAULT_PROFILE, S3};
 use crate::embedded::EmbeddedS3;
-use crate::ftp::context::Shared;
 use crate::storage::{S3Access, Storage, Storages};
 
 /// The embedded store, when any profile uses it: one process-wide server
@@ -68,20 +68,28 @@ fn access(s3: &S3, embedded: Option<&EmbeddedS3>) -> S3Access {
     }
 }
 
-/// Every profile's storage (no request made yet).
-pub(super) async fn connect_storages(
+/// Every profile with where its S3 is.
+pub(super) fn profiles(
     config: &Config,
     embedded: Option<&EmbeddedS3>,
-    metrics: Arc<crate::observe::Metrics>,
-) -> Storages {
-    let profiles: Vec<(String, S3, S3Access)> = config
+) -> Vec<(String, S3, S3Access)> {
+    config
         .profiles()
         .into_iter()
         .map(|(name, s3)| {
             let a = access(&s3, embedded);
             (name, s3, a)
         })
-        .collect();
+        .collect()
+}
+
+/// Every profile's storage (no request made yet).
+pub(super) async fn connect_storages(
+    config: &Config,
+    embedded: Option<&EmbeddedS3>,
+    metrics: Arc<crate::observe::Metrics>,
+) -> Storages {
+    let profiles = profiles(config, embedded);
     Storages::connect(&profiles, config.s3.max_connections, metrics).await
 }
 
@@ -150,22 +158,40 @@ pub async fn probe_buckets(config: &Config) -> Result<(), StartError> {
     }
 }
 
+/// After a reload: every profile's bucket asked at once, those that do not
+/// answer logged (their paths answer 451 until they do).
+pub(super) async fn report_buckets(storages: &Storages) {
+    let checks = storages
+        .iter()
+        .map(|(name, s)| async move { (name, s.bucket(), s.check_bucket().await) });
+    for (name, bucket, answer) in futures::future::join_all(checks).await {
+        if let Err(error) = answer {
+            tracing::error!(profile = name, bucket, %error, "a storage profile's bucket does not answer: its paths answer 451 until it does");
+        }
+    }
+}
+
 /// One sweep of abandoned multipart uploads per bucket and prefix the
 /// gateway may write to (profiles sharing both share it; a read-only one
-/// gets none): never outside a profile's prefix.
-pub(super) fn sweep_uploads(shared: &Arc<Shared>, stop: &CancellationToken) {
-    let mut swept: Vec<&Storage> = Vec::new();
-    for (_, s) in shared.storages.iter() {
+/// gets none): never outside a profile's prefix. `swept` holds the ones
+/// already running (a reload adds only new ones).
+pub(super) fn sweep_uploads(
+    storages: &Storages,
+    swept: &Mutex<Vec<Storage>>,
+    abandoned_after: Duration,
+    stop: &CancellationToken,
+) {
+    let mut swept = swept.lock().expect("sweeps");
+    for (_, s) in storages.iter() {
         let same =
-            |o: &&Storage| o.same_client(s) && o.bucket() == s.bucket() && o.root() == s.root();
+            |o: &Storage| o.same_client(s) && o.bucket() == s.bucket() && o.root() == s.root();
         if !s.own_writes() || swept.iter().any(same) {
             continue;
         }
-        swept.push(s);
-        tokio::spawn(s.clone().clean_uploads(
-            s.root().to_owned(),
-            shared.config.uploads.abandoned_after.0,
-            stop.clone(),
-        ));
+        swept.push(s.clone());
+        tokio::spawn(
+            s.clone()
+                .clean_uploads(s.root().to_owned(), abandoned_after, stop.clone()),
+        );
     }
 }

@@ -43,6 +43,7 @@ pub(super) struct BucketState {
     pub(super) failed: Arc<super::resume::FailedOverwrites>,
     /// The conditional-write probe has been started for this bucket.
     pub(super) probing: Arc<AtomicBool>,
+    pub(super) usage: Arc<dashmap::DashMap<String, Arc<super::usage::Usage>>>,
 }
 
 /// One client's identity: what must all match for two profiles to share it.
@@ -108,6 +109,7 @@ impl Storage {
             live: state.live,
             failed: state.failed,
             probing: state.probing,
+            usage: state.usage,
             metrics,
         }
     }
@@ -158,6 +160,60 @@ impl Storage {
 #[derive(Debug, Clone)]
 pub struct Storages {
     by_name: BTreeMap<String, Storage>,
+    base: Arc<Base>,
+}
+
+/// What outlives a reload: the cap, the clients by identity and the
+/// per-bucket state (uploads in progress, what was learnt of each bucket).
+#[derive(Debug)]
+struct Base {
+    max_connections: usize,
+    all: Arc<Semaphore>,
+    clients: tokio::sync::Mutex<BTreeMap<ClientKey, (Client, usize)>>,
+    buckets: std::sync::Mutex<BTreeMap<(usize, String), BucketState>>,
+    metrics: Arc<crate::observe::Metrics>,
+}
+
+impl Base {
+    /// The storages of `profiles`, on the clients and bucket states this
+    /// base already has where they match, new ones where not.
+    async fn build(self: &Arc<Self>, profiles: &[(String, config::S3, S3Access)]) -> Storages {
+        let keys: std::collections::BTreeSet<ClientKey> = profiles
+            .iter()
+            .map(|(_, cfg, access)| (access.clone(), cfg.region.clone(), cfg.path_style))
+            .collect();
+        let share = if keys.len() > 1 {
+            (self.max_connections * 3 / 4).max(1)
+        } else {
+            self.max_connections
+        };
+        let mut clients = self.clients.lock().await;
+        let mut by_name = BTreeMap::new();
+        for (name, cfg, access) in profiles {
+            let key = (access.clone(), cfg.region.clone(), cfg.path_style);
+            if !clients.contains_key(&key) {
+                let http =
+                    pool::CappedClient::new(self.all.clone(), Arc::new(Semaphore::new(share)));
+                let id = clients.len();
+                let c = client(cfg, access, http, &self.metrics).await;
+                clients.insert(key.clone(), (c, id));
+            }
+            let (c, id) = clients[&key].clone();
+            let state = self
+                .buckets
+                .lock()
+                .expect("bucket states")
+                .entry((id, cfg.bucket.clone()))
+                .or_default()
+                .clone();
+            let storage = Storage::new(name, cfg, c, id, state, self.metrics.clone());
+            by_name.insert(name.clone(), storage);
+        }
+        Storages {
+            by_name,
+            base: self.clone(),
+        }
+    }
 }
 
 impl Storages {
@@ -170,32 +226,22 @@ impl Storages {
         max_connections: usize,
         metrics: Arc<crate::observe::Metrics>,
     ) -> Self {
-        let keys: std::collections::BTreeSet<ClientKey> = profiles
-            .iter()
-            .map(|(_, cfg, access)| (access.clone(), cfg.region.clone(), cfg.path_style))
-            .collect();
-        let share = if keys.len() > 1 {
-            (max_connections * 3 / 4).max(1)
-        } else {
-            max_connections
-        };
-        let all = Arc::new(Semaphore::new(max_connections));
-        let mut clients: BTreeMap<ClientKey, (Client, usize)> = BTreeMap::new();
-        let mut buckets: BTreeMap<(usize, String), BucketState> = BTreeMap::new();
-        let mut by_name = BTreeMap::new();
-        for (name, cfg, access) in profiles {
-            let key = (access.clone(), cfg.region.clone(), cfg.path_style);
-            if !clients.contains_key(&key) {
-                let http = pool::CappedClient::new(all.clone(), Arc::new(Semaphore::new(share)));
-                let id = clients.len();
-                clients.insert(key.clone(), (client(cfg, access, http, &metrics).await, id));
-            }
-            let (c, id) = clients[&key].clone();
-            let state = buckets.entry((id, cfg.bucket.clone())).or_default().clone();
-            let storage = Storage::new(name, cfg, c, id, state, metrics.clone());
-            by_name.insert(name.clone(), storage);
-        }
-        Self { by_name }
+        let base = Arc::new(Base {
+            max_connections,
+            all: Arc::new(Semaphore::new(max_connections)),
+            clients: tokio::sync::Mutex::default(),
+            buckets: std::sync::Mutex::default(),
+            metrics,
+        });
+        base.build(profiles).await
+    }
+
+    /// The profiles of a reloaded configuration, under the same cap: a
+    /// profile on a client and bucket these storages already use keeps
+    /// them — its uploads in progress, what was learnt of the bucket —
+    /// whatever its name; a new endpoint or new keys get a new client.
+    pub async fn reconnect(&self, profiles: &[(String, config::S3, S3Access)]) -> Self {
+        self.base.build(profiles).await
     }
 
     /// The profile called `name`.

@@ -35,6 +35,14 @@ pub enum StorageError {
         "the file is archived (GLACIER or DEEP_ARCHIVE storage class): restore it before reading, copying or appending to it"
     )]
     Archived,
+    /// A file has the name, and the upload may not replace one (the
+    /// account lacks `overwrite`).
+    #[error("a file with that name exists")]
+    Exists,
+    /// The object would pass the room a quota leaves (see
+    /// `UploadOptions::budget`): nothing was made.
+    #[error("storage quota exceeded")]
+    QuotaExceeded,
     /// A key would exceed S3's 1,024 bytes.
     #[error("the new name would make a key longer than S3's 1024 bytes")]
     KeyTooLong,
@@ -100,6 +108,8 @@ impl Clone for StorageError {
             Self::Changed => Self::Changed,
             Self::IsFolder => Self::IsFolder,
             Self::Archived => Self::Archived,
+            Self::Exists => Self::Exists,
+            Self::QuotaExceeded => Self::QuotaExceeded,
             Self::KeyTooLong => Self::KeyTooLong,
             Self::Io(e) => Self::Io(std::io::Error::new(e.kind(), e.to_string())),
             Self::Cancelled => Self::Cancelled,

@@ -174,19 +174,27 @@ impl Storage {
     /// `If-None-Match`, and for a file whose version is known where it
     /// honours `If-Match`; the check's then the write's elsewhere. `base`:
     /// the version an append read, the only one it may replace.
+    /// `new_only`: the name must not exist (an account without `overwrite`);
+    /// where S3 honours `If-None-Match` that is the write's own condition,
+    /// elsewhere the caller looked the name up before the upload began.
     ///
     /// # Errors
     /// [`StorageError::IsFolder`] (nothing written), [`StorageError::Changed`]
-    /// (`base` is gone: nothing written), S3 errors.
+    /// (`base` is gone: nothing written), [`StorageError::Exists`] (a file
+    /// has the name and `new_only`: nothing written), S3 errors.
     pub(super) async fn put_checked(
         &self,
         key: &str,
         body: Bytes,
         check: &mut FolderCheck,
         base: Option<&str>,
+        new_only: bool,
     ) -> Result<(), StorageError> {
         if let Some(etag) = base.filter(|_| self.conditional.if_match()) {
             return self.put_small(key, body, Write::IfMatch(etag)).await;
+        }
+        if new_only {
+            return self.put_new(key, body, check).await;
         }
         if let Some(etag) = check.hint.take() {
             match self
@@ -211,13 +219,46 @@ impl Storage {
             (true, Ok(false)) => Ok(()),
             // A file has the name (412): it may be replaced, whatever else has it.
             (false, _) => self.put_bytes(key, body).await,
-            (true, answer) => {
-                // The name was new: taking the object back loses nothing.
-                let e = answer.err().unwrap_or(StorageError::IsFolder);
-                tracing::info!(key, error = %e, "upload onto a folder name (or an unanswered check): the new object is deleted");
-                self.delete(key).await?;
-                Err(e)
-            }
+            (true, answer) => self.take_back(key, answer.err()).await,
         }
+    }
+
+    /// A new name's object made while its folder check ran turned out to
+    /// stand on a folder's name (or the check failed): the object is
+    /// deleted — it was new, so nothing is lost.
+    async fn take_back(&self, key: &str, e: Option<StorageError>) -> Result<(), StorageError> {
+        let e = e.unwrap_or(StorageError::IsFolder);
+        tracing::info!(key, error = %e, "upload onto a folder name (or an unanswered check): the new object is deleted");
+        self.delete(key).await?;
+        Err(e)
+    }
+
+    /// [`Storage::put_checked`] of a name that must be new: `If-None-Match:
+    /// *` beside the folder check where S3 honours it (a 412 is
+    /// [`StorageError::Exists`]), a plain write after the check elsewhere.
+    async fn put_new(
+        &self,
+        key: &str,
+        body: Bytes,
+        check: &mut FolderCheck,
+    ) -> Result<(), StorageError> {
+        if !self.conditional.honoured() {
+            check.clear(self).await?;
+            return self.put_bytes(key, body).await;
+        }
+        let (created, folder) = tokio::join!(self.put_if_absent(key, body), check.folder(self));
+        match (created?, folder) {
+            (true, Ok(false)) => Ok(()),
+            (false, _) => Err(StorageError::Exists),
+            (true, answer) => self.take_back(key, answer.err()).await,
+        }
+    }
+
+    /// Whether S3 is known to refuse a write `If-None-Match: *` over an
+    /// existing object (where it is not, an upload that must not replace a
+    /// file looks the name up first).
+    #[must_use]
+    pub fn refuses_existing(&self) -> bool {
+        self.conditional.honoured()
     }
 }

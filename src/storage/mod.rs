@@ -27,6 +27,7 @@ mod resume;
 mod schedule;
 mod time_index;
 mod upload;
+mod usage;
 mod versions;
 mod writes;
 
@@ -53,6 +54,7 @@ pub use resume::ResumeRefusal;
 pub use schedule::copy_ranges;
 pub use schedule::part_size_for;
 pub use upload::{UploadOptions, upload};
+pub use usage::{Budget, Counts};
 
 use crate::config;
 
@@ -144,6 +146,8 @@ pub struct Storage {
     failed: std::sync::Arc<resume::FailedOverwrites>,
     /// The conditional-write probe of this bucket has started.
     probing: Arc<AtomicBool>,
+    /// Quota usage by prefix: see [`usage`].
+    usage: Arc<dashmap::DashMap<String, Arc<usage::Usage>>>,
     /// What every write asks for (encryption, class, ACL).
     writes: Arc<writes::Writes>,
     /// Whether the bucket is being asked again after a failure.

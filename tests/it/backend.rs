@@ -177,8 +177,8 @@ fn garage_bucket(config: &std::path::Path, remote: &Remote, bucket: &str) -> Rem
 }
 
 /// Another bucket on this backend's shared server (Garage: made with its
-/// CLI; `None` for the embedded store, whose buckets come from the
-/// gateway's own config, and for `external`).
+/// CLI; external: with CreateBucket; `None` for the embedded store, whose
+/// buckets come from the gateway's own config).
 pub fn another_bucket(b: Backend, bucket: &str) -> Option<Remote> {
     match b {
         Backend::Garage => {
@@ -189,7 +189,29 @@ pub fn another_bucket(b: Backend, bucket: &str) -> Option<Remote> {
                 bucket,
             ))
         }
-        Backend::Embedded | Backend::External => None,
+        // Made with CreateBucket and the run's own keys (MinIO, AWS: a
+        // bucket the keys may create).
+        Backend::External => {
+            let remote = Remote {
+                bucket: bucket.to_owned(),
+                ..b.remote().expect("external")
+            };
+            let s3 = crate::harness::s3_client(&remote);
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                use aws_sdk_s3::error::ProvideErrorMetadata as _;
+                if let Err(e) = s3.create_bucket().bucket(bucket).send().await {
+                    let code = e.code().unwrap_or_default().to_owned();
+                    assert!(
+                        code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists",
+                        "CreateBucket {bucket}: {e:?}"
+                    );
+                }
+            });
+            Some(remote)
+        }
+        // The embedded store makes every bucket its config names.
+        Backend::Embedded => None,
     }
 }
 

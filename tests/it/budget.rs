@@ -194,3 +194,111 @@ fn requests_per_command(b: Backend) {
 }
 
 backend_tests!(requests_per_command);
+
+/// The same commands by an account with every right and limit of the
+/// "Rights and limits" section — permissions, an address list, a session
+/// cap, bandwidth limits, a quota — and by an upload-only one: permission,
+/// address, session and bandwidth checks send no request; a quota counts
+/// its folder once (per `limits.quota_rescan`) and looks up the name a
+/// STOR replaces (HeadObject 1); a refusal sends nothing.
+fn requests_with_rights_and_limits(b: Backend) {
+    let env = TestEnv::start(b, |c| {
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        crate::buckets::add(
+            c,
+            "",
+            "",
+            &[
+                "{ name: r, password: pw, home: /r, permissions: { /: ['*'], /ro: [list, download] }, allow_from: [127.0.0.0/8], max_sessions: 4, upload_bandwidth: 1Gbit/s, download_bandwidth: 1Gbit/s, quota: { bytes: 1GiB, files: 1000 } }",
+                "{ name: drop, password: pw, home: /drop, permissions: { /: [upload] } }",
+            ],
+        );
+    });
+    let m = env.gateway().metrics_addr().unwrap();
+    wait_until(|| requests(m).contains_key("ListMultipartUploads"));
+    for i in 0..30 {
+        env.put(&format!("r/d/f{i:02}"), b"x");
+    }
+    env.put("r/ro/a.txt", b"a");
+    let mut r = env.raw();
+    r.login("r", "pw");
+    let small = pattern(4096, 1);
+    let if_match = crate::name_conflicts::honours(&env).if_match;
+    let if_none_match = crate::name_conflicts::honours(&env).if_none_match;
+    let mut rows: Vec<(&str, Requests, Requests)> = vec![
+        (
+            "STOR small, first under the quota",
+            cost(m, || stor(&mut r, "s.txt", &small)),
+            // The count (one page), the name's size, the folder check, the object.
+            table(&[("HeadObject", 1), ("ListObjectsV2", 2), ("PutObject", 1)]),
+        ),
+        (
+            "STOR small, new name",
+            cost(m, || stor(&mut r, "t.txt", &small)),
+            table(&[("HeadObject", 1), ("ListObjectsV2", 1), ("PutObject", 1)]),
+        ),
+        (
+            "STOR small, overwrite",
+            cost(m, || stor(&mut r, "s.txt", &small)),
+            if if_match {
+                table(&[("HeadObject", 1), ("PutObject", 1)])
+            } else {
+                table(&[("HeadObject", 1), ("ListObjectsV2", 1), ("PutObject", 1)])
+            },
+        ),
+        (
+            "RETR small",
+            cost(m, || assert_eq!(retr(&mut r, "s.txt"), small)),
+            table(&[("GetObject", 1)]),
+        ),
+        (
+            "NLST of 30 names",
+            cost(m, || {
+                assert_eq!(listing(&mut r, "NLST d").lines().count(), 30)
+            }),
+            table(&[("ListObjectsV2", 1)]),
+        ),
+        (
+            "DELE",
+            cost(m, || drop(r.expect("DELE d/f00", 250))),
+            table(&[("DeleteObject", 1), ("HeadObject", 1), ("ListObjectsV2", 1)]),
+        ),
+        (
+            "STOR refused (needs upload)",
+            cost(m, || drop(r.expect("STOR ro/b.txt", 550))),
+            table(&[]),
+        ),
+        (
+            "SITE QUOTA",
+            cost(m, || drop(r.expect("SITE QUOTA", 200))),
+            table(&[]),
+        ),
+    ];
+    let mut d = env.raw();
+    d.login("drop", "pw");
+    rows.push((
+        "STOR small, upload only",
+        cost(m, || stor(&mut d, "in.txt", &small)),
+        // No `overwrite`: the commit is conditional where S3 honours it,
+        // else the name is looked up first.
+        if if_none_match {
+            table(&[("ListObjectsV2", 1), ("PutObject", 1)])
+        } else {
+            table(&[("HeadObject", 1), ("ListObjectsV2", 1), ("PutObject", 1)])
+        },
+    ));
+    let mut wrong = Vec::new();
+    for (what, got, want) in &rows {
+        eprintln!("{what:36} {got:?}");
+        if got != want {
+            wrong.push(format!("{what}: sent {got:?}, budget {want:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "over or under budget:\n{}",
+        wrong.join("\n")
+    );
+}
+
+backend_tests!(requests_with_rights_and_limits);

@@ -376,6 +376,15 @@ impl Raw {
         r
     }
 
+    /// Wraps a connected stream without reading the banner.
+    pub fn from_stream_silent(s: TcpStream) -> Self {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Self {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        }
+    }
+
     /// Connects without reading the banner.
     pub fn connect_silent(addr: SocketAddr) -> Self {
         let s = TcpStream::connect(addr).expect("connect");

@@ -51,6 +51,8 @@ fn options() -> UploadOptions {
         keep_partial: false,
         stall: std::time::Duration::from_secs(30),
         strict_eof: false,
+        new_only: false,
+        budget: None,
     }
 }
 

@@ -14,6 +14,8 @@ pub enum Site {
     Umask(Option<String>),
     /// `SITE HELP`
     Help,
+    /// `SITE QUOTA`: the usage of the account's quotas.
+    Quota,
     /// `SITE IDLE [seconds]`: this session's idle timeout, within the configured one.
     Idle(Option<u64>),
     /// `SITE UTIME`, both common forms: `time path` (ProFTPD) and
@@ -65,6 +67,7 @@ pub fn parse(arg: &str) -> Result<Site, ParseError> {
         "UMASK" if is_mode(rest) => Site::Umask(Some(rest.to_owned())),
         "UMASK" => return Err(bad(format!("{rest:?} is not an octal mask"))),
         "HELP" => Site::Help,
+        "QUOTA" => Site::Quota,
         "IDLE" if rest.is_empty() => Site::Idle(None),
         "IDLE" => Site::Idle(Some(
             rest.parse()
@@ -126,6 +129,7 @@ mod tests {
         assert_eq!(parse("UMASK 022").unwrap(), Site::Umask(Some("022".into())));
         assert!(parse("UMASK abc").is_err());
         assert_eq!(parse("HELP").unwrap(), Site::Help);
+        assert_eq!(parse("QUOTA").unwrap(), Site::Quota);
         assert_eq!(parse("IDLE 120").unwrap(), Site::Idle(Some(120)));
         assert_eq!(parse("IDLE").unwrap(), Site::Idle(None));
         assert!(parse("IDLE soon").is_err());

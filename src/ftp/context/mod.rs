@@ -41,17 +41,31 @@ pub enum HashAlgo {
     Md5,
 }
 
+/// What a reload replaces (SIGHUP): the accounts, and the storage
+/// profiles their trees are built on. A session keeps the account and the
+/// tree it logged in with; a new login takes the current ones.
+#[derive(Debug)]
+pub struct Accounts {
+    /// Users, groups, anonymous.
+    pub users: Users,
+    /// Every storage profile.
+    pub storages: Storages,
+}
+
 /// What every session shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The configuration.
+    /// The configuration the gateway started with: listeners, ports,
+    /// global limits and timeouts (a reload does not change them).
     pub config: Arc<Config>,
     /// Every wait on a peer (from the configuration).
     pub timeouts: crate::config::Timeouts,
-    /// Every storage profile: the trees of accounts are built from them.
-    pub storages: Storages,
-    /// Accounts.
-    pub users: Users,
+    /// The current accounts and storages.
+    pub accounts: arc_swap::ArcSwap<Accounts>,
+    /// `limits.allow_from` / `deny_from`: checked before the banner.
+    pub ip_rule: crate::config::networks::IpRule,
+    /// Bandwidth limits: the gateway's and each account's.
+    pub bandwidth: crate::ftp::bandwidth::Bandwidth,
     /// Passive port pool.
     pub ports: Arc<PassivePorts>,
     /// Fired on shutdown: idle sessions say 421 and close.
@@ -80,7 +94,7 @@ pub enum Login {
     },
     /// Logged in: the account, and its tree (home and mounts, each on the
     /// storage profile that serves it).
-    LoggedIn(Account, Box<Namespace>),
+    LoggedIn(Box<Account>, Arc<Namespace>),
 }
 
 /// A handler's result: the reply to send, or an error to map.
@@ -118,7 +132,7 @@ pub struct State {
     pub native: Charset,
     /// The client asked for UTF-8 (`OPTS UTF8 ON`).
     pub utf8_asked: bool,
-    /// The key whose resume was just refused (see `transfer::stor`).
+    /// The key whose resume was just refused (see `upload::stor`).
     pub refused_resume: Option<String>,
 }
 
@@ -168,7 +182,7 @@ pub struct UserCtx<'a> {
     pub account: &'a Account,
     /// The account's tree: where each of its paths is in storage, and
     /// whether an operation is allowed there.
-    pub ns: &'a Namespace,
+    pub ns: &'a Arc<Namespace>,
     /// The session's state.
     pub st: &'a mut State,
     /// The control connection.

@@ -1,12 +1,13 @@
 //! USER and PASS.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::auth::is_anonymous_name;
+use crate::auth::{Account, is_anonymous_name};
 use crate::config::Secret;
 use crate::ftp::admission::Admission;
 use crate::ftp::charset::Charset;
-use crate::ftp::context::{Ctx, Login, Outcome};
+use crate::ftp::context::{Accounts, Ctx, Login, Outcome};
 use crate::ftp::error::{refuse, refuse_and_close};
 use crate::ftp::reply::{Code, Reply};
 use crate::namespace::VPath;
@@ -47,9 +48,11 @@ pub(in crate::ftp) async fn pass(
             return Err(refuse(Code::BadSequence, "Already logged in"));
         }
     };
-    let users = cx.gw.users.clone();
-    if let Some(account) = users.verify(&user, &password).await {
-        let ns = match crate::namespace::tree(&account.name, &account.settings, &cx.gw.storages) {
+    let accounts = cx.gw.accounts.load_full();
+    let ip = crate::ftp::data::canonical(cx.st.peer.ip());
+    if let Some(account) = verify(&accounts, &user, &password, ip).await {
+        let ns = match crate::namespace::tree(&account.name, &account.settings, &accounts.storages)
+        {
             Ok(ns) => ns,
             Err(e) => {
                 // The password was right, the account cannot be served: a
@@ -58,8 +61,8 @@ pub(in crate::ftp) async fn pass(
                 return Err(refuse(Code::NotLoggedIn, "Login incorrect"));
             }
         };
-        if let Err(text) = admission.promote() {
-            tracing::warn!(user = %account.name, text, "login refused: no place (limits.max_sessions)");
+        if let Err(text) = admission.promote(&account.name, account.settings.max_sessions) {
+            tracing::warn!(user = %account.name, text, "login refused: no place (limits.max_sessions or the account's max_sessions)");
             return Err(refuse_and_close(Code::NotAvailable, text));
         }
         tracing::Span::current().record("user", account.name.as_str());
@@ -77,13 +80,12 @@ pub(in crate::ftp) async fn pass(
         if !cx.st.utf8_asked {
             cx.control.set_charset(cx.st.native);
         }
-        *login = Login::LoggedIn(account, Box::new(ns));
+        *login = Login::LoggedIn(Box::new(account), std::sync::Arc::new(ns));
         return Ok(Reply::new(Code::LoggedIn, "Login successful"));
     }
     cx.st.failures += 1;
     cx.gw.metrics.logins.with_label_values(&["failed"]).inc();
     tracing::warn!(user = %user, failures = cx.st.failures, "login failed");
-    let ip = crate::ftp::data::canonical(cx.st.peer.ip());
     if cx.gw.bans.record_failure(ip, std::time::Instant::now()) {
         let l = &cx.gw.config.limits;
         tracing::warn!(%ip, failures = l.ban_after_failures, ban = ?l.ban_duration.0, "address banned after repeated login failures");
@@ -102,4 +104,24 @@ pub(in crate::ftp) async fn pass(
         ));
     }
     Err(refuse(Code::NotLoggedIn, "Login incorrect"))
+}
+
+/// The account `name` logs in to with `password` from `ip`: its password
+/// right and its address in its `allow_from` / not in its `deny_from`.
+/// An account the file knows has its address checked first — a refused
+/// address never costs a password check; an account an identity source
+/// answers for is checked with the answer. Either way the client learns
+/// only "Login incorrect" after PASS, and it counts as a failure.
+async fn verify(accounts: &Accounts, name: &str, password: &Secret, ip: IpAddr) -> Option<Account> {
+    let barred = |s: &crate::config::Settings| !s.ip_rule().permits(ip);
+    if accounts.users.settings(name).is_some_and(barred) {
+        tracing::warn!(user = %name, %ip, "login refused: the account may not log in from this address (allow_from / deny_from)");
+        return None;
+    }
+    let account = accounts.users.verify(name, password).await?;
+    if barred(&account.settings) {
+        tracing::warn!(user = %name, %ip, "login refused: the account may not log in from this address (allow_from / deny_from)");
+        return None;
+    }
+    Some(account)
 }

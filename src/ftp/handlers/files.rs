@@ -25,7 +25,7 @@ pub(super) async fn file_info<'a>(
         Some(info) => Ok((file.storage, file.key, info)),
         None if file
             .storage
-            .dir_exists(&u.ns.dir(path, Op::List)?.key)
+            .dir_exists(&u.ns.dir(path, Op::Lookup)?.key)
             .await? =>
         {
             Err(refuse(
@@ -53,7 +53,7 @@ pub(in crate::ftp) async fn mkd(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
         return Err(exists());
     }
     let dir = u.ns.dir(&path, Op::CreateDir)?;
-    let file = u.ns.file(&path, Op::CreateDir)?;
+    let file = u.ns.file(&path, Op::Lookup)?;
     // Both questions at once: one round trip.
     let (is_dir, is_file) = tokio::join!(
         dir.storage.dir_exists(&dir.key),
@@ -112,8 +112,9 @@ pub(in crate::ftp) async fn rmd(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
 /// DELE: a file.
 pub(in crate::ftp) async fn dele(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     let path = u.st.cwd.resolve(arg)?;
-    let (storage, key, _) = file_info(u, &path, Op::DeleteFile).await?;
+    let (storage, key, info) = file_info(u, &path, Op::DeleteFile).await?;
     storage.delete(&key).await?;
+    super::quota::deleted(u, &path, info.size).await;
     keep_dir(u, &path.parent()).await?;
     Ok(Reply::new(Code::FileActionOk, format!("{path}: deleted")))
 }
@@ -121,14 +122,14 @@ pub(in crate::ftp) async fn dele(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
 /// SIZE: a file's size in bytes.
 pub(in crate::ftp) async fn size(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     let path = u.st.cwd.resolve(arg)?;
-    let (_, _, info) = file_info(u, &path, Op::Read).await?;
+    let (_, _, info) = file_info(u, &path, Op::List).await?;
     Ok(Reply::new(Code::FileStatus, info.size.to_string()))
 }
 
 /// MDTM: a file's modification time.
 pub(in crate::ftp) async fn mdtm(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     let path = u.st.cwd.resolve(arg)?;
-    let (_, _, info) = file_info(u, &path, Op::Read).await?;
+    let (_, _, info) = file_info(u, &path, Op::List).await?;
     Ok(Reply::new(Code::FileStatus, mdtm_time(info.modified)))
 }
 

@@ -1,9 +1,8 @@
 //! FEAT, OPTS, HELP, STAT (server), PWD: answers about the server and session.
 
-use crate::auth::Account;
 use crate::ftp::charset::Charset;
 use crate::ftp::command::TransferType;
-use crate::ftp::context::{Ctx, Outcome, State};
+use crate::ftp::context::{Ctx, Outcome, State, UserCtx};
 use crate::ftp::error::refuse;
 use crate::ftp::reply::{Code, Reply, quote_path};
 
@@ -92,23 +91,44 @@ pub(in crate::ftp) fn help() -> Reply {
 }
 
 /// STAT without an argument: the session's status.
-pub(in crate::ftp) fn stat_server(st: &State, account: &Account) -> Reply {
-    let who = format!("Logged in as {}", account.name);
+pub(in crate::ftp) async fn stat_server(u: &mut UserCtx<'_>) -> Reply {
+    let (st, account) = (&*u.st, u.account);
     let mode = match st.ttype {
         TransferType::Ascii => "ASCII",
         TransferType::Binary => "BINARY",
     };
-    Reply::multi(
-        Code::SystemStatus,
-        vec![
-            "s3ftpd status:".into(),
-            format!(" Connected to {}", st.peer.ip()),
-            format!(" {who}"),
-            format!(" TYPE: {mode}, MODE: Stream, STRUcture: File"),
-            format!(" Current directory: {}", st.cwd),
-            "End of status".into(),
-        ],
-    )
+    let mut text = vec![
+        "s3ftpd status:".into(),
+        format!(" Connected to {}", st.peer.ip()),
+        format!(" Logged in as {}", account.name),
+        format!(" TYPE: {mode}, MODE: Stream, STRUcture: File"),
+        format!(" Current directory: {}", st.cwd),
+    ];
+    let s = &account.settings;
+    for (what, rate) in [
+        ("Upload", s.upload_bandwidth),
+        ("Download", s.download_bandwidth),
+    ] {
+        if let Some(r) = rate {
+            text.push(format!(
+                " {what} bandwidth: {} bytes/s (all sessions of {})",
+                r.0, account.name
+            ));
+        }
+    }
+    match super::quota::lines(u).await {
+        Ok(lines) if lines.is_empty() => {}
+        Ok(lines) => {
+            text.push(" Quota:".into());
+            text.extend(lines.into_iter().map(|l| format!(" {l}")));
+        }
+        Err(e) => text.push(format!(
+            " Quota: usage not available now ({})",
+            crate::ftp::error::reply_for(&e).0.lines.join(" ")
+        )),
+    }
+    text.push("End of status".into());
+    Reply::multi(Code::SystemStatus, text)
 }
 
 /// PWD.

@@ -1,4 +1,5 @@
-//! LIST, NLST, MLSD (over the data connection), MLST and STAT of a path (over control).
+//! LIST, NLST, MLSD: listings over the data connection (MLST and STAT of a
+//! path, over control, are in `stat.rs`).
 //!
 //! Directory listings are read from S3 one page (up to 1000 entries) at a
 //! time and written out before the next page is requested, so memory stays
@@ -17,7 +18,9 @@ use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::glob::Glob;
 use crate::ftp::listing::{Entry, Kind, display_name, list_line, mlsx_line};
 use crate::ftp::reply::{Code, Reply};
-use crate::namespace::{Op, VPath};
+use std::sync::Arc;
+
+use crate::namespace::{Namespace, Op, Perms, VPath};
 use crate::storage::{DirLister, DirPage, StorageError};
 
 /// The three data-connection listing formats.
@@ -32,7 +35,7 @@ pub enum ListFormat {
 }
 
 /// What a listing argument names.
-enum Target {
+pub(super) enum Target {
     /// A directory by key prefix — or, with `only`, the entries of one that
     /// match a pattern — with its first page when the existence check
     /// already fetched it (never for the home, which always exists).
@@ -44,11 +47,11 @@ enum Target {
         /// folders whatever S3 holds, listed first; S3 entries of the same
         /// names are hidden by them.
         mounts: Vec<Entry>,
-        /// Whether writes are refused in this directory (its mode bits).
-        read_only: bool,
+        /// The folder listed (each entry's permissions are taken there).
+        dir: VPath,
     },
-    /// A single file, and whether writes are refused where it is.
-    File(Entry, bool),
+    /// A single file, and what the account may do with it.
+    File(Entry, Perms),
 }
 
 /// A wildcard (`*`, `?`, `[...]`) in the last path component, expanded as
@@ -57,7 +60,7 @@ enum Target {
 /// folder has the name itself. As in a shell, `*` and `?` do not match a
 /// leading dot unless the pattern starts with one.
 #[derive(Clone)]
-struct Pattern {
+pub(super) struct Pattern {
     glob: Glob,
     dots: bool,
 }
@@ -96,13 +99,13 @@ fn format_entry(
     e: &Entry,
     fmt: ListFormat,
     now: OffsetDateTime,
-    read_only: bool,
+    perms: Perms,
     names_under: &str,
 ) -> String {
     match fmt {
-        ListFormat::Long => list_line(e, now, read_only),
+        ListFormat::Long => list_line(e, now, perms),
         ListFormat::Names => format!("{names_under}{}", display_name(&e.name)),
-        ListFormat::Facts => mlsx_line(e, read_only),
+        ListFormat::Facts => mlsx_line(e, perms),
     }
 }
 
@@ -116,7 +119,10 @@ struct DirListing {
     /// Mount folders, written first (see [`Target::Dir`]).
     mounts: Vec<Entry>,
     fmt: ListFormat,
-    read_only: bool,
+    /// The account's tree (each entry's mode bits and `perm` facts).
+    ns: Arc<Namespace>,
+    /// The folder listed.
+    dir: VPath,
     /// NLST: what goes before each name (see [`nlst_prefix`]).
     names_under: String,
     /// The session's character set.
@@ -139,13 +145,8 @@ impl DirListing {
         let mut text = String::new();
         let now = OffsetDateTime::now_utc();
         for e in first {
-            text.push_str(&format_entry(
-                e,
-                self.fmt,
-                now,
-                self.read_only,
-                &self.names_under,
-            ));
+            let perms = self.ns.perms_of(&self.dir, &e.name, true);
+            text.push_str(&format_entry(e, self.fmt, now, perms, &self.names_under));
             text.push_str("\r\n");
             count += 1;
         }
@@ -170,13 +171,8 @@ impl DirListing {
                 .iter()
                 .filter(|e| wanted(self.only.as_ref(), &mounts, e))
             {
-                text.push_str(&format_entry(
-                    e,
-                    self.fmt,
-                    now,
-                    self.read_only,
-                    &self.names_under,
-                ));
+                let perms = self.ns.perms_of(&self.dir, &e.name, e.kind == Kind::Dir);
+                text.push_str(&format_entry(e, self.fmt, now, perms, &self.names_under));
                 text.push_str("\r\n");
                 count += 1;
             }
@@ -192,7 +188,7 @@ impl DirListing {
 
 /// Whether a listing shows `e`: it matches the pattern, and no mount
 /// folder hides it.
-fn wanted(only: Option<&Pattern>, mounts: &[Entry], e: &Entry) -> bool {
+pub(super) fn wanted(only: Option<&Pattern>, mounts: &[Entry], e: &Entry) -> bool {
     only.is_none_or(|p| p.matches(&e.name)) && !mounts.iter().any(|m| m.name == e.name)
 }
 
@@ -213,9 +209,13 @@ fn mount_entries(u: &UserCtx<'_>, dir: &VPath) -> Vec<Entry> {
 
 /// What `path` names; `times`: whether the listing shows times (NLST
 /// and MLST do not, so they cost no metadata lookups).
-async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Target, FtpError> {
+pub(super) async fn list_target(
+    u: &UserCtx<'_>,
+    path: &VPath,
+    times: bool,
+) -> Result<Target, FtpError> {
+    let listed = path.clone();
     let dir = u.ns.dir(path, Op::List)?;
-    let read_only = dir.mount.read_only();
     let mut lister = Box::new(dir.storage.list_dir(&dir.key, times));
     let mounts = mount_entries(u, path);
     if path.is_root() {
@@ -225,7 +225,7 @@ async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Targe
             first: None,
             only: None,
             mounts,
-            read_only,
+            dir: listed.clone(),
         });
     }
     if u.ns.holds_mount(path) {
@@ -237,7 +237,7 @@ async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Targe
             first,
             only: None,
             mounts,
-            read_only,
+            dir: listed.clone(),
         });
     }
     // The first page both proves the directory exists and starts the listing.
@@ -248,7 +248,7 @@ async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Targe
             first,
             only: None,
             mounts,
-            read_only,
+            dir: listed.clone(),
         });
     }
     let file = u.ns.file(path, Op::List)?;
@@ -259,7 +259,8 @@ async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Targe
             size: info.size,
             modified: info.modified,
         };
-        return Ok(Target::File(entry, file.mount.read_only()));
+        let perms = u.ns.perms_of(&path.parent(), path.name(), false);
+        return Ok(Target::File(entry, perms));
     }
     let missing = || {
         refuse(
@@ -282,7 +283,7 @@ async fn list_target(u: &UserCtx<'_>, path: &VPath, times: bool) -> Result<Targe
         first,
         only: Some(only),
         mounts: mount_entries(u, &parent),
-        read_only: dir.mount.read_only(),
+        dir: parent,
     })
 }
 
@@ -312,7 +313,7 @@ pub(in crate::ftp) async fn list(
             first,
             only,
             mounts,
-            read_only,
+            dir,
         } => {
             let listing = DirListing {
                 lister,
@@ -320,7 +321,8 @@ pub(in crate::ftp) async fn list(
                 only,
                 mounts,
                 fmt,
-                read_only,
+                ns: Arc::clone(u.ns),
+                dir,
                 names_under,
                 charset,
                 moved: u.control.count_transfer(),
@@ -328,16 +330,10 @@ pub(in crate::ftp) async fn list(
             let fut = listing.stream(stream, stall, cancel.clone());
             u.control.run_transfer(cancel, fut, None).await?
         }
-        Target::File(entry, read_only) => {
+        Target::File(entry, perms) => {
             let line = format!(
                 "{}\r\n",
-                format_entry(
-                    &entry,
-                    fmt,
-                    OffsetDateTime::now_utc(),
-                    read_only,
-                    &names_under
-                )
+                format_entry(&entry, fmt, OffsetDateTime::now_utc(), perms, &names_under)
             );
             let token = cancel.clone();
             let fut = async move {
@@ -352,106 +348,4 @@ pub(in crate::ftp) async fn list(
         Done::Complete(_) => Reply::new(Code::TransferComplete, "Directory send OK"),
         Done::Aborted => Reply::new(Code::TransferComplete, "ABOR successful"),
     })
-}
-
-/// MLST: one entry's facts over the control connection.
-pub(in crate::ftp) async fn mlst(u: &mut UserCtx<'_>, arg: Option<String>) -> Outcome {
-    let path = u.st.cwd.resolve(arg.as_deref().unwrap_or(""))?;
-    let (entry, read_only) = match list_target(u, &path, false).await? {
-        Target::File(e, read_only) => (e, read_only),
-        Target::Dir { only: Some(_), .. } => {
-            return Err(refuse(
-                Code::FileUnavailable,
-                format!("{path}: no such file or directory"),
-            ));
-        }
-        Target::Dir { read_only, .. } => {
-            let dir = u.ns.dir(&path, Op::List)?;
-            let marker_time = if dir.key.is_empty() || u.ns.holds_mount(&path) {
-                None
-            } else {
-                dir.storage.head(&dir.key).await?.map(|i| i.modified)
-            };
-            let entry = Entry {
-                name: String::new(),
-                kind: Kind::Dir,
-                size: 0,
-                modified: marker_time.unwrap_or_else(OffsetDateTime::now_utc),
-            };
-            (entry, read_only)
-        }
-    };
-    let facts = mlsx_line(
-        &Entry {
-            name: path.to_string(),
-            ..entry
-        },
-        read_only,
-    );
-    Ok(Reply::multi(
-        Code::FileActionOk,
-        vec![format!("Listing {path}"), format!(" {facts}"), "End".into()],
-    ))
-}
-
-/// STAT of a path: a listing over the control connection.
-pub(in crate::ftp) async fn stat_path(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
-    let path = u.st.cwd.resolve(
-        arg.trim_start_matches("-la")
-            .trim_start_matches("-l")
-            .trim(),
-    )?;
-    let (mut lister, mut first, only, mounts, read_only) = match list_target(u, &path, true).await?
-    {
-        Target::File(e, read_only) => {
-            let line = list_line(&e, OffsetDateTime::now_utc(), read_only);
-            return Ok(Reply::multi(
-                Code::FileStatus,
-                vec![format!("Status of {path}:"), line, "End of status".into()],
-            ));
-        }
-        Target::Dir {
-            lister,
-            first,
-            only,
-            mounts,
-            read_only,
-        } => (lister, first, only, mounts, read_only),
-    };
-    u.control
-        .send_raw(&format!("{}-Status of {path}:\r\n", Code::FileStatus))
-        .await;
-    let mut folders = String::new();
-    for e in mounts.iter().filter(|e| wanted(only.as_ref(), &[], e)) {
-        folders.push(' ');
-        folders.push_str(
-            &list_line(e, OffsetDateTime::now_utc(), read_only).replace(['\r', '\n'], " "),
-        );
-        folders.push_str("\r\n");
-    }
-    if !folders.is_empty() {
-        u.control.send_raw(&folders).await;
-    }
-    loop {
-        let page = match first.take() {
-            Some(page) => page,
-            None => match lister.next_page().await? {
-                Some(page) => page,
-                None => break,
-            },
-        };
-        let now = OffsetDateTime::now_utc();
-        let mut text = String::new();
-        for e in page
-            .entries
-            .iter()
-            .filter(|e| wanted(only.as_ref(), &mounts, e))
-        {
-            text.push(' ');
-            text.push_str(&list_line(e, now, read_only).replace(['\r', '\n'], " "));
-            text.push_str("\r\n");
-        }
-        u.control.send_raw(&text).await;
-    }
-    Ok(Reply::new(Code::FileStatus, "End of status"))
 }

@@ -8,10 +8,13 @@ pub(in crate::ftp) mod hash;
 pub(in crate::ftp) mod info;
 pub(in crate::ftp) mod list;
 pub(in crate::ftp) mod nav;
+pub(in crate::ftp) mod quota;
 pub(in crate::ftp) mod rename;
 pub(in crate::ftp) mod site;
+pub(in crate::ftp) mod stat;
 pub(in crate::ftp) mod tls;
 pub(in crate::ftp) mod transfer;
+pub(in crate::ftp) mod upload;
 
 pub use list::ListFormat;
-pub use transfer::StorMode;
+pub use upload::StorMode;

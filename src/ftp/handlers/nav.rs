@@ -13,7 +13,9 @@ use crate::namespace::Op;
 /// or a key under it.
 pub(in crate::ftp) async fn cwd(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     let path = u.st.cwd.resolve(arg)?;
-    let dir = u.ns.dir(&path, Op::List)?;
+    // Entering a folder reveals nothing: a drop folder's clients CWD into
+    // it before they STOR, with no `list` there.
+    let dir = u.ns.dir(&path, Op::Lookup)?;
     if !path.is_root() && !u.ns.holds_mount(&path) && !dir.storage.dir_exists(&dir.key).await? {
         return Err(refuse(
             Code::FileUnavailable,

@@ -20,7 +20,7 @@ pub(super) async fn keep_dir(u: &UserCtx<'_>, dir: &VPath) -> Result<(), FtpErro
     if dir.is_root() || u.ns.holds_mount(dir) {
         return Ok(());
     }
-    let place = u.ns.dir(dir, Op::List)?;
+    let place = u.ns.dir(dir, Op::Lookup)?;
     if !place.storage.dir_exists(&place.key).await? {
         place
             .storage
@@ -40,14 +40,19 @@ pub(in crate::ftp) async fn rnfr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
             "Cannot rename the home directory",
         ));
     }
-    let dir = u.ns.dir(&path, Op::RenameDir)?;
-    let file = u.ns.file(&path, Op::RenameFile)?;
-    // A file first (one request); a folder only when it is not one.
-    if file.storage.head(&file.key).await?.is_none() && !dir.storage.dir_exists(&dir.key).await? {
-        return Err(refuse(
-            Code::FileUnavailable,
-            format!("{path}: no such file or directory"),
-        ));
+    // A file first (one request); a folder only when it is not one. Then
+    // the permission of what it is: rename_files or rename_dirs.
+    let file = u.ns.file(&path, Op::Lookup)?;
+    if file.storage.head(&file.key).await?.is_some() {
+        u.ns.file(&path, Op::RenameFile)?;
+    } else {
+        let dir = u.ns.dir(&path, Op::RenameDir)?;
+        if !dir.storage.dir_exists(&dir.key).await? {
+            return Err(refuse(
+                Code::FileUnavailable,
+                format!("{path}: no such file or directory"),
+            ));
+        }
     }
     u.st.rename_from = Some(path);
     Ok(Reply::new(Code::Pending, "Ready for RNTO"))
@@ -65,7 +70,7 @@ pub(in crate::ftp) async fn rnto(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
             "Cannot rename onto the home directory: it exists",
         ));
     }
-    let src = u.ns.file(&from, Op::RenameFile)?;
+    let src = u.ns.file(&from, Op::Lookup)?;
     if let Some(info) = src.storage.head(&src.key).await? {
         return file(u, &from, &to, &info).await;
     }
@@ -105,7 +110,7 @@ async fn file(u: &UserCtx<'_>, from: &VPath, to: &VPath, info: &ObjectInfo) -> O
     if info.archived() {
         return Err(StorageError::Archived.into());
     }
-    let folder = u.ns.dir(to, Op::List)?;
+    let folder = u.ns.dir(to, Op::Lookup)?;
     if folder.storage.dir_exists(&folder.key).await? {
         return Err(refuse(
             Code::NameNotAllowed,
@@ -147,7 +152,7 @@ async fn dir(u: &UserCtx<'_>, from: &VPath, to: &VPath) -> Outcome {
         ));
     }
     one_client(&src, &dst, to)?;
-    let file = u.ns.file(to, Op::RenameDir)?;
+    let file = u.ns.file(to, Op::Lookup)?;
     if dst.storage.dir_exists(&dst.key).await? || file.storage.head(&file.key).await?.is_some() {
         return Err(refuse(
             Code::FileUnavailable,

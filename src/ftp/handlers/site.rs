@@ -18,6 +18,8 @@ pub(in crate::ftp) async fn site(u: &mut UserCtx<'_>, site: Site) -> Outcome {
     match site {
         Site::Chmod { path } => {
             let path = u.st.cwd.resolve(&path)?;
+            // A change of attributes, as MFMT: refused where `chtimes` is
+            // (and for a read-only account), though S3 keeps no mode.
             let dir = u.ns.dir(&path, Op::Chtimes)?;
             let exists = u.ns.holds_mount(&path)
                 || path.is_root()
@@ -48,7 +50,7 @@ pub(in crate::ftp) async fn site(u: &mut UserCtx<'_>, site: Site) -> Outcome {
             Code::Help,
             vec![
                 "The following SITE commands are recognized:".into(),
-                " CHMOD HELP IDLE UMASK UTIME".into(),
+                " CHMOD HELP IDLE QUOTA UMASK UTIME".into(),
                 "Help OK".into(),
             ],
         )),
@@ -70,6 +72,7 @@ pub(in crate::ftp) async fn site(u: &mut UserCtx<'_>, site: Site) -> Outcome {
                 format!("Timeout set to {secs} seconds"),
             ))
         }
+        Site::Quota => super::quota::site_quota(u).await,
         Site::Utime { time, path } => {
             super::files::mfmt(u, time, &path).await?;
             Ok(Reply::new(Code::Ok, "UTIME command successful"))

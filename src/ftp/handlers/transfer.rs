@@ -1,15 +1,15 @@
-//! RETR, STOR, STOU: file transfers between the data connection and S3.
+//! RETR, and what every transfer uses: the data connection opened after
+//! the 150, writes to it, the transfer's metrics and xferlog line.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use tokio_util::either::Either;
-
-use crate::ftp::ascii::{AsciiEncoder, AsciiReader};
+use crate::ftp::ascii::AsciiEncoder;
+use crate::ftp::bandwidth::Limited;
 use crate::ftp::command::TransferType;
 use crate::ftp::context::{Outcome, UserCtx};
 use crate::ftp::control::Done;
@@ -17,15 +17,12 @@ use crate::ftp::data::{self, DataStream};
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::{Code, Reply};
 use crate::namespace::{Op, VPath};
-use crate::storage::{
-    CommitGate, FolderCheck, ObjectBody, ObjectInfo, ResumeRefusal, Storage, StorageError,
-    UploadOptions, upload,
-};
+use crate::storage::{ObjectBody, StorageError};
 use crate::xferlog::{Direction, Transfer};
 
 /// Writes to the data connection, failing if the client stalls past `stall` or the transfer is cancelled.
-pub(super) async fn write_data(
-    out: &mut DataStream,
+pub(super) async fn write_data<W: AsyncWrite + Unpin>(
+    out: &mut W,
     bytes: &[u8],
     stall: Duration,
     cancel: &CancellationToken,
@@ -41,19 +38,26 @@ pub(super) async fn write_data(
 
 /// Bytes gathered before one write to the data connection: S3 bodies arrive
 /// in small frames, and one syscall per frame costs more than one copy.
+/// Under a bandwidth limit, at most a second's worth (a write waits for
+/// its tokens, and the stall deadline is for the client, not the limit).
 const WRITE_BATCH: usize = 256 * 1024;
 
 /// Copies an S3 body to the data connection (CRLF line ends in ASCII mode).
 async fn send_body(
     mut body: ObjectBody,
-    mut out: DataStream,
+    mut out: Limited<DataStream>,
     ascii: bool,
     stall: Duration,
     cancel: CancellationToken,
     moved: Arc<AtomicU64>,
 ) -> Result<u64, StorageError> {
     let mut encoder = ascii.then(AsciiEncoder::default);
-    let mut pending = Vec::with_capacity(WRITE_BATCH);
+    let batch = out.limits().per_second().map_or(WRITE_BATCH, |r| {
+        usize::try_from(r)
+            .unwrap_or(usize::MAX)
+            .clamp(16 * 1024, WRITE_BATCH)
+    });
+    let mut pending = Vec::with_capacity(batch);
     let mut sent = 0u64;
     loop {
         let chunk = tokio::select! {
@@ -66,7 +70,7 @@ async fn send_body(
             None => pending.extend_from_slice(&chunk),
         }
         sent += chunk.len() as u64;
-        if pending.len() >= WRITE_BATCH {
+        if pending.len() >= batch {
             write_data(&mut out, &pending, stall, &cancel).await?;
             moved.fetch_add(pending.len() as u64, Ordering::Relaxed);
             pending.clear();
@@ -78,17 +82,6 @@ async fn send_body(
     Ok(sent)
 }
 
-/// How STOR-like commands treat an existing file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StorMode {
-    /// STOR: replace it (or resume it after `REST n`).
-    Replace,
-    /// APPE: add to its end; create it when missing.
-    Append,
-    /// STOU: a new, unique name.
-    Unique,
-}
-
 fn mode_name(t: TransferType) -> &'static str {
     match t {
         TransferType::Ascii => "ASCII",
@@ -98,7 +91,7 @@ fn mode_name(t: TransferType) -> &'static str {
 
 /// Counts the transfer in the metrics and appends it to
 /// `log.transfer_log` (xferlog), when configured.
-fn record_transfer(
+pub(super) fn record_transfer(
     u: &UserCtx<'_>,
     path: &VPath,
     direction: Direction,
@@ -184,7 +177,7 @@ pub(in crate::ftp) async fn retr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
             }
         },
         Err(StorageError::NotFound)
-            if storage.dir_exists(&ns.dir(&path, Op::List)?.key).await? =>
+            if storage.dir_exists(&ns.dir(&path, Op::Lookup)?.key).await? =>
         {
             return Err(refuse(
                 Code::FileUnavailable,
@@ -199,6 +192,8 @@ pub(in crate::ftp) async fn retr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
         path.name()
     );
     let out = open_data(u, Reply::new(Code::OpeningData, text)).await?;
+    let rate = u.account.settings.download_bandwidth.map(|r| r.0);
+    let out = Limited::new(out, u.gw.bandwidth.limits(&u.account.name, false, rate));
     let cancel = u.gw.abort.child_token();
     let stall = u.gw.timeouts.data;
     let fut = send_body(
@@ -218,211 +213,5 @@ pub(in crate::ftp) async fn retr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
             Ok(Reply::new(Code::TransferComplete, "Transfer complete"))
         }
         Done::Aborted => Ok(Reply::new(Code::TransferComplete, "ABOR successful")),
-    }
-}
-
-/// The existing object an upload continues: `REST n` + STOR where n is
-/// its size, or APPE (a missing file is created).
-async fn upload_base(
-    u: &mut UserCtx<'_>,
-    storage: &Storage,
-    key: &str,
-    path: &VPath,
-    mode: StorMode,
-    rest: Option<u64>,
-) -> Result<Option<ObjectInfo>, FtpError> {
-    let base = match (mode, rest) {
-        (StorMode::Append, _) => storage.head(key).await?,
-        (StorMode::Replace, Some(n)) if n > 0 => match storage.head(key).await? {
-            Some(info) if info.size == n => Some(info),
-            Some(info) => {
-                return Err(refuse(
-                    Code::NotTaken,
-                    format!(
-                        "REST {n} does not match the size of {path} ({} bytes): an upload resumes only at the end of the file; nothing was changed",
-                        info.size
-                    ),
-                ));
-            }
-            None => {
-                return Err(refuse(
-                    Code::NotTaken,
-                    format!(
-                        "REST {n}: {path} does not exist, there is nothing to resume; nothing was changed"
-                    ),
-                ));
-            }
-        },
-        _ => None,
-    };
-    let Some(info) = base else {
-        return Ok(None);
-    };
-    if info.archived() {
-        return Err(StorageError::Archived.into());
-    }
-    let Some(why) = storage.resume_refusal(key, &info).await? else {
-        return Ok(Some(info));
-    };
-    let what = match rest {
-        Some(n) if mode == StorMode::Replace => format!("REST {n}"),
-        _ => "APPE".to_owned(),
-    };
-    let cause = match why {
-        ResumeRefusal::FailedHere => "the last upload of it failed",
-        ResumeRefusal::Interrupted => "an upload of it was interrupted",
-    };
-    tracing::info!(path = %path, reason = ?why, "resume refused: the file is not the interrupted upload");
-    u.st.refused_resume = Some(key.to_owned());
-    Err(refuse(
-        Code::NotTaken,
-        format!(
-            "{what}: {path} is not your interrupted upload: {cause} and kept none of its bytes (the previous version is intact), so there is nothing to resume; send the whole file; nothing was changed"
-        ),
-    ))
-}
-
-/// STOR, APPE (and STOU's upload): the data connection to an object,
-/// committed only when the client completed it.
-pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode) -> Outcome {
-    let ns = u.ns;
-    let path = u.st.cwd.resolve(arg)?;
-    let file = ns.file(&path, Op::Write)?;
-    let (storage, key) = (file.storage.clone(), file.key);
-    let rest = u.st.rest.take();
-    // Answered while the bytes arrive (see storage::FolderCheck).
-    let check = storage.folder_check(&key, ns.dir(&path, Op::Write)?.key);
-    // A client that meets a refused resume may answer with an empty
-    // STOR at once: never commit that (it would replace the previous
-    // version with nothing).
-    let after_refusal = u.st.refused_resume.take().is_some_and(|k| k == key);
-    let base = upload_base(u, &storage, &key, &path, mode, rest).await?;
-    let unique = mode == StorMode::Unique;
-    let text = match (&base, mode) {
-        (_, StorMode::Unique) => format!("FILE: {}", path.name()),
-        (Some(b), _) => format!("Ok to send data; appending after byte {}", b.size),
-        (None, _) => "Ok to send data".to_owned(),
-    };
-    let input = open_data(u, Reply::new(Code::OpeningData, text)).await?;
-    let cancel = u.gw.abort.child_token();
-    let strict = u.gw.config.tls.as_ref().is_some_and(|t| t.strict_eof);
-    let opts = UploadOptions {
-        keep_partial: u.gw.config.uploads.keep_partial,
-        stall: u.gw.timeouts.data,
-        strict_eof: matches!(input, Either::Right(_))
-            && u.account.settings.strict_eof.unwrap_or(strict),
-    };
-    let ascii = u.st.ttype == TransferType::Ascii;
-    let token = cancel.clone();
-    let (gate, question) = CommitGate::new();
-    let job = Receive {
-        storage,
-        key,
-        base,
-        opts,
-        ascii,
-        check,
-        received: u.control.count_transfer(),
-    };
-    let fut = job.run(input, token, gate);
-    let started = std::time::Instant::now();
-    let question = question.needing_bytes(after_refusal);
-    let outcome = u.control.run_transfer(cancel, fut, Some(question)).await;
-    // The gate said no to an empty upload while the client stayed.
-    let empty = matches!(outcome, Err(FtpError::Storage(StorageError::Cancelled)));
-    if after_refusal && empty && !u.control.closing {
-        return Err(refuse(
-            Code::LocalError,
-            format!(
-                "Nothing arrived after the refused resume: {path} keeps its previous version; send the whole file"
-            ),
-        ));
-    }
-    record_transfer(u, &path, Direction::Incoming, started, &outcome);
-    if matches!(outcome, Err(FtpError::Storage(StorageError::IsFolder))) {
-        return Err(refuse(
-            Code::NameNotAllowed,
-            format!("{path}: a directory with that name exists; nothing was stored"),
-        ));
-    }
-    match outcome? {
-        Done::Complete(n) => {
-            tracing::info!(path = %path, bytes = n, "upload complete");
-            Ok(Reply::new(
-                Code::TransferComplete,
-                if unique {
-                    format!("Transfer complete (unique file name: {})", path.name())
-                } else {
-                    "Transfer complete".to_owned()
-                },
-            ))
-        }
-        Done::Aborted => Ok(Reply::new(Code::TransferComplete, "ABOR successful")),
-    }
-}
-
-/// STOU: STOR under a new, unique name.
-pub(in crate::ftp) async fn stou(u: &mut UserCtx<'_>, base: Option<String>) -> Outcome {
-    let ns = u.ns;
-    let base = base.unwrap_or_else(|| "file".to_owned());
-    for _ in 0..16 {
-        let candidate = format!("{base}.{:08x}", rand::random::<u32>());
-        let path = u.st.cwd.resolve(&candidate)?;
-        let file = ns.file(&path, Op::Write)?;
-        if file.storage.head(&file.key).await?.is_none() {
-            return stor(u, &candidate, StorMode::Unique).await;
-        }
-    }
-    Err(refuse(
-        Code::NameNotAllowed,
-        "Could not find a unique file name",
-    ))
-}
-
-/// One upload from a data connection.
-struct Receive {
-    storage: crate::storage::Storage,
-    key: String,
-    base: Option<ObjectInfo>,
-    opts: UploadOptions,
-    /// TYPE A: CRLF becomes LF before the bytes reach storage.
-    ascii: bool,
-    /// Whether a folder has the name, asked when the STOR arrived.
-    check: FolderCheck,
-    /// Bytes read from the data connection so far (STAT reports them).
-    received: Arc<AtomicU64>,
-}
-
-impl Receive {
-    async fn run<S>(
-        self,
-        mut input: S,
-        token: CancellationToken,
-        gate: CommitGate,
-    ) -> Result<u64, StorageError>
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    {
-        let counted = data::Counted::new(&mut input, self.received);
-        let mut reader = if self.ascii {
-            Either::Right(AsciiReader::new(counted))
-        } else {
-            Either::Left(counted)
-        };
-        let result = upload(
-            &self.storage,
-            &self.key,
-            &mut reader,
-            self.base.as_ref(),
-            self.opts,
-            &token,
-            gate.checking(self.check),
-        )
-        .await;
-        drop(reader);
-        // Under TLS this answers the client's close_notify (clients such as
-        // Python's ftplib wait for it before reading 226).
-        let _ = tokio::time::timeout(self.opts.stall, input.shutdown()).await;
-        result
     }
 }

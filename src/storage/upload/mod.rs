@@ -34,7 +34,7 @@ use super::{
 use parts::{Part, PartResult, joined};
 
 /// How an upload behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct UploadOptions {
     /// Commit what was received when the transfer is interrupted.
     pub keep_partial: bool,
@@ -44,6 +44,13 @@ pub struct UploadOptions {
     /// without one is an interruption (`tls.strict_eof`), and an end with
     /// one proves the client finished, so the gate need not wait.
     pub strict_eof: bool,
+    /// The name must not exist when the object is made (the account lacks
+    /// `overwrite`): the commit is `If-None-Match: *` where S3 honours it.
+    pub new_only: bool,
+    /// The quota the upload's bytes are taken from as they arrive: past
+    /// it the upload stops, is aborted, and fails with
+    /// [`StorageError::QuotaExceeded`].
+    pub budget: Option<std::sync::Arc<super::Budget>>,
 }
 
 #[derive(Default)]
@@ -69,6 +76,8 @@ pub(super) struct State {
     source_bucket: Option<String>,
     /// The stream ended with TLS's close_notify under `strict_eof`.
     proven_end: bool,
+    /// The name must be new (see [`UploadOptions::new_only`]).
+    new_only: bool,
 }
 
 impl State {
@@ -126,7 +135,7 @@ impl Storage {
         key: &str,
         reader: &mut R,
         st: &mut State,
-        opts: UploadOptions,
+        opts: &UploadOptions,
         cancel: &CancellationToken,
     ) -> Result<(), StorageError> {
         loop {
@@ -163,6 +172,14 @@ impl Storage {
                 return Ok(());
             }
             st.received += n as u64;
+            if opts.budget.as_ref().is_some_and(|b| !b.take(n as u64)) {
+                tracing::info!(
+                    key,
+                    received = st.received,
+                    "upload past the quota: stopped, nothing is made"
+                );
+                return Err(StorageError::QuotaExceeded);
+            }
         }
     }
 
@@ -196,7 +213,9 @@ impl Storage {
                 return Err(StorageError::Cancelled);
             }
             let base = st.base.as_deref();
-            return self.put_checked(key, tail, &mut st.check, base).await;
+            return self
+                .put_checked(key, tail, &mut st.check, base, st.new_only)
+                .await;
         }
         if !tail.is_empty() {
             self.send_part(key, st, tail).await?;
@@ -241,6 +260,7 @@ impl Storage {
             .upload_id(st.upload_id.clone().unwrap_or_default())
             .set_checksum_crc32_c(full.map(checksum::to_header))
             .set_checksum_type(full.map(|_| ChecksumType::FullObject))
+            .set_if_none_match((st.new_only && self.conditional.honoured()).then(|| "*".to_owned()))
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -248,7 +268,10 @@ impl Storage {
             )
             .send()
             .await
-            .map_err(|e| self.sdk_error("CompleteMultipartUpload", e))?;
+            .map_err(|e| match self.sdk_error("CompleteMultipartUpload", e) {
+                StorageError::Changed if st.new_only => StorageError::Exists,
+                e => e,
+            })?;
         self.versions.note(key, out.e_tag());
         if let Some(id) = st.upload_id.take() {
             self.live.remove(&id);
@@ -306,14 +329,15 @@ pub async fn upload<R: AsyncRead + Unpin>(
         },
         check: gate.take_check(),
         base: base.map(|b| b.etag.clone()),
+        new_only: opts.new_only,
         ..State::default()
     };
     let filled = match base {
         Some(b) => match storage.start_from(key, b, &mut st).await {
-            Ok(()) => storage.fill(key, reader, &mut st, opts, cancel).await,
+            Ok(()) => storage.fill(key, reader, &mut st, &opts, cancel).await,
             Err(e) => Err(e),
         },
-        None => storage.fill(key, reader, &mut st, opts, cancel).await,
+        None => storage.fill(key, reader, &mut st, &opts, cancel).await,
     };
     let result = match filled {
         // Nothing to add to the existing object: leave it as it is.
@@ -339,7 +363,11 @@ pub async fn upload<R: AsyncRead + Unpin>(
             storage.abort(key, &mut st).await;
             // The previous object, if any, is still there: no resume may build
             // on it. (A folder's name has no file to resume.)
-            if base.is_none() && !opts.keep_partial && !matches!(e, StorageError::IsFolder) {
+            // (Nor has the name another's file that this one may not replace.)
+            if base.is_none()
+                && !opts.keep_partial
+                && !matches!(e, StorageError::IsFolder | StorageError::Exists)
+            {
                 storage.note_failed_overwrite(key);
             }
         }
