@@ -305,6 +305,28 @@ pub fn static_prefix(prefix: &str) -> String {
         .join("/")
 }
 
+/// A prefix as keys start with it: `""`, or its segments (`.` and empty
+/// ones dropped, `..` popping one) joined by `/` with a trailing `/`
+/// (`a//b/../c/` → `a/c/`, `/` → `""`).
+#[must_use]
+pub fn normalise_prefix(prefix: &str) -> String {
+    let mut stack = Vec::new();
+    for seg in prefix.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            s => stack.push(s),
+        }
+    }
+    let mut out = stack.join("/");
+    if !out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
 impl super::Config {
     /// `user`'s settings with its groups' filled in where it sets none
     /// (groups in the user's order; unknown names were refused at load).
@@ -320,6 +342,48 @@ impl super::Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rights_and_limits_are_checked_by_key() {
+        let err = |users: &str| {
+            crate::Config::from_yaml(
+                &format!("s3: {{ bucket: b }}\nusers: [{users}]"),
+                Vec::new(),
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let e = err("{ name: a, password: x, allow_from: [10.0.0.0/8, the-office] }");
+        assert!(
+            e.contains("users[0].allow_from[1]") && !e.contains("the-office"),
+            "{e}"
+        );
+        let e = err("{ name: a, password: x, permissions: { /in: [upload, chmod] } }");
+        assert!(e.contains("users[0].permissions"), "{e}");
+        let e = err("{ name: a, password: x, permissions: { in: [upload] } }");
+        assert!(e.contains("absolute"), "{e}");
+        let e = err("{ name: a, password: x, quota: { } }");
+        assert!(e.contains("users[0].quota"), "{e}");
+        let e = err("{ name: a, password: x, upload_bandwidth: fast }");
+        assert!(
+            e.contains("upload_bandwidth") && e.contains("not a rate"),
+            "{e}"
+        );
+        let e = err("{ name: a, password: x, max_sessions: 0 }");
+        assert!(e.contains("users[0].max_sessions"), "{e}");
+        // Groups add their denials; a user's allow list replaces theirs.
+        let config = crate::Config::from_yaml(
+            "s3: { bucket: b }\ngroups: { g: { allow_from: [10.0.0.0/8], deny_from: [10.9.0.0/16] } }\nusers: [{ name: a, password: x, groups: [g], allow_from: [192.0.2.0/24], deny_from: [192.0.2.9] }]",
+            Vec::new(),
+        )
+        .unwrap();
+        let s = config.settings_of(&config.users[0]);
+        assert_eq!(s.allow_from, vec!["192.0.2.0/24".to_owned()]);
+        assert_eq!(
+            s.deny_from,
+            vec!["192.0.2.9".to_owned(), "10.9.0.0/16".to_owned()]
+        );
+    }
 
     #[test]
     fn names_that_could_climb_are_refused() {

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::accounts::{Settings, User, login_name_problem, same_path, substitute};
-use super::validate::{bad, has_control_chars, unusable_encoding};
+use super::accounts::{
+    Settings, User, login_name_problem, normalise_prefix, same_path, substitute,
+};
+use super::validate::{bad, check_networks, has_control_chars, unusable_encoding};
 use super::{ConfigError, Perms};
 
 impl super::Config {
@@ -87,7 +89,7 @@ impl super::Config {
                 return;
             };
             let home = substitute(s.home.as_deref().unwrap_or("/"), user);
-            let root = folder(&format!("{}/{home}", substitute(&s3.prefix, user)));
+            let root = normalise_prefix(&format!("{}/{home}", substitute(&s3.prefix, user)));
             let endpoint = s3.endpoint.clone().unwrap_or_else(|| "aws".to_owned());
             roots
                 .entry((endpoint, s3.bucket.clone(), root))
@@ -133,7 +135,7 @@ fn check_limits(key: &str, s: &Settings) -> Result<(), ConfigError> {
         Perms::parse(perms.iter().map(String::as_str)).map_err(|e| bad(&k, e))?;
     }
     for (list, nets) in [("allow_from", &s.allow_from), ("deny_from", &s.deny_from)] {
-        super::networks::check(&format!("{key}.{list}"), nets)?;
+        check_networks(&format!("{key}.{list}"), nets)?;
     }
     if s.max_sessions == Some(0) {
         return Err(bad(&format!("{key}.max_sessions"), "must be at least 1"));
@@ -187,23 +189,4 @@ impl Settings {
         }
         Ok(())
     }
-}
-
-/// A key prefix from a path (`a//b/../c/` → `a/c/`, `/` → `""`).
-fn folder(path: &str) -> String {
-    let mut stack = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                stack.pop();
-            }
-            s => stack.push(s),
-        }
-    }
-    let mut out = stack.join("/");
-    if !out.is_empty() {
-        out.push('/');
-    }
-    out
 }

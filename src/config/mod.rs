@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{
-    Groups, Mount, Quota, Settings, USERNAME, User, login_name_problem, same_path, static_prefix,
-    substitute,
+    Groups, Mount, Quota, Settings, USERNAME, User, login_name_problem, normalise_prefix,
+    same_path, static_prefix, substitute,
 };
 pub use perms::{Perm, Perms};
 pub use profiles::{DEFAULT_PROFILE, Profile, Profiles, effective};

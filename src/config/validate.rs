@@ -9,6 +9,18 @@ pub(super) fn bad(key: &str, msg: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Every entry of `list` (at `key`) an address or a network; the error
+/// names the entry by its index, never its value.
+pub(super) fn check_networks(key: &str, list: &[String]) -> Result<(), ConfigError> {
+    match super::networks::first_bad(list) {
+        Some(i) => Err(bad(
+            &format!("{key}[{i}]"),
+            "is not an address or a network like 10.0.0.0/8 or 2001:db8::/32",
+        )),
+        None => Ok(()),
+    }
+}
+
 const MIB: u64 = 1024 * 1024;
 
 /// Whether a prefix or home holds a character no S3 key of ours may hold
@@ -73,9 +85,9 @@ impl Config {
                 "overlaps `listen` or `passive.ports`",
             ));
         }
-        super::networks::check("proxy_protocol.trusted", &self.proxy_protocol.trusted)?;
-        super::networks::check("limits.allow_from", &self.limits.allow_from)?;
-        super::networks::check("limits.deny_from", &self.limits.deny_from)?;
+        check_networks("proxy_protocol.trusted", &self.proxy_protocol.trusted)?;
+        check_networks("limits.allow_from", &self.limits.allow_from)?;
+        check_networks("limits.deny_from", &self.limits.deny_from)?;
         Ok(())
     }
 

@@ -96,7 +96,7 @@ impl Storage {
             download_concurrency: cfg.download_concurrency,
             list_mtime: cfg.list_mtime,
             prefix: cfg.prefix.as_str().into(),
-            root: super::normalise_prefix(&config::static_prefix(&cfg.prefix)),
+            root: config::normalise_prefix(&config::static_prefix(&cfg.prefix)),
             copy_part_limit: super::schedule::MAX_PART,
             timeout: cfg.timeout.0,
             writes: Arc::new(Writes::from_config(cfg)),

@@ -159,27 +159,6 @@ pub struct Storage {
     metrics: std::sync::Arc<crate::observe::Metrics>,
 }
 
-/// `s3.prefix` as keys start with it: `""`, or its segments (`.` and empty
-/// ones dropped, `..` popping one) joined by `/` with a trailing `/`.
-#[must_use]
-pub fn normalise_prefix(prefix: &str) -> String {
-    let mut stack = Vec::new();
-    for seg in prefix.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                stack.pop();
-            }
-            s => stack.push(s),
-        }
-    }
-    let mut out = stack.join("/");
-    if !out.is_empty() {
-        out.push('/');
-    }
-    out
-}
-
 /// Percent-encodes a key for `x-amz-copy-source`.
 fn copy_source(bucket: &str, key: &str) -> String {
     const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC

@@ -4,8 +4,6 @@
 //! folders that cannot be removed or renamed, a profile whose bucket is
 //! missing, and the shared-root warning of `check-config`.
 
-use std::io::Write as _;
-
 use s3ftpd::Config;
 
 use crate::backend::{Backend, PrivateGarage, another_bucket};
@@ -144,17 +142,6 @@ fn list(r: &mut Raw, cmd: &str) -> String {
     text
 }
 
-fn stor(r: &mut Raw, name: &str, body: &[u8]) -> (u16, String) {
-    let mut d = r.epsv();
-    let (code, text) = r.cmd(&format!("STOR {name}"));
-    if code != 150 {
-        return (code, text);
-    }
-    d.write_all(body).unwrap();
-    drop(d);
-    r.reply()
-}
-
 fn mounts_are_folders_of_one_tree(b: Backend) {
     let env = two_buckets(b);
     let second = Bucket::of(&env, SECOND);
@@ -179,8 +166,8 @@ fn mounts_are_folders_of_one_tree(b: Backend) {
         "{facts}"
     );
     // Each path lands in its own bucket.
-    assert_eq!(stor(&mut r, "home.txt", b"h").0, 226);
-    assert_eq!(stor(&mut r, "/other/a.txt", b"a").0, 226);
+    assert_eq!(r.stor("home.txt", b"h").0, 226);
+    assert_eq!(r.stor("/other/a.txt", b"a").0, 226);
     assert_eq!(env.get("m/home.txt").as_deref(), Some(&b"h"[..]));
     assert_eq!(second.get("a.txt").as_deref(), Some(&b"a"[..]));
     assert!(env.get("m/other/a.txt").is_none());
@@ -190,7 +177,7 @@ fn mounts_are_folders_of_one_tree(b: Backend) {
     assert_eq!(read_all(d), b"quarterly");
     assert_eq!(r.reply().0, 226);
     let before = second.keys();
-    let (code, text) = stor(&mut r, "/ro/x.csv", b"x");
+    let (code, text) = r.stor("/ro/x.csv", b"x");
     assert_eq!(code, 550, "{text}");
     assert!(text.contains("read-only"), "{text}");
     for cmd in ["DELE /ro/report.csv", "MKD /ro/new", "RNFR /ro/report.csv"] {
@@ -208,7 +195,7 @@ fn mounts_are_folders_of_one_tree(b: Backend) {
     ] {
         r.expect(cmd, 550);
     }
-    let (code, _) = stor(&mut r, "/other", b"x");
+    let (code, _) = r.stor("/other", b"x");
     assert_eq!(code, 550);
     // The chroot holds from inside a mount.
     r.expect("CWD /other", 250);
@@ -224,7 +211,7 @@ fn renames_inside_and_across_buckets(b: Backend) {
     let second = Bucket::of(&env, SECOND);
     let mut r = env.raw();
     r.login("m", "p");
-    assert_eq!(stor(&mut r, "/other/a.txt", b"alpha").0, 226);
+    assert_eq!(r.stor("/other/a.txt", b"alpha").0, 226);
     // Inside the mount: one bucket.
     r.expect("RNFR /other/a.txt", 350);
     r.expect("RNTO /other/b.txt", 250);
@@ -236,8 +223,8 @@ fn renames_inside_and_across_buckets(b: Backend) {
     assert_eq!(env.get("m/c.txt").as_deref(), Some(&b"alpha"[..]));
     // A folder across buckets, every key.
     r.expect("MKD /other/d", 257);
-    assert_eq!(stor(&mut r, "/other/d/1.txt", b"one").0, 226);
-    assert_eq!(stor(&mut r, "/other/d/e/2.txt", b"two").0, 226);
+    assert_eq!(r.stor("/other/d/1.txt", b"one").0, 226);
+    assert_eq!(r.stor("/other/d/e/2.txt", b"two").0, 226);
     r.expect("RNFR /other/d", 350);
     let text = r.expect("RNTO /d2", 250);
     assert!(text.contains("3 objects"), "{text}");
@@ -276,8 +263,8 @@ fn renames_between_endpoints_are_refused() {
     });
     let mut s = env.raw();
     s.login("m", "p");
-    assert_eq!(stor(&mut s, "/far/x.txt", b"far").0, 226);
-    assert_eq!(stor(&mut s, "near.txt", b"near").0, 226);
+    assert_eq!(s.stor("/far/x.txt", b"far").0, 226);
+    assert_eq!(s.stor("near.txt", b"near").0, 226);
     s.expect("RNFR /far/x.txt", 350);
     let text = s.expect("RNTO /x.txt", 553);
     assert!(
@@ -312,7 +299,7 @@ fn usernames_become_folders_only_when_they_cannot_climb() {
     for user in ["acme", "globex"] {
         let mut r = env.raw();
         r.login(user, "p");
-        assert_eq!(stor(&mut r, "in.csv", user.as_bytes()).0, 226);
+        assert_eq!(r.stor("in.csv", user.as_bytes()).0, 226);
         r.expect("CWD ../..", 250);
         assert!(
             list(&mut r, "NLST").contains("in.csv"),

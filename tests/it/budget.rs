@@ -83,6 +83,22 @@ pub(crate) fn listing(r: &mut Raw, cmd: &str) -> String {
     text
 }
 
+/// Prints each command's requests; fails naming every one off budget.
+fn check(rows: &[(&str, Requests, Requests)]) {
+    let mut wrong = Vec::new();
+    for (what, got, want) in rows {
+        eprintln!("{what:36} {got:?}");
+        if got != want {
+            wrong.push(format!("{what}: sent {got:?}, budget {want:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "over or under budget:\n{}",
+        wrong.join("\n")
+    );
+}
+
 /// Each command's requests, in one session, against the budget.
 fn requests_per_command(b: Backend) {
     let env = TestEnv::start(b, |c| {
@@ -179,18 +195,7 @@ fn requests_per_command(b: Backend) {
             ]),
         ),
     ];
-    let mut wrong = Vec::new();
-    for (what, got, want) in &rows {
-        eprintln!("{what:28} {got:?}");
-        if got != want {
-            wrong.push(format!("{what}: sent {got:?}, budget {want:?}"));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "over or under budget:\n{}",
-        wrong.join("\n")
-    );
+    check(&rows);
 }
 
 backend_tests!(requests_per_command);
@@ -287,18 +292,7 @@ fn requests_with_rights_and_limits(b: Backend) {
             table(&[("HeadObject", 1), ("ListObjectsV2", 1), ("PutObject", 1)])
         },
     ));
-    let mut wrong = Vec::new();
-    for (what, got, want) in &rows {
-        eprintln!("{what:36} {got:?}");
-        if got != want {
-            wrong.push(format!("{what}: sent {got:?}, budget {want:?}"));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "over or under budget:\n{}",
-        wrong.join("\n")
-    );
+    check(&rows);
 }
 
 backend_tests!(requests_with_rights_and_limits);

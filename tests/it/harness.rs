@@ -486,6 +486,20 @@ impl Raw {
         s
     }
 
+    /// STOR `name` with `body` over EPSV: the final reply, or the refusal
+    /// of STOR itself. A refused upload may stop reading: the rest of the
+    /// body need not get through.
+    pub fn stor(&mut self, name: &str, body: &[u8]) -> (u16, String) {
+        let mut d = self.epsv();
+        let (code, text) = self.cmd(&format!("STOR {name}"));
+        if code != 150 {
+            return (code, text);
+        }
+        let _ = d.write_all(body);
+        drop(d);
+        self.reply()
+    }
+
     /// Whether the server closed the connection (EOF within the timeout).
     pub fn closed(&mut self) -> bool {
         let mut buf = [0u8; 256];

@@ -28,6 +28,11 @@ pub fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// Whether this machine has an IPv6 loopback address to bind to.
+fn ipv6_loopback() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
 /// The first reply of a connection: the banner, or the refusal in its place.
 fn greeting(s: TcpStream) -> (u16, String, Raw) {
     let mut r = Raw::from_stream_silent(s);
@@ -65,8 +70,15 @@ fn address_lists_global_and_per_account() {
     // Globally denied: 421 before any banner.
     let (code, text, _) = greeting(connect_from("127.0.0.3", v4));
     assert_eq!(code, 421, "{text}");
-    // Allowed addresses log in.
-    for (from, to) in [("127.0.0.2", v4), ("::1", v6)] {
+    // Allowed addresses log in. A container may have no IPv6 loopback
+    // (Docker's default): then only the IPv4 leg runs, and says so.
+    let mut allowed = vec![("127.0.0.2", v4)];
+    if ipv6_loopback() {
+        allowed.push(("::1", v6));
+    } else {
+        eprintln!("no ::1 on this machine: the IPv6 leg is skipped");
+    }
+    for (from, to) in allowed {
         let (code, _, mut r) = greeting(connect_from(from, to));
         assert_eq!(code, 220);
         assert_eq!(login(&mut r, "bank", "pw").0, 230, "from {from}");

@@ -3,7 +3,6 @@
 //! the upload, or not at all where the gateway knows the file's version. Tried with S3 on loopback and 40 ms away (behind the benches'
 //! delaying proxy), where a small upload is done long before its check.
 
-use std::io::Write;
 use std::time::Duration;
 
 use s3ftpd::server::Gateway;
@@ -13,16 +12,6 @@ use crate::backend_tests;
 use crate::budget::{Requests, cost, requests, table};
 use crate::delay;
 use crate::harness::{Raw, TestEnv, wait_until};
-
-/// STOR of `body` through `r`: the final reply (after a 150).
-fn stor(r: &mut Raw, name: &str, body: &[u8]) -> (u16, String) {
-    let mut d = r.epsv();
-    r.expect(&format!("STOR {name}"), 150);
-    // The gateway may refuse before it has read everything: ignore a reset.
-    let _ = d.write_all(body);
-    drop(d);
-    r.reply()
-}
 
 /// What the S3 server does with conditional writes (asked here directly,
 /// not through the gateway): whether it refuses a second `If-None-Match: *`
@@ -99,18 +88,18 @@ fn stor_onto_a_folder_name_stores_nothing(b: Backend) {
     let env = TestEnv::start(b, |_| {});
     env.put("d/inner", b"kept");
     let mut r = env.raw_login();
-    let (code, text) = stor(&mut r, "d", b"small");
+    let (code, text) = r.stor("d", b"small");
     assert_eq!(code, 553, "{text}");
     assert!(text.contains("directory with that name"), "{text}");
     // Larger than a part (5 MiB here): stopped before a multipart upload.
     let big = vec![7u8; 12 * 1024 * 1024];
-    let (code, text) = stor(&mut r, "d", &big);
+    let (code, text) = r.stor("d", &big);
     assert_eq!(code, 553, "{text}");
     assert_eq!(env.get("d"), None);
     assert_eq!(env.get("d/inner").as_deref(), Some(&b"kept"[..]));
     assert_eq!(env.open_uploads(), 0);
     // The session goes on.
-    assert_eq!(stor(&mut r, "d2", b"fine").0, 226);
+    assert_eq!(r.stor("d2", b"fine").0, 226);
     assert_eq!(env.get("d2").as_deref(), Some(&b"fine"[..]));
 }
 
@@ -139,7 +128,7 @@ fn a_distant_s3_checks_the_name_beside_the_upload(b: Backend) {
         ),
         Backend::External => {}
     }
-    let mut spent: Requests = cost(m, || assert_eq!(stor(&mut r, "new.txt", b"n").0, 226));
+    let mut spent: Requests = cost(m, || assert_eq!(r.stor("new.txt", b"n").0, 226));
     assert_eq!(
         spent,
         table(&[("ListObjectsV2", 1), ("PutObject", 1)]),
@@ -147,7 +136,7 @@ fn a_distant_s3_checks_the_name_beside_the_upload(b: Backend) {
     );
     assert_eq!(env.get("new.txt").as_deref(), Some(&b"n"[..]));
 
-    spent = cost(m, || assert_eq!(stor(&mut r, "old.txt", b"new").0, 226));
+    spent = cost(m, || assert_eq!(r.stor("old.txt", b"new").0, 226));
     let puts = if s3.if_none_match { 2 } else { 1 };
     assert_eq!(
         spent,
@@ -158,7 +147,7 @@ fn a_distant_s3_checks_the_name_beside_the_upload(b: Backend) {
     overwrites_of_known_versions(&env, &mut r, m, s3);
 
     spent = cost(m, || {
-        let (code, text) = stor(&mut r, "d", b"small");
+        let (code, text) = r.stor("d", b"small");
         assert_eq!(code, 553, "{text}");
     });
     let expected = if s3.if_none_match {
@@ -185,7 +174,7 @@ fn a_distant_s3_checks_the_name_beside_the_upload(b: Backend) {
 /// 412 and then goes the ordinary way, folder check included.
 fn overwrites_of_known_versions(env: &TestEnv, r: &mut Raw, m: std::net::SocketAddr, s3: Honours) {
     let ordinary = |puts| table(&[("ListObjectsV2", 1), ("PutObject", puts)]);
-    let spent = cost(m, || assert_eq!(stor(r, "old.txt", b"newer").0, 226));
+    let spent = cost(m, || assert_eq!(r.stor("old.txt", b"newer").0, 226));
     let want = if s3.if_match {
         table(&[("PutObject", 1)])
     } else {
@@ -196,7 +185,7 @@ fn overwrites_of_known_versions(env: &TestEnv, r: &mut Raw, m: std::net::SocketA
 
     // Another S3 tool rewrites it: the version the gateway saw is stale.
     env.put("old.txt", b"by another tool");
-    let spent = cost(m, || assert_eq!(stor(r, "old.txt", b"newest").0, 226));
+    let spent = cost(m, || assert_eq!(r.stor("old.txt", b"newest").0, 226));
     let want = if s3.if_match {
         // If-Match meets 412; If-None-Match meets 412 beside the check; the write.
         ordinary(3)
@@ -211,7 +200,7 @@ fn overwrites_of_known_versions(env: &TestEnv, r: &mut Raw, m: std::net::SocketA
     r.expect("SIZE gone", 213);
     env.delete("gone");
     env.put("gone/inner", b"in");
-    let (code, text) = stor(r, "gone", b"x");
+    let (code, text) = r.stor("gone", b"x");
     assert_eq!(code, 553, "{text}");
     assert_eq!(env.get("gone"), None);
     assert_eq!(env.get("gone/inner").as_deref(), Some(&b"in"[..]));
@@ -226,11 +215,11 @@ fn a_name_both_file_and_folder_keeps_its_file_replaceable(b: Backend) {
     env.put("both", b"file");
     env.put("both/inner", b"in");
     let mut r = env.raw_login();
-    let (code, text) = stor(&mut r, "both", b"small");
+    let (code, text) = r.stor("both", b"small");
     assert_eq!(code, 226, "{text}");
     assert_eq!(env.get("both").as_deref(), Some(&b"small"[..]));
     let big = crate::harness::pattern(12 * 1024 * 1024, 5);
-    let (code, text) = stor(&mut r, "both", &big);
+    let (code, text) = r.stor("both", &big);
     assert_eq!(code, 226, "{text}");
     assert_eq!(env.get("both").map(|v| v.len()), Some(big.len()));
     assert_eq!(env.get("both/inner").as_deref(), Some(&b"in"[..]));
@@ -260,7 +249,7 @@ fn a_failed_check_takes_the_early_write_back() {
         let heads = || requests(m).get("HeadObject").copied().unwrap_or(0.0);
         let heads_before = heads();
         let spent = cost(m, || {
-            let (code, text) = stor(&mut r, "new.txt", b"n");
+            let (code, text) = r.stor("new.txt", b"n");
             assert_eq!(code, 451, "{text}");
             assert!(text.contains("ListObjectsV2: InternalError"), "{text}");
             // A failed upload then learns, in the background, which version
@@ -280,11 +269,11 @@ fn a_failed_check_takes_the_early_write_back() {
         assert_eq!(env.get("new.txt"), None);
         // An existing file meets 412: it may be replaced whatever the check says.
         store.fail_listings_of(Some((&env.key("old.txt/"), slow)));
-        let (code, text) = stor(&mut r, "old.txt", b"new");
+        let (code, text) = r.stor("old.txt", b"new");
         assert_eq!(code, 226, "{text}");
         assert_eq!(env.get("old.txt").as_deref(), Some(&b"new"[..]));
         store.fail_listings_of(None);
-        assert_eq!(stor(&mut r, "new.txt", b"n").0, 226);
+        assert_eq!(r.stor("new.txt", b"n").0, 226);
         assert_eq!(env.get("new.txt").as_deref(), Some(&b"n"[..]));
     });
 }

@@ -17,17 +17,6 @@ use crate::observe::{http_get, scrape, with_metrics};
 const KMS_KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const MIB: usize = 1024 * 1024;
 
-fn stor(r: &mut Raw, name: &str, body: &[u8]) -> (u16, String) {
-    let mut d = r.epsv();
-    let (code, text) = r.cmd(&format!("STOR {name}"));
-    if code != 150 {
-        return (code, text);
-    }
-    d.write_all(body).unwrap();
-    drop(d);
-    r.reply()
-}
-
 /// What the embedded store keeps of every write, as S3 does: the profile's
 /// SSE-KMS key, storage class and canned ACL on each object the gateway
 /// makes, whichever request made it.
@@ -41,9 +30,9 @@ fn every_write_carries_the_profiles_headers() {
     });
     let bucket = Bucket::of(&env, &env.bucket);
     let mut r = env.raw_login();
-    assert_eq!(stor(&mut r, "small.txt", b"small").0, 226);
-    assert_eq!(stor(&mut r, "big.bin", &pattern(12 * MIB, 1)).0, 226);
-    assert_eq!(stor(&mut r, "grow.txt", b"first").0, 226);
+    assert_eq!(r.stor("small.txt", b"small").0, 226);
+    assert_eq!(r.stor("big.bin", &pattern(12 * MIB, 1)).0, 226);
+    assert_eq!(r.stor("grow.txt", b"first").0, 226);
     let mut d = r.epsv();
     r.expect("APPE grow.txt", 150);
     d.write_all(b" second").unwrap();
@@ -57,7 +46,7 @@ fn every_write_carries_the_profiles_headers() {
     drop(d);
     assert_eq!(r.reply().0, 226);
     r.expect("MKD dir", 257);
-    assert_eq!(stor(&mut r, "dir/inner.txt", b"in").0, 226);
+    assert_eq!(r.stor("dir/inner.txt", b"in").0, 226);
     r.expect("RNFR small.txt", 350);
     r.expect("RNTO moved.txt", 250);
     r.expect("RNFR dir", 350);
@@ -115,8 +104,8 @@ fn garage_takes_the_headers_it_keeps() {
             c.s3.acl = Some("bucket-owner-full-control".into());
         });
         let mut r = env.raw_login();
-        assert_eq!(stor(&mut r, "small.txt", b"small").0, 226);
-        assert_eq!(stor(&mut r, "big.bin", &pattern(6 * MIB, 2)).0, 226);
+        assert_eq!(r.stor("small.txt", b"small").0, 226);
+        assert_eq!(r.stor("big.bin", &pattern(6 * MIB, 2)).0, 226);
         r.expect("RNFR small.txt", 350);
         r.expect("RNTO moved.txt", 250);
         r.expect("MKD d", 257);
@@ -214,7 +203,7 @@ fn one_connection_cap_for_every_profile() {
                 let mut r = Raw::connect(addr);
                 r.login(user, "p");
                 for n in 0..3 {
-                    assert_eq!(stor(&mut r, &format!("f{i}-{n}"), b"x").0, 226);
+                    assert_eq!(r.stor(&format!("f{i}-{n}"), b"x").0, 226);
                     let d = r.epsv();
                     r.expect("LIST", 150);
                     read_all(d);
@@ -253,7 +242,7 @@ fn a_missing_bucket_fails_only_its_paths() {
     let _d = r.epsv();
     let (code, text) = r.cmd("LIST /gone");
     assert_eq!(code, 451, "{text}");
-    assert_eq!(stor(&mut r, "here.txt", b"fine").0, 226);
+    assert_eq!(r.stor("here.txt", b"fine").0, 226);
     assert_eq!(http_get(metrics, "/readyz").0, 200);
     let m = scrape(metrics);
     assert_eq!(

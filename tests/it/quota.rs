@@ -32,19 +32,6 @@ fn wait_for_quota(r: &mut Raw, want: &str) {
     panic!("SITE QUOTA never said {want:?}: {}", site_quota(r));
 }
 
-/// Sends `body` to STOR `name`; the final reply (or the refusal of STOR).
-fn upload(r: &mut Raw, name: &str, body: &[u8]) -> (u16, String) {
-    let mut d = r.epsv();
-    let (code, text) = r.cmd(&format!("STOR {name}"));
-    if code != 150 {
-        return (code, text);
-    }
-    // The gateway stops reading once past the room: the rest may not go.
-    let _ = d.write_all(body);
-    drop(d);
-    r.reply()
-}
-
 fn an_upload_past_the_quota_changes_nothing(b: Backend) {
     let env = TestEnv::start(b, |c| {
         add(
@@ -66,7 +53,7 @@ fn an_upload_past_the_quota_changes_nothing(b: Backend) {
     let before = env.keys_with_etags();
     // 20 MiB over the 1 MiB file: the room is 12 MiB (11 free + the 1 it
     // replaces); two 5 MiB parts go to S3 before the limit is passed.
-    let (code, text) = upload(&mut r, "old.bin", &pattern(20 * MIB, 2));
+    let (code, text) = r.stor("old.bin", &pattern(20 * MIB, 2));
     assert_eq!(code, 552, "{text}");
     assert_eq!(
         env.get("q/old.bin").as_deref(),
@@ -76,7 +63,7 @@ fn an_upload_past_the_quota_changes_nothing(b: Backend) {
     assert_eq!(env.keys_with_etags(), before);
     wait_until(|| env.open_uploads() == 0);
     // Within the room: fine, and counted at once.
-    assert_eq!(upload(&mut r, "a.bin", &pattern(3 * MIB, 3)).0, 226);
+    assert_eq!(r.stor("a.bin", &pattern(3 * MIB, 3)).0, 226);
     let text = site_quota(&mut r);
     assert!(
         text.contains("4194304 of 12582912 bytes, 2 of 3 files"),
@@ -84,11 +71,11 @@ fn an_upload_past_the_quota_changes_nothing(b: Backend) {
     );
     // The files limit: the third file is fine, a fourth refused at STOR
     // (no 150), replacing one is not a new file.
-    assert_eq!(upload(&mut r, "b.bin", b"b").0, 226);
-    let (code, text) = upload(&mut r, "c.bin", b"c");
+    assert_eq!(r.stor("b.bin", b"b").0, 226);
+    let (code, text) = r.stor("c.bin", b"c");
     assert_eq!(code, 552, "{text}");
     assert!(text.contains("3 of 3 files"), "{text}");
-    assert_eq!(upload(&mut r, "b.bin", b"bb").0, 226);
+    assert_eq!(r.stor("b.bin", b"bb").0, 226);
     assert!(env.get("q/c.bin").is_none());
     // STAT shows the usage too.
     let (code, text) = r.cmd("STAT");
@@ -96,7 +83,7 @@ fn an_upload_past_the_quota_changes_nothing(b: Backend) {
     assert!(text.contains("of 12582912 bytes"), "{text}");
     // Deleting frees room.
     r.expect("DELE b.bin", 250);
-    assert_eq!(upload(&mut r, "c.bin", b"c").0, 226);
+    assert_eq!(r.stor("c.bin", b"c").0, 226);
 }
 
 /// Two uploads at once under one quota take their bytes from the same
@@ -172,14 +159,14 @@ fn full_folders_mounts_and_shared_roots(b: Backend) {
     assert!(text.contains("quota exceeded"), "{text}");
     let _ = d.write_all(b"x");
     // The mount counts its own folder only.
-    assert_eq!(upload(&mut a, "/box/first.txt", b"1").0, 226);
+    assert_eq!(a.stor("/box/first.txt", b"1").0, 226);
     assert_eq!(env.get("box/first.txt").as_deref(), Some(&b"1"[..]));
-    assert_eq!(upload(&mut a, "/box/second.txt", b"2").0, 552);
+    assert_eq!(a.stor("/box/second.txt", b"2").0, 552);
     // `b` shares the root: deleting the big file frees room for both.
     let mut bb = env.raw();
     bb.login("b", "pw");
     bb.expect("DELE big.bin", 250);
-    assert_eq!(upload(&mut a, "small.txt", b"small").0, 226);
+    assert_eq!(a.stor("small.txt", b"small").0, 226);
     let text = site_quota(&mut bb);
     assert!(text.contains("5 of 1048576 bytes"), "{text}");
 }
@@ -229,7 +216,7 @@ fn kept_partial_uploads_and_the_quota(b: Backend) {
     });
     let mut r = env.raw();
     r.login("q", "pw");
-    assert_eq!(upload(&mut r, "past.bin", &pattern(3 * MIB, 6)).0, 552);
+    assert_eq!(r.stor("past.bin", &pattern(3 * MIB, 6)).0, 552);
     assert!(
         env.get("q/past.bin").is_none(),
         "nothing past the quota is kept"

@@ -43,17 +43,6 @@ fn log_has(log: &Path, what: &str, times: usize) -> bool {
     std::fs::read_to_string(log).is_ok_and(|l| l.matches(what).count() >= times)
 }
 
-fn stor(r: &mut Raw, name: &str, body: &[u8]) -> (u16, String) {
-    let mut d = r.epsv();
-    let (code, text) = r.cmd(&format!("STOR {name}"));
-    if code != 150 {
-        return (code, text);
-    }
-    d.write_all(body).unwrap();
-    drop(d);
-    r.reply()
-}
-
 #[test]
 fn sighup_reloads_accounts_while_an_upload_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,13 +78,13 @@ fn sighup_reloads_accounts_while_an_upload_runs() {
     drop(d);
     assert_eq!(a.reply().0, 226, "the upload across the reload completes");
     // The running session keeps what it logged in with.
-    assert_eq!(stor(&mut a, "after.txt", b"still mine").0, 226);
+    assert_eq!(a.stor("after.txt", b"still mine").0, 226);
     // New logins get the new accounts.
     let mut b = Raw::connect(addr);
     b.login("b", "beta-secret-2");
     let mut a2 = Raw::connect(addr);
     a2.login("a", "alpha-secret-1");
-    let (code, text) = stor(&mut a2, "denied.txt", b"x");
+    let (code, text) = a2.stor("denied.txt", b"x");
     assert_eq!(code, 550, "{text}");
     assert!(text.contains("needs `upload`"), "{text}");
     let data = a2.epsv();

@@ -38,17 +38,6 @@ pub fn list(r: &mut Raw, cmd: &str) -> Result<String, (u16, String)> {
     Ok(body)
 }
 
-pub fn stor(r: &mut Raw, name: &str, body: &[u8]) -> (u16, String) {
-    let mut d = r.epsv();
-    let (code, text) = r.cmd(&format!("STOR {name}"));
-    if code != 150 {
-        return (code, text);
-    }
-    d.write_all(body).unwrap();
-    drop(d);
-    r.reply()
-}
-
 fn retr(r: &mut Raw, name: &str) -> Result<Vec<u8>, (u16, String)> {
     let d = r.epsv();
     let (code, text) = r.cmd(&format!("RETR {name}"));
@@ -79,7 +68,7 @@ fn each_permission_is_refused_and_granted(b: Backend) {
     // `/`: list + download only.
     assert!(list(&mut r, "LIST /").unwrap().contains("readme.txt"));
     assert_eq!(retr(&mut r, "/readme.txt").unwrap(), b"read me");
-    let out = stor(&mut r, "/new.txt", b"x");
+    let out = r.stor("/new.txt", b"x");
     refused(&env, &mut r, out, "upload");
     let out = r.cmd("MKD /newdir");
     refused(&env, &mut r, out, "create_dirs");
@@ -95,7 +84,7 @@ fn each_permission_is_refused_and_granted(b: Backend) {
     // `/in`: upload only — a new name lands; listing, reading, deleting and
     // replacing are refused.
     r.expect("CWD /in", 250);
-    assert_eq!(stor(&mut r, "drop.csv", b"a,b\n").0, 226);
+    assert_eq!(r.stor("drop.csv", b"a,b\n").0, 226);
     assert_eq!(env.get("p/in/drop.csv").as_deref(), Some(&b"a,b\n"[..]));
     let out = list(&mut r, "LIST").unwrap_err();
     refused(&env, &mut r, out, "list");
@@ -107,14 +96,14 @@ fn each_permission_is_refused_and_granted(b: Backend) {
     refused(&env, &mut r, out, "download");
     let out = r.cmd("DELE old.txt");
     refused(&env, &mut r, out, "delete_files");
-    let out = stor(&mut r, "old.txt", b"replaced");
+    let out = r.stor("old.txt", b"replaced");
     refused(&env, &mut r, out, "overwrite");
     assert_eq!(env.get("p/in/old.txt").as_deref(), Some(&b"old drop"[..]));
     let out = r.cmd("APPE old.txt");
     refused(&env, &mut r, out, "overwrite");
     // `/scan`: create files and folders, never delete nor rename.
     r.expect("MKD /scan/batch", 257);
-    assert_eq!(stor(&mut r, "/scan/batch/p2.pdf", b"page 2").0, 226);
+    assert_eq!(r.stor("/scan/batch/p2.pdf", b"page 2").0, 226);
     let out = r.cmd("DELE /scan/page1.pdf");
     refused(&env, &mut r, out, "delete_files");
     let out = r.cmd("RMD /scan/batch");
@@ -125,13 +114,13 @@ fn each_permission_is_refused_and_granted(b: Backend) {
     refused(&env, &mut r, out, "rename_dirs");
     // `/work`: everything; `/work/locked` (its own entry, not merged with
     // `/work`'s): overwrite yes, delete, mkdir, chtimes, rename no.
-    assert_eq!(stor(&mut r, "/work/b.txt", b"b").0, 226);
+    assert_eq!(r.stor("/work/b.txt", b"b").0, 226);
     r.expect("MFMT 20200101000000 /work/b.txt", 213);
     r.expect("MKD /work/tmp", 257);
     r.expect("RMD /work/tmp", 250);
     r.expect("RNFR /work/b.txt", 350);
     r.expect("RNTO /work/c.txt", 250);
-    assert_eq!(stor(&mut r, "/work/locked/a.txt", b"new a").0, 226);
+    assert_eq!(r.stor("/work/locked/a.txt", b"new a").0, 226);
     assert_eq!(
         env.get("p/work/locked/a.txt").as_deref(),
         Some(&b"new a"[..])
@@ -202,7 +191,7 @@ fn upload_without_overwrite_keeps_the_old_file(b: Backend) {
     r.expect("CWD /in", 250);
     // A resume of an existing file is an overwrite too.
     r.expect("REST 8", 350);
-    let out = stor(&mut r, "old.txt", b"more");
+    let out = r.stor("old.txt", b"more");
     refused(&env, &mut r, out, "overwrite");
     // STOU never overwrites: allowed with `upload` alone.
     let mut d = r.epsv();
@@ -344,7 +333,7 @@ fn groups_users_and_read_only() {
     assert!(list(&mut viewer, "LIST /").unwrap().contains("report.txt"));
     // `read_only` wins over the table's `*`.
     let before = env.keys_with_etags();
-    let (code, text) = stor(&mut viewer, "/x.txt", b"x");
+    let (code, text) = viewer.stor("/x.txt", b"x");
     assert_eq!(code, 550, "{text}");
     assert!(text.contains("read-only"), "{text}");
     let (code, text) = viewer.cmd("DELE /report.txt");
