@@ -2,7 +2,8 @@
 //! fed through the file and through each variable, to `check-config` and
 //! `serve` at every log level; then a running gateway at `trace` that a
 //! user logs into and uploads through. The password, the S3 secret key
-//! and the hash appear in no line of stdout or stderr.
+//! and the hash appear in no line of stdout or stderr — and a log written
+//! to a file holds no colour escape codes.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -152,6 +153,7 @@ fn a_gateway_at_trace_logs_no_secret() {
         .args(["serve", "-c"])
         .arg(&path)
         .env("RUST_LOG", "trace")
+        .env_remove("NO_COLOR")
         .stdout(std::fs::File::create(data.path().join("out")).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -179,4 +181,6 @@ fn a_gateway_at_trace_logs_no_secret() {
     assert_clean(&out, "serve at trace");
     let salt_and_hash = hash.rsplit('$').next().unwrap();
     assert!(!out.contains(salt_and_hash), "the hash is in the log");
+    // Written to a file, not a terminal: no colour escape codes.
+    assert!(!out.contains('\u{1b}'), "colour codes in a log file:\n{out}");
 }
