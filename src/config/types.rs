@@ -5,30 +5,38 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A config value written as a plain number or as text: `number` makes
+/// the value of a number, `text` parses the text (its error is the
+/// message, which never holds the value).
+fn number_or_text<'de, D: Deserializer<'de>, T>(
+    d: D,
+    number: impl FnOnce(u64) -> T,
+    text: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => Ok(number(n)),
+        Raw::S(s) => text(&s).map_err(serde::de::Error::custom),
+    }
+}
+
 /// A byte size written as `8MiB`, `5 MB` or a plain number of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Size(pub u64);
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Self(n)),
-            Raw::S(s) => s
-                .trim()
+        number_or_text(d, Self, |s| {
+            s.trim()
                 .parse::<bytesize::ByteSize>()
                 .map(|b| Self(b.as_u64()))
-                .map_err(|_| {
-                    serde::de::Error::custom(
-                        "not a size: write e.g. 8MiB, 5 MB or a number of bytes",
-                    )
-                }),
-        }
+                .map_err(|_| "not a size: write e.g. 8MiB, 5 MB or a number of bytes".to_owned())
+        })
     }
 }
 
@@ -80,16 +88,7 @@ impl std::str::FromStr for Rate {
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Self(n)),
-            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
-        }
+        number_or_text(d, Self, str::parse)
     }
 }
 
@@ -105,18 +104,15 @@ pub struct Dur(pub Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Self(Duration::from_secs(n))),
-            Raw::S(s) => humantime::parse_duration(s.trim()).map(Self).map_err(|_| {
-                serde::de::Error::custom("not a duration: write e.g. 300s, 5m, 1h 30m")
-            }),
-        }
+        number_or_text(
+            d,
+            |n| Self(Duration::from_secs(n)),
+            |s| {
+                humantime::parse_duration(s.trim())
+                    .map(Self)
+                    .map_err(|_| "not a duration: write e.g. 300s, 5m, 1h 30m".to_owned())
+            },
+        )
     }
 }
 
@@ -179,17 +175,9 @@ impl std::str::FromStr for PortRange {
 
 impl<'de> Deserialize<'de> for PortRange {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u16),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => n.to_string().parse(),
-            Raw::S(s) => s.parse(),
-        }
-        .map_err(serde::de::Error::custom)
+        number_or_text(d, |n| n.to_string(), |s| Ok(s.to_owned()))?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -54,7 +54,7 @@ pub use resume::ResumeRefusal;
 pub use schedule::copy_ranges;
 pub use schedule::part_size_for;
 pub use upload::{UploadOptions, upload};
-pub use usage::{Budget, Counts};
+pub use usage::{Budget, Counts, Replaced};
 
 use crate::config;
 

@@ -44,6 +44,70 @@ pub(super) struct Usage {
     in_flight: AtomicU64,
 }
 
+/// The object an upload would replace: its size (`None`: the name is
+/// new), known already (a resume's base, a name looked up for
+/// `overwrite`) or looked up beside the upload — a HeadObject started
+/// before the 150 and waited for only when needed, so a quota costs no
+/// round trip before the upload.
+#[derive(Debug, Clone)]
+pub struct Replaced(Arc<ReplacedInner>);
+
+#[derive(Debug)]
+struct ReplacedInner {
+    /// Where to look (`None`: the answer was known from the start).
+    lookup: Option<(Storage, String)>,
+    size: tokio::sync::OnceCell<Option<u64>>,
+}
+
+impl Replaced {
+    /// Known already: the object holds `size` bytes (`None`: no object).
+    #[must_use]
+    pub fn known(size: Option<u64>) -> Self {
+        Self(Arc::new(ReplacedInner {
+            lookup: None,
+            size: tokio::sync::OnceCell::new_with(Some(size)),
+        }))
+    }
+
+    /// Starts looking up `key` in the background.
+    #[must_use]
+    pub fn look_up(storage: &Storage, key: &str) -> Self {
+        let this = Self(Arc::new(ReplacedInner {
+            lookup: Some((storage.clone(), key.to_owned())),
+            size: tokio::sync::OnceCell::new(),
+        }));
+        let bg = this.clone();
+        tokio::spawn(async move {
+            let _ = bg.size().await;
+        });
+        this
+    }
+
+    /// The answer, if it is in.
+    #[must_use]
+    pub fn now(&self) -> Option<Option<u64>> {
+        self.0.size.get().copied()
+    }
+
+    /// The size, waiting for the lookup (asked again after an error).
+    ///
+    /// # Errors
+    /// S3's error of the lookup.
+    pub async fn size(&self) -> Result<Option<u64>, StorageError> {
+        let inner = &self.0;
+        let size = inner
+            .size
+            .get_or_try_init(|| async {
+                match &inner.lookup {
+                    Some((storage, key)) => Ok(storage.head(key).await?.map(|i| i.size)),
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        Ok(*size)
+    }
+}
+
 /// What one upload may add under a quota: checked as its bytes arrive
 /// against the usage plus every other upload running under the same
 /// quota in this process, so two uploads cannot both take the last room.
@@ -52,23 +116,50 @@ pub struct Budget {
     entry: Arc<Usage>,
     /// The quota, in bytes.
     limit: u64,
-    /// Bytes of the object the upload replaces (freed when it commits).
-    freed: u64,
+    /// The object the upload replaces (its bytes are freed by the commit)
+    /// or continues (`append`: its bytes stay).
+    replaced: Replaced,
+    append: bool,
     /// Bytes this upload holds in `in_flight`.
     held: AtomicU64,
 }
 
 impl Budget {
-    /// Takes `n` more bytes; `false` (nothing taken) past the quota.
-    pub fn take(&self, n: u64) -> bool {
+    /// Takes `n` more bytes; `false` (nothing taken) past the quota. The
+    /// replaced object's bytes count as freed once its lookup answered;
+    /// only an upload that would pass the quota without them waits for it.
+    pub async fn take(&self, n: u64) -> bool {
+        if self.try_take(n) {
+            return true;
+        }
+        if self.append || self.replaced.now().is_some() {
+            return false;
+        }
+        // An error leaves nothing freed: the safe side of a quota.
+        let _ = self.replaced.size().await;
+        self.try_take(n)
+    }
+
+    fn try_take(&self, n: u64) -> bool {
+        let freed = if self.append {
+            0
+        } else {
+            self.replaced.now().flatten().unwrap_or(0)
+        };
         let used = u64::try_from(self.entry.bytes.load(Ordering::Relaxed)).unwrap_or(0);
         let others = self.entry.in_flight.fetch_add(n, Ordering::Relaxed);
-        if used.saturating_add(others).saturating_add(n) > self.limit.saturating_add(self.freed) {
+        if used.saturating_add(others).saturating_add(n) > self.limit.saturating_add(freed) {
             self.entry.in_flight.fetch_sub(n, Ordering::Relaxed);
             return false;
         }
         self.held.fetch_add(n, Ordering::Relaxed);
         true
+    }
+
+    /// Waits for the replaced object's lookup: before the commit, so that
+    /// the lookup never sees the upload's own object.
+    pub async fn settle(&self) {
+        let _ = self.replaced.size().await;
     }
 }
 
@@ -165,13 +256,21 @@ impl Storage {
     }
 
     /// A budget for one upload under the quota of `limit` bytes on
-    /// `prefix`, replacing an object of `freed` bytes (see [`Budget`]).
+    /// `prefix`, replacing `replaced` or, with `append`, continuing it
+    /// (see [`Budget`]).
     #[must_use]
-    pub fn budget(&self, prefix: &str, limit: u64, freed: u64) -> Arc<Budget> {
+    pub fn budget(
+        &self,
+        prefix: &str,
+        limit: u64,
+        replaced: Replaced,
+        append: bool,
+    ) -> Arc<Budget> {
         Arc::new(Budget {
             entry: self.usage_entry(prefix),
             limit,
-            freed,
+            replaced,
+            append,
             held: AtomicU64::new(0),
         })
     }
@@ -228,29 +327,39 @@ mod tests {
     use super::*;
 
     fn budget(entry: &Arc<Usage>, freed: u64) -> Budget {
+        continuing(entry, freed, false)
+    }
+
+    fn continuing(entry: &Arc<Usage>, size: u64, append: bool) -> Budget {
         Budget {
             entry: entry.clone(),
             limit: 1000,
-            freed,
+            replaced: Replaced::known(Some(size).filter(|&f| f > 0)),
+            append,
             held: AtomicU64::new(0),
         }
     }
 
-    #[test]
-    fn uploads_under_one_quota_share_its_room() {
+    #[tokio::test]
+    async fn uploads_under_one_quota_share_its_room() {
         let entry = Arc::new(Usage::default());
         entry.bytes.store(900, Ordering::Relaxed);
         let (one, two) = (budget(&entry, 0), budget(&entry, 0));
-        assert!(one.take(60));
-        assert!(!two.take(60), "40 bytes are left");
-        assert!(two.take(40));
+        assert!(one.take(60).await);
+        assert!(!two.take(60).await, "40 bytes are left");
+        assert!(two.take(40).await);
         drop(one);
-        assert!(two.take(60), "the ended upload gave its bytes back");
+        assert!(two.take(60).await, "the ended upload gave its bytes back");
         drop(two);
         assert_eq!(entry.in_flight.load(Ordering::Relaxed), 0);
         // Replacing a 500-byte object frees its bytes at the commit.
         let replacing = budget(&entry, 500);
-        assert!(replacing.take(600));
-        assert!(!replacing.take(1));
+        assert!(replacing.take(600).await);
+        assert!(!replacing.take(1).await);
+        drop(replacing);
+        // Continuing it (APPE, a resume) frees nothing.
+        let appending = continuing(&entry, 500, true);
+        assert!(!appending.take(101).await);
+        assert!(appending.take(100).await);
     }
 }

@@ -205,7 +205,8 @@ backend_tests!(requests_per_command);
 /// cap, bandwidth limits, a quota — and by an upload-only one: permission,
 /// address, session and bandwidth checks send no request; a quota counts
 /// its folder once (per `limits.quota_rescan`) and looks up the name a
-/// STOR replaces (HeadObject 1); a refusal sends nothing.
+/// STOR replaces (HeadObject 1, beside the upload); a refusal sends
+/// nothing.
 fn requests_with_rights_and_limits(b: Backend) {
     let env = TestEnv::start(b, |c| {
         c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());

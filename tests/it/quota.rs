@@ -77,6 +77,17 @@ fn an_upload_past_the_quota_changes_nothing(b: Backend) {
     assert!(text.contains("3 of 3 files"), "{text}");
     assert_eq!(r.stor("b.bin", b"bb").0, 226);
     assert!(env.get("q/c.bin").is_none());
+    // A replacement fits when the bytes it frees make the room: 10 MiB
+    // over the 3 MiB file where 8 MiB are free (the replaced file's size
+    // is looked up beside the upload, not before it).
+    let big = pattern(10 * MIB, 6);
+    assert_eq!(r.stor("a.bin", &big).0, 226);
+    assert_eq!(env.get("q/a.bin").as_deref(), Some(&big[..]));
+    let text = site_quota(&mut r);
+    assert!(
+        text.contains("11534338 of 12582912 bytes, 3 of 3 files"),
+        "{text}"
+    );
     // STAT shows the usage too.
     let (code, text) = r.cmd("STAT");
     assert_eq!(code, 211, "{text}");

@@ -182,5 +182,8 @@ fn a_gateway_at_trace_logs_no_secret() {
     let salt_and_hash = hash.rsplit('$').next().unwrap();
     assert!(!out.contains(salt_and_hash), "the hash is in the log");
     // Written to a file, not a terminal: no colour escape codes.
-    assert!(!out.contains('\u{1b}'), "colour codes in a log file:\n{out}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "colour codes in a log file:\n{out}"
+    );
 }

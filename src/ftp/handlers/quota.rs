@@ -13,25 +13,31 @@ use crate::ftp::reply::{Code, Reply};
 use crate::namespace::{Mount, VPath};
 use std::sync::Arc;
 
-use crate::storage::{Budget, Counts, ObjectInfo, Storage};
+use crate::storage::{Budget, Counts, Replaced, Storage};
 
 /// The room an upload has under a quota.
 #[derive(Debug)]
 pub(super) struct Room {
     storage: Storage,
     prefix: String,
-    /// What the upload's bytes are taken from (a bytes quota).
-    pub(super) budget: Option<Arc<Budget>>,
+    /// What the upload's bytes are taken from (without a bytes limit
+    /// too: the upload waits for `replaced` before its commit).
+    pub(super) budget: Arc<Budget>,
     /// The object the upload replaces or continues (its size).
-    replaced: Option<u64>,
+    replaced: Replaced,
 }
 
 impl Room {
     /// Counts what the upload did: the object now holds `size` bytes.
     pub(super) async fn commit(&self, size: u64) {
-        let before = self.replaced.unwrap_or(0);
-        let bytes = i64::try_from(size).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(0);
-        let files = i64::from(self.replaced.is_none());
+        let Ok(before) = self.replaced.size().await else {
+            // What it replaced is unknown: S3 is asked at the next use.
+            self.storage.recount_soon(&self.prefix);
+            return;
+        };
+        let bytes = i64::try_from(size).unwrap_or(i64::MAX)
+            - i64::try_from(before.unwrap_or(0)).unwrap_or(0);
+        let files = i64::from(before.is_none());
         self.storage.note_usage(&self.prefix, bytes, files).await;
     }
 }
@@ -50,13 +56,14 @@ async fn counts(u: &UserCtx<'_>, m: &Mount) -> Result<(Counts, std::time::Durati
     Ok(m.storage().usage(m.base(), rescan).await?)
 }
 
-/// The room for an upload to `path` replacing `existing` (none: a new
-/// file), or continuing it (`append`: a resume, APPE); `None` when no
-/// quota applies. 552 when the folder is full.
+/// The room for an upload to `path` replacing `replaced` (its lookup may
+/// still run), or continuing it (`append`: a resume, APPE); `None` when no
+/// quota applies. 552 when the folder is full — for a files limit that is
+/// reached, once the lookup says the name is new.
 pub(super) async fn room(
     u: &UserCtx<'_>,
     path: &VPath,
-    existing: Option<&ObjectInfo>,
+    replaced: impl FnOnce() -> Replaced,
     append: bool,
 ) -> Result<Option<Room>, FtpError> {
     let Some(m) = u.ns.quota_at(path) else {
@@ -70,26 +77,25 @@ pub(super) async fn room(
             format!("{path}: quota exceeded ({what}); nothing was stored"),
         )
     };
-    if existing.is_none() && q.files.is_some_and(|f| c.files >= f) {
-        return Err(full(&format!(
-            "{} of {} files",
-            c.files,
-            q.files.unwrap_or(0)
-        )));
-    }
     if let Some(limit) = q.bytes.map(|b| b.0)
         && c.bytes >= limit
     {
         return Err(full(&format!("{} of {limit} bytes", c.bytes)));
     }
-    let replaced = existing.map(|e| e.size);
-    // A replaced object's bytes are freed by the commit; a continued one's
-    // stay (only the new bytes count).
-    let freed = if append { 0 } else { replaced.unwrap_or(0) };
+    let replaced = replaced();
+    if let Some(f) = q.files
+        && c.files >= f
+        && replaced.size().await?.is_none()
+    {
+        return Err(full(&format!("{} of {f} files", c.files)));
+    }
+    let limit = q.bytes.map_or(u64::MAX, |b| b.0);
     Ok(Some(Room {
         storage: m.storage().clone(),
         prefix: m.base().to_owned(),
-        budget: q.bytes.map(|b| m.storage().budget(m.base(), b.0, freed)),
+        budget: m
+            .storage()
+            .budget(m.base(), limit, replaced.clone(), append),
         replaced,
     }))
 }

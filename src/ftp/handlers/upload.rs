@@ -20,8 +20,8 @@ use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::{Code, Reply};
 use crate::namespace::{NsError, Op, Perm, VPath};
 use crate::storage::{
-    CommitGate, FolderCheck, ObjectInfo, ResumeRefusal, Storage, StorageError, UploadOptions,
-    upload,
+    CommitGate, FolderCheck, ObjectInfo, Replaced, ResumeRefusal, Storage, StorageError,
+    UploadOptions, upload,
 };
 use crate::xferlog::Direction;
 
@@ -117,10 +117,10 @@ struct Admitted {
 }
 
 /// The resume base, the `overwrite` permission and the quota of an upload
-/// to `path`. The object it would replace is looked up only when a quota
-/// needs its size, or when the name must be new and S3 would not refuse
-/// a write over an existing one (Garage): there a file created between
-/// the look and the commit is replaced all the same.
+/// to `path`. Where the name must be new and S3 would not refuse a write
+/// over an existing one (Garage), the name is looked up before the 150: a
+/// file created between the look and the commit is replaced all the same.
+/// A quota's lookup of the object it replaces runs beside the upload.
 #[allow(clippy::too_many_arguments)]
 async fn admit(
     u: &mut UserCtx<'_>,
@@ -132,21 +132,27 @@ async fn admit(
     overwrite: bool,
 ) -> Result<Admitted, FtpError> {
     let base = upload_base(u, storage, key, path, mode, rest, overwrite).await?;
-    let denied = || NsError::Denied {
-        path: path.clone(),
-        perm: Perm::Overwrite,
-    };
     let new_only = !overwrite && mode != StorMode::Unique;
-    let quota = u.ns.quota_at(path).is_some();
-    let existing = match &base {
-        Some(b) => Some(b.clone()),
-        None if quota || (new_only && !storage.refuses_existing()) => storage.head(key).await?,
+    // What the upload replaces, when known before the 150.
+    let known = match &base {
+        Some(b) => Some(Some(b.size)),
+        None if new_only && !storage.refuses_existing() => {
+            Some(storage.head(key).await?.map(|i| i.size))
+        }
         None => None,
     };
-    if new_only && existing.is_some() {
-        return Err(denied().into());
+    if new_only && matches!(known, Some(Some(_))) {
+        return Err(NsError::Denied {
+            path: path.clone(),
+            perm: Perm::Overwrite,
+        }
+        .into());
     }
-    let room = super::quota::room(u, path, existing.as_ref(), base.is_some()).await?;
+    let replaced = || match known {
+        Some(size) => Replaced::known(size),
+        None => Replaced::look_up(storage, key),
+    };
+    let room = super::quota::room(u, path, replaced, base.is_some()).await?;
     Ok(Admitted {
         base,
         room,
@@ -190,7 +196,7 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
         strict_eof: matches!(input, Either::Right(_))
             && u.account.settings.strict_eof.unwrap_or(strict),
         new_only,
-        budget: room.as_ref().and_then(|r| r.budget.clone()),
+        budget: room.as_ref().map(|r| r.budget.clone()),
     };
     let ascii = u.st.ttype == TransferType::Ascii;
     let rate = u.account.settings.upload_bandwidth.map(|r| r.0);

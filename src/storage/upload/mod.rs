@@ -78,6 +78,16 @@ pub(super) struct State {
     proven_end: bool,
     /// The name must be new (see [`UploadOptions::new_only`]).
     new_only: bool,
+    /// The quota's budget (see [`UploadOptions::budget`]).
+    budget: Option<std::sync::Arc<super::Budget>>,
+}
+
+/// A quota's lookup of the replaced object answers before the commit (it
+/// ran beside the upload), so that it never sees the upload's own object.
+async fn settle(st: &State) {
+    if let Some(budget) = &st.budget {
+        budget.settle().await;
+    }
 }
 
 impl State {
@@ -172,7 +182,9 @@ impl Storage {
                 return Ok(());
             }
             st.received += n as u64;
-            if opts.budget.as_ref().is_some_and(|b| !b.take(n as u64)) {
+            if let Some(budget) = &opts.budget
+                && !budget.take(n as u64).await
+            {
                 tracing::info!(
                     key,
                     received = st.received,
@@ -212,6 +224,7 @@ impl Storage {
             if !gate.confirm(st.received, st.proven_end).await {
                 return Err(StorageError::Cancelled);
             }
+            settle(st).await;
             let base = st.base.as_deref();
             return self
                 .put_checked(key, tail, &mut st.check, base, st.new_only)
@@ -223,6 +236,7 @@ impl Storage {
         if !gate.confirm(st.received, st.proven_end).await {
             return Err(StorageError::Cancelled);
         }
+        settle(st).await;
         st.check.clear(self).await?;
         if let Some(mut set) = st.in_flight.take() {
             while let Some(r) = set.join_next().await {
@@ -330,6 +344,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
         check: gate.take_check(),
         base: base.map(|b| b.etag.clone()),
         new_only: opts.new_only,
+        budget: opts.budget.clone(),
         ..State::default()
     };
     let filled = match base {
