@@ -40,9 +40,31 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
+/// `n` bytes in the largest unit that holds it exactly (`8MiB`, `5MB`,
+/// `1000`): what `check-config` prints reads back as the same number.
+fn exact_size(n: u64) -> String {
+    const UNITS: [(u64, &str); 8] = [
+        (1 << 40, "TiB"),
+        (1_000_000_000_000, "TB"),
+        (1 << 30, "GiB"),
+        (1_000_000_000, "GB"),
+        (1 << 20, "MiB"),
+        (1_000_000, "MB"),
+        (1 << 10, "KiB"),
+        (1_000, "kB"),
+    ];
+    UNITS
+        .iter()
+        .find(|(unit, _)| n > 0 && n % unit == 0)
+        .map_or_else(
+            || n.to_string(),
+            |(unit, name)| format!("{}{name}", n / unit),
+        )
+}
+
 impl Serialize for Size {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&bytesize::ByteSize(self.0).display().iec().to_string())
+        s.serialize_str(&exact_size(self.0))
     }
 }
 
@@ -93,8 +115,18 @@ impl<'de> Deserialize<'de> for Rate {
 }
 
 impl Serialize for Rate {
+    /// In bits where that is exact (`20Mbit/s`, as it was most likely
+    /// written), else in bytes (`2MiB/s`).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}/s", bytesize::ByteSize(self.0).display().iec()))
+        let bits = u128::from(self.0) * 8;
+        let text = [(1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")]
+            .iter()
+            .find(|(unit, _)| bits > 0 && bits % unit == 0)
+            .map_or_else(
+                || format!("{}/s", exact_size(self.0)),
+                |(unit, prefix)| format!("{}{prefix}bit/s", bits / unit),
+            );
+        s.serialize_str(&text)
     }
 }
 
@@ -231,12 +263,21 @@ mod tests {
         let s: Size = serde_yaml::from_str("1024").unwrap();
         assert_eq!(s.0, 1024);
         assert!(serde_yaml::from_str::<Size>("lots").is_err());
-        assert_eq!(
-            serde_yaml::to_string(&Size(8 << 20)).unwrap().trim(),
-            "8.0 MiB"
-        );
-        let back: Size = serde_yaml::from_str("8.0 MiB").unwrap();
-        assert_eq!(back, Size(8 << 20));
+        // Printed exactly: what check-config shows reads back the same.
+        for (n, text) in [
+            (8 << 20, "8MiB"),
+            (3_000_000, "3MB"),
+            (10 << 30, "10GiB"),
+            (1000, "1kB"),
+            (3072, "3KiB"),
+            (1536, "1536"),
+            (3_000_001, "3000001"),
+            (0, "0"),
+        ] {
+            let printed = serde_yaml::to_string(&Size(n)).unwrap();
+            assert_eq!(printed.trim().trim_matches('\''), text);
+            assert_eq!(serde_yaml::from_str::<Size>(&printed).unwrap(), Size(n));
+        }
     }
 
     #[test]
@@ -250,9 +291,18 @@ mod tests {
         assert_eq!(r("500 kB/s"), 500_000);
         assert_eq!(r("4096"), 4096);
         assert!("fast".parse::<Rate>().is_err());
-        let back: Rate =
-            serde_yaml::from_str(&serde_yaml::to_string(&Rate(2 * 1024 * 1024)).unwrap()).unwrap();
-        assert_eq!(back, Rate(2 * 1024 * 1024));
+        for (n, text) in [
+            (2_500_000, "20Mbit/s"),
+            (125_000_000, "1Gbit/s"),
+            (100_000, "800kbit/s"),
+            (2 * 1024 * 1024, "2MiB/s"),
+            (4096, "4KiB/s"),
+            (1001, "1001/s"),
+        ] {
+            let printed = serde_yaml::to_string(&Rate(n)).unwrap();
+            assert_eq!(printed.trim().trim_matches('\''), text);
+            assert_eq!(serde_yaml::from_str::<Rate>(&printed).unwrap(), Rate(n));
+        }
     }
 
     #[test]
