@@ -55,7 +55,7 @@ fn exact_size(n: u64) -> String {
     ];
     UNITS
         .iter()
-        .find(|(unit, _)| n > 0 && n % unit == 0)
+        .find(|(unit, _)| n > 0 && n.is_multiple_of(*unit))
         .map_or_else(
             || n.to_string(),
             |(unit, name)| format!("{}{name}", n / unit),
@@ -121,7 +121,7 @@ impl Serialize for Rate {
         let bits = u128::from(self.0) * 8;
         let text = [(1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")]
             .iter()
-            .find(|(unit, _)| bits > 0 && bits % unit == 0)
+            .find(|(unit, _)| bits > 0 && bits.is_multiple_of(*unit))
             .map_or_else(
                 || format!("{}/s", exact_size(self.0)),
                 |(unit, prefix)| format!("{}{prefix}bit/s", bits / unit),
