@@ -36,18 +36,30 @@ pub enum StorMode {
     Unique,
 }
 
+/// What an upload is asked to write, and where.
+struct Target<'a> {
+    storage: &'a Storage,
+    key: &'a str,
+    path: &'a VPath,
+    mode: StorMode,
+    /// The `REST` offset before it.
+    rest: Option<u64>,
+    /// The account may replace an existing file there.
+    overwrite: bool,
+}
+
 /// The existing object an upload continues: `REST n` + STOR where n is
 /// its size, or APPE (a missing file is created). Continuing one needs
 /// `overwrite`.
-async fn upload_base(
-    u: &mut UserCtx<'_>,
-    storage: &Storage,
-    key: &str,
-    path: &VPath,
-    mode: StorMode,
-    rest: Option<u64>,
-    overwrite: bool,
-) -> Result<Option<ObjectInfo>, FtpError> {
+async fn upload_base(u: &mut UserCtx<'_>, t: &Target<'_>) -> Result<Option<ObjectInfo>, FtpError> {
+    let Target {
+        storage,
+        key,
+        path,
+        mode,
+        rest,
+        overwrite,
+    } = *t;
     let base = match (mode, rest) {
         (StorMode::Append, _) => storage.head(key).await?,
         (StorMode::Replace, Some(n)) if n > 0 => match storage.head(key).await? {
@@ -121,17 +133,16 @@ struct Admitted {
 /// over an existing one (Garage), the name is looked up before the 150: a
 /// file created between the look and the commit is replaced all the same.
 /// A quota's lookup of the object it replaces runs beside the upload.
-#[allow(clippy::too_many_arguments)]
-async fn admit(
-    u: &mut UserCtx<'_>,
-    storage: &Storage,
-    key: &str,
-    path: &VPath,
-    mode: StorMode,
-    rest: Option<u64>,
-    overwrite: bool,
-) -> Result<Admitted, FtpError> {
-    let base = upload_base(u, storage, key, path, mode, rest, overwrite).await?;
+async fn admit(u: &mut UserCtx<'_>, t: &Target<'_>) -> Result<Admitted, FtpError> {
+    let base = upload_base(u, t).await?;
+    let Target {
+        storage,
+        key,
+        path,
+        mode,
+        overwrite,
+        ..
+    } = *t;
     let new_only = !overwrite && mode != StorMode::Unique;
     // What the upload replaces, when known before the 150.
     let known = match &base {
@@ -179,7 +190,18 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
         base,
         room,
         new_only,
-    } = admit(u, &storage, &key, &path, mode, rest, overwrite).await?;
+    } = admit(
+        u,
+        &Target {
+            storage: &storage,
+            key: &key,
+            path: &path,
+            mode,
+            rest,
+            overwrite,
+        },
+    )
+    .await?;
     let base_size = base.as_ref().map_or(0, |b| b.size);
     let unique = mode == StorMode::Unique;
     let text = match (&base, mode) {
