@@ -120,6 +120,28 @@ fn malformed_variables_never_print_a_password() {
         ("S3FTPD_LIMITS_MAX_SESSIONS", "many".to_owned()),
     ]);
     cases.push(vec![("S3FTPD_S3_SECRET_ACCESS_KEY", PW.to_owned())]);
+    // The sections that hold a profile's keys or an account's settings.
+    for (var, value) in [
+        (
+            "S3FTPD_STORAGES",
+            format!("{{a: {{bucket: x, secret_access_key: '{PW}'"),
+        ),
+        (
+            "S3FTPD_STORAGES",
+            format!("{{a: {{bucket: x, secret_access_key: ['{PW}']}}}}"),
+        ),
+        (
+            "S3FTPD_STORAGES",
+            format!("{{a: {{bucket: x, secret_access_key: '{PW}', colour: 1}}}}"),
+        ),
+        (
+            "S3FTPD_GROUPS",
+            format!("{{g: {{home: '{PW}', max_sessions: x}}}}"),
+        ),
+        ("S3FTPD_GROUPS", format!("{{g: {{ {PW_LOWER} }}")),
+    ] {
+        cases.push(vec![(var, value)]);
+    }
     let (_dir, path) = config_file(GOOD);
     for level in ["error", "trace"] {
         for vars in &cases {
