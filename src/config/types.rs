@@ -114,19 +114,24 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
-impl Serialize for Rate {
-    /// In bits where that is exact (`20Mbit/s`, as it was most likely
-    /// written), else in bytes (`2MiB/s`).
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+/// In bits where that is exact (`20Mbit/s`, as it was most likely
+/// written), else in bytes (`2MiB/s`).
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bits = u128::from(self.0) * 8;
-        let text = [(1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")]
+        match [(1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")]
             .iter()
             .find(|(unit, _)| bits > 0 && bits.is_multiple_of(*unit))
-            .map_or_else(
-                || format!("{}/s", exact_size(self.0)),
-                |(unit, prefix)| format!("{}{prefix}bit/s", bits / unit),
-            );
-        s.serialize_str(&text)
+        {
+            Some((unit, prefix)) => write!(f, "{}{prefix}bit/s", bits / unit),
+            None => write!(f, "{}/s", exact_size(self.0)),
+        }
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

@@ -212,6 +212,18 @@ fn two_sessions_share_one_bandwidth_limit() {
             ],
         );
     });
+    // STAT names the limits (in bits where exact: 1MB/s is 8Mbit/s) and
+    // whom they bind.
+    let mut r = env.raw();
+    r.login("slow", "pw");
+    let (code, text) = r.cmd("STAT");
+    assert_eq!(code, 211, "{text}");
+    assert!(
+        text.contains("Upload bandwidth: 8Mbit/s = 1000000 bytes/s (all sessions of slow)")
+            && text.contains("Download bandwidth: 8Mbit/s = 1000000 bytes/s"),
+        "{text}"
+    );
+    r.expect("QUIT", 221);
     let body = pattern(1_500_000, 7);
     let started = Instant::now();
     let uploads: Vec<_> = (0..2)

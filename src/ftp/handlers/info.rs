@@ -111,7 +111,7 @@ pub(in crate::ftp) async fn stat_server(u: &mut UserCtx<'_>) -> Reply {
     ] {
         if let Some(r) = rate {
             text.push(format!(
-                " {what} bandwidth: {} bytes/s (all sessions of {})",
+                " {what} bandwidth: {r} = {} bytes/s (all sessions of {})",
                 r.0, account.name
             ));
         }
