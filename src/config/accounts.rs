@@ -54,97 +54,50 @@ pub struct Quota {
     pub files: Option<u64>,
 }
 
-/// One entry of `users:`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct User {
-    /// Login name.
-    pub name: String,
-    /// argon2id PHC string.
-    #[serde(default, serialize_with = "mask_hash")]
-    pub password_hash: Option<String>,
-    /// Plain-text password (discouraged; logs a warning).
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// Groups whose settings this user takes where it sets none, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
-    /// FTP root, under the profile's prefix (may hold `%username%`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub home: Option<String>,
-    /// Storage profile of the home (absent: `default`, the `s3:` section).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage: Option<String>,
-    /// Folders of (other) profiles shown inside the tree.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mounts: Vec<Mount>,
-    /// Refuse every write.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-    /// This user's `tls.require_session_reuse` (absent: the global one).
-    /// `false` for clients that never resume the TLS session on data
-    /// connections (Apache Commons Net, Java batch jobs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub require_session_reuse: Option<bool>,
-    /// This user's `tls.strict_eof` (absent: the global one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strict_eof: Option<bool>,
-    /// This user's `ftp.encoding` (absent: the global one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<String>,
-    /// Permissions by folder of the tree (`/in: [upload]`); the nearest
-    /// configured folder decides alone. None at all: every permission.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub permissions: BTreeMap<String, Vec<String>>,
-    /// Networks (CIDR or addresses) this account may log in from; empty:
-    /// any. The account's own list replaces its groups'.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow_from: Vec<String>,
-    /// Networks this account may never log in from (checked first); its
-    /// groups' lists add to it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deny_from: Vec<String>,
-    /// Sessions of this account at once, in this replica.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_sessions: Option<usize>,
-    /// Upload rate of all this account's transfers together, in this replica.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upload_bandwidth: Option<Rate>,
-    /// Download rate of all this account's transfers together, in this replica.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub download_bandwidth: Option<Rate>,
-    /// Bytes and files under the home (whoever wrote them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quota: Option<Quota>,
-}
-
-impl User {
-    /// The user's own settings (before its groups').
-    #[must_use]
-    pub fn settings(&self) -> Settings {
-        Settings {
-            home: self.home.clone(),
-            storage: self.storage.clone(),
-            mounts: self.mounts.clone(),
-            read_only: self.read_only,
-            require_session_reuse: self.require_session_reuse,
-            strict_eof: self.strict_eof,
-            encoding: self.encoding.clone(),
-            permissions: self.permissions.clone(),
-            allow_from: self.allow_from.clone(),
-            deny_from: self.deny_from.clone(),
-            max_sessions: self.max_sessions,
-            upload_bandwidth: self.upload_bandwidth,
-            download_bandwidth: self.download_bandwidth,
-            quota: self.quota,
+/// The settings a user and a group share, written once: `Settings` (a
+/// group's, and a user's own) and `User` (its identity, then the same
+/// fields). Not `#[serde(flatten)]`: with it serde accepts unknown keys
+/// in silence and loses the key path of an error.
+macro_rules! accounts {
+    ($( $(#[$doc:meta])* pub $field:ident: $ty:ty, )*) => {
+        /// One entry of `users:`.
+        #[derive(Debug, Clone, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct User {
+            /// Login name.
+            pub name: String,
+            /// argon2id PHC string.
+            #[serde(default, serialize_with = "mask_hash")]
+            pub password_hash: Option<String>,
+            /// Plain-text password (discouraged; logs a warning).
+            #[serde(default)]
+            pub password: Option<Secret>,
+            /// Groups whose settings this user takes where it sets none, in order.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub groups: Vec<String>,
+            $( $(#[$doc])* pub $field: $ty, )*
         }
-    }
+
+        impl User {
+            /// The user's own settings (before its groups').
+            #[must_use]
+            pub fn settings(&self) -> Settings {
+                Settings {
+                    $( $field: self.$field.clone(), )*
+                }
+            }
+        }
+
+        /// What a user and a group can set.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Settings {
+            $( $(#[$doc])* pub $field: $ty, )*
+        }
+    };
 }
 
-/// What a user and a group can set (a user's own fields are the same).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
+accounts! {
     /// FTP root, under the profile's prefix (may hold `%username%`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
