@@ -228,21 +228,16 @@ pub(super) async fn list_target(
             dir: listed.clone(),
         });
     }
-    if u.ns.holds_mount(path) {
-        // A folder whatever S3 holds; its first page is read before the
-        // 150 all the same, so that a profile whose S3 fails answers 451.
-        let first = lister.next_page().await?;
-        return Ok(Target::Dir {
-            lister,
-            first,
-            only: None,
-            mounts,
-            dir: listed.clone(),
-        });
-    }
-    // The first page both proves the directory exists and starts the listing.
-    let first = lister.next_page().await?.filter(|f| f.exists);
-    if first.is_some() {
+    // The first page both proves the directory exists and starts the
+    // listing. A folder holding a mount is one whatever S3 holds; its first
+    // page is read before the 150 all the same, so that a profile whose S3
+    // fails answers 451.
+    let holds_mount = u.ns.holds_mount(path);
+    let first = lister
+        .next_page()
+        .await?
+        .filter(|f| f.exists || holds_mount);
+    if first.is_some() || holds_mount {
         return Ok(Target::Dir {
             lister,
             first,
