@@ -137,6 +137,26 @@ impl Storage {
     /// Every key under `prefix`, with size and ETag.
     pub(super) async fn list_all(&self, prefix: &str) -> Result<Vec<Item>, StorageError> {
         let mut items = Vec::new();
+        self.each_object(prefix, |o| {
+            if let Some(key) = o.key() {
+                items.push(Item {
+                    key: key.to_owned(),
+                    size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                    etag: o.e_tag().map(str::to_owned),
+                });
+            }
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// Calls `f` with every object under `prefix` (ListObjectsV2, 1,000 a
+    /// page), without keeping them.
+    pub(super) async fn each_object(
+        &self,
+        prefix: &str,
+        mut f: impl FnMut(&aws_sdk_s3::types::Object),
+    ) -> Result<(), StorageError> {
         let mut pages = self
             .client
             .list_objects_v2()
@@ -145,16 +165,10 @@ impl Storage {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StorageError::from_sdk("ListObjectsV2", e))?;
-            items.extend(page.contents().iter().filter_map(|o| {
-                Some(Item {
-                    key: o.key()?.to_owned(),
-                    size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
-                    etag: o.e_tag().map(str::to_owned),
-                })
-            }));
+            let page = page.map_err(|e| self.sdk_error("ListObjectsV2", e))?;
+            page.contents().iter().for_each(&mut f);
         }
-        Ok(items)
+        Ok(())
     }
 
     /// Deletes `keys` with DeleteObjects, 1,000 per request.

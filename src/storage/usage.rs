@@ -300,24 +300,14 @@ impl Storage {
     async fn count(&self, prefix: &str) -> Result<Counts, StorageError> {
         let own = format!("{}{RESERVED_DIR}/", self.root);
         let mut c = Counts::default();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.sdk_error("ListObjectsV2", e))?;
-            for o in page.contents() {
-                let key = o.key().unwrap_or_default();
-                if key.starts_with(&own) {
-                    continue;
-                }
+        self.each_object(prefix, |o| {
+            let key = o.key().unwrap_or_default();
+            if !key.starts_with(&own) {
                 c.bytes += u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
                 c.files += u64::from(!key.ends_with('/'));
             }
-        }
+        })
+        .await?;
         Ok(c)
     }
 }
