@@ -22,7 +22,7 @@ use super::EmbeddedStore;
 use super::attrs::WriteAttrs;
 use super::disk::{ObjMeta, Written, now_pair, write_stream};
 use super::objects::{
-    check_if_match, copy_source, io_err, meta_from_input, verify_crc32c, write_allowed,
+    check_if_match, commit_conditional, copy_source, io_err, meta_from_input, verify_crc32c,
 };
 use crate::storage::checksum;
 
@@ -294,16 +294,13 @@ impl EmbeddedStore {
             attrs: chosen.attrs.clone(),
         };
         // Conditional completes, as S3 does (If-Match / If-None-Match: *).
-        let (if_match, if_none_match) = (input.if_match, input.if_none_match);
-        let allowed = bucket
-            .commit_if(&tmp, meta, |current| {
-                write_allowed(if_match.as_ref(), if_none_match.as_ref(), current)
-            })
-            .map_err(|e| io_err(&e))?;
-        if !allowed {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(s3_error!(PreconditionFailed));
-        }
+        commit_conditional(
+            &bucket,
+            &tmp,
+            meta,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
         self.uploads
             .lock()
             .expect("uploads poisoned")

@@ -96,6 +96,27 @@ pub(super) fn write_allowed(
     if_match.is_none_or(matches) && !if_none_match.is_some_and(matches)
 }
 
+/// Makes the object of `tmp` visible when the conditions hold against the
+/// object it would replace (S3's 412 otherwise: nothing changes).
+pub(super) fn commit_conditional(
+    bucket: &Bucket,
+    tmp: &std::path::Path,
+    meta: ObjMeta,
+    if_match: Option<&s3s::dto::ETagCondition>,
+    if_none_match: Option<&s3s::dto::ETagCondition>,
+) -> S3Result<()> {
+    let allowed = bucket
+        .commit_if(tmp, meta, |current| {
+            write_allowed(if_match, if_none_match, current)
+        })
+        .map_err(|e| io_err(&e))?;
+    if allowed {
+        Ok(())
+    } else {
+        Err(s3_error!(PreconditionFailed))
+    }
+}
+
 /// Resolves `bucket/key` of a copy source to its bucket and metadata.
 pub(super) fn copy_source(
     store: &EmbeddedStore,
@@ -161,15 +182,13 @@ impl EmbeddedStore {
             crc32c,
             attrs: attrs.clone(),
         };
-        let (if_match, if_none_match) = (input.if_match, input.if_none_match);
-        let allowed = bucket
-            .commit_if(&tmp, meta, |current| {
-                write_allowed(if_match.as_ref(), if_none_match.as_ref(), current)
-            })
-            .map_err(|e| io_err(&e))?;
-        if !allowed {
-            return Err(s3_error!(PreconditionFailed));
-        }
+        commit_conditional(
+            &bucket,
+            &tmp,
+            meta,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
             checksum_crc32c: crc32c.map(checksum::to_header),
