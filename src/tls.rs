@@ -31,6 +31,14 @@ pub enum TlsError {
         /// Why.
         why: String,
     },
+    /// The client CA file is missing, unreadable or holds no certificate.
+    #[error("cannot use client CA {path} (key `tls.client_ca`): {why}")]
+    ClientCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
     /// The key file is missing, unreadable, unsupported or does not match the certificate.
     #[error("cannot use private key {path} (key `tls.key`): {why}")]
     Key {
@@ -90,6 +98,51 @@ fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     Ok(Arc::new(certified))
 }
 
+/// Client certificates: none asked for without `tls.client_ca`; with it,
+/// asked for and, when sent, verified (trusted, in date), never required
+/// by the handshake — each account's `certificate` says what it needs.
+fn client_verifier(
+    cfg: &config::Tls,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let Some(path) = &cfg.client_ca else {
+        return Ok(rustls::server::WebPkiClientVerifier::no_client_auth());
+    };
+    let err = |why: String| TlsError::ClientCa {
+        path: path.clone(),
+        why,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| err(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| err(e.to_string()))?)
+            .map_err(|e| err(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(err("no PEM certificate in the file".into()));
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(crypto::default_provider()),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| err(e.to_string()))
+}
+
+/// Whether a failed handshake was the client certificate's fault
+/// (untrusted, expired, revoked): worth its own log line.
+#[must_use]
+pub fn is_client_cert_error(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+        })
+}
+
 impl std::fmt::Debug for Ftps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ftps")
@@ -113,7 +166,7 @@ impl Ftps {
                 path: cfg.cert.clone(),
                 why: e.to_string(),
             })?
-            .with_no_client_auth()
+            .with_client_cert_verifier(client_verifier(cfg)?)
             .with_cert_resolver(resolver.clone());
         server.session_storage = ServerSessionMemoryCache::new(4096);
         server.ticketer = crypto::Ticketer::new().map_err(|e| TlsError::Cert {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::identity::CertMode;
 use super::{Rate, Secret, Size};
 
 /// The placeholder replaced by the login name.
@@ -79,6 +80,18 @@ macro_rules! accounts {
         }
 
         impl User {
+            /// A user of this name that sets nothing.
+            #[must_use]
+            pub fn named(name: &str) -> Self {
+                Self {
+                    name: name.to_owned(),
+                    password_hash: None,
+                    password: None,
+                    groups: Vec::new(),
+                    $( $field: Default::default(), )*
+                }
+            }
+
             /// The user's own settings (before its groups').
             #[must_use]
             pub fn settings(&self) -> Settings {
@@ -143,6 +156,17 @@ accounts! {
     /// Bytes and files under the home (whoever wrote them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<Quota>,
+    /// What a TLS client certificate does at login (absent: `off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertMode>,
+    /// SHA-256 fingerprints (hex, colons allowed) of this account's
+    /// certificates; with `certificate_names`, either matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_sha256: Vec<String>,
+    /// Names (exact CN or DNS/e-mail SAN) of this account's certificates;
+    /// none and no fingerprint: the login name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_names: Vec<String>,
 }
 
 /// `groups:`, by name.
@@ -190,8 +214,14 @@ impl Settings {
             max_sessions,
             upload_bandwidth,
             download_bandwidth,
-            quota
+            quota,
+            certificate
         );
+        // A certificate is named by the account or by its first group that names one.
+        if self.certificate_sha256.is_empty() && self.certificate_names.is_empty() {
+            self.certificate_sha256.clone_from(&other.certificate_sha256);
+            self.certificate_names.clone_from(&other.certificate_names);
+        }
         // For one path, the account's own entry replaces its groups'.
         for (path, perms) in &other.permissions {
             if !self.permissions.keys().any(|own| same_path(own, path)) {

@@ -36,6 +36,33 @@ impl super::Config {
         merged.check_mount_paths(&key)
     }
 
+    /// The settings of a user an identity source answered with (`key`
+    /// names the source): checked as `users:` entries are, its name always
+    /// fit for `%username%`; its groups' filled in.
+    ///
+    /// # Errors
+    /// The first problem, naming the key.
+    pub fn external_settings(&self, key: &str, u: &User) -> Result<Settings, ConfigError> {
+        if u.password.is_some() || u.password_hash.is_some() {
+            return Err(bad(
+                &format!("{key}.password"),
+                "an identity source never answers with a password",
+            ));
+        }
+        if let Some(problem) = login_name_problem(&u.name) {
+            return Err(bad(&format!("{key}.name"), format!("cannot be a login name: {problem}")));
+        }
+        for (j, g) in u.groups.iter().enumerate() {
+            if !self.groups.contains_key(g) {
+                return Err(bad(&format!("{key}.groups[{j}]"), "names no group of `groups:`"));
+            }
+        }
+        self.validate_settings(key, &u.settings())?;
+        let merged = self.settings_of(u);
+        merged.check_mount_paths(key)?;
+        Ok(merged)
+    }
+
     /// A user's or a group's own settings; `key` names it.
     pub(super) fn validate_settings(&self, key: &str, s: &Settings) -> Result<(), ConfigError> {
         let known = |name: &str| name == super::DEFAULT_PROFILE || self.storages.contains_key(name);
@@ -73,7 +100,38 @@ impl super::Config {
             check_quota(&format!("{mk}.quota"), m.quota.as_ref())?;
         }
         s.check_mount_paths(key)?;
+        self.check_certificate(key, s)?;
         check_limits(key, s)
+    }
+
+    /// `certificate`, its fingerprints and names.
+    fn check_certificate(&self, key: &str, s: &Settings) -> Result<(), ConfigError> {
+        for (j, f) in s.certificate_sha256.iter().enumerate() {
+            if super::identity::fingerprint(f).is_none() {
+                return Err(bad(
+                    &format!("{key}.certificate_sha256[{j}]"),
+                    "is not a SHA-256 fingerprint (64 hex digits, colons allowed)",
+                ));
+            }
+        }
+        for (j, n) in s.certificate_names.iter().enumerate() {
+            if n.is_empty() || has_control_chars(n) {
+                return Err(bad(
+                    &format!("{key}.certificate_names[{j}]"),
+                    "is empty or holds control characters",
+                ));
+            }
+        }
+        let wants = s
+            .certificate
+            .is_some_and(|m| m != super::CertMode::Off);
+        if wants && self.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+            return Err(bad(
+                &format!("{key}.certificate"),
+                "needs `tls.client_ca` (the CA that issues client certificates)",
+            ));
+        }
+        Ok(())
     }
 
     /// Warnings for an operator: accounts whose homes are the same folder

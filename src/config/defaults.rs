@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{
-    Active, Anonymous, Config, Dur, Limits, ListMtime, Log, Metrics, Passive, PortRange,
+    Active, Anonymous, Config, Dur, Identity, Limits, ListMtime, Log, Metrics, Passive, PortRange,
     ProxyProtocol, S3, Size, Uploads,
 };
 
@@ -29,6 +29,7 @@ impl Default for Config {
             storages: std::collections::BTreeMap::new(),
             groups: std::collections::BTreeMap::new(),
             users: Vec::new(),
+            identity: Identity::default(),
             anonymous: Anonymous::default(),
             ftp: super::Ftp::default(),
             limits: Limits::default(),

@@ -25,6 +25,9 @@ const SECTIONS: &[&str] = &[
     "proxy_protocol",
     "log",
     "ftp",
+    // Nested: `S3FTPD_IDENTITY_LDAP_BIND_PASSWORD` is `identity.ldap.bind_password`.
+    "identity.hook",
+    "identity.ldap",
 ];
 /// Keys whose value is a YAML scalar (number, bool); every other key is a string.
 const TYPED: &[&str] = &[
@@ -59,6 +62,12 @@ const TYPED: &[&str] = &[
     "users",
     "storages",
     "groups",
+    "identity.ldap.start_tls",
+    "identity.ldap.allow_plain",
+    "identity.ldap.require_group",
+    "identity.ldap.fold_case",
+    "identity.ldap.pool_size",
+    "identity.ldap.groups",
 ];
 
 /// Keys whose value is a whole YAML structure that may hold secrets (every
@@ -72,7 +81,7 @@ fn target(var: &str) -> Option<(Option<&'static str>, String)> {
         return Some((None, (*top).to_owned()));
     }
     SECTIONS.iter().find_map(|s| {
-        rest.strip_prefix(s)
+        rest.strip_prefix(s.replace('.', "_").as_str())
             .and_then(|r| r.strip_prefix('_'))
             .filter(|k| !k.is_empty())
             .map(|k| (Some(*s), k.to_owned()))
@@ -115,29 +124,40 @@ pub fn apply(
         let value = scalar(&var, &dotted, &raw)?;
         let slot = match section {
             None => &mut *map,
-            Some(s) => {
-                let entry = map
-                    .entry(Value::String(s.to_owned()))
-                    .or_insert_with(|| Value::Mapping(Mapping::new()));
-                if entry.is_null() {
-                    *entry = Value::Mapping(Mapping::new());
-                }
-                match entry {
-                    Value::Mapping(m) => m,
-                    _ => {
-                        return Err(ConfigError::Invalid {
-                            key: s.to_owned(),
-                            msg: format!("{var} needs `{s}` to be a mapping"),
-                        });
-                    }
-                }
-            }
+            Some(s) => section_map(map, s, &var)?,
         };
         tracing::debug!(var, key = %dotted, "config key set from the environment");
         slot.insert(Value::String(key), value);
         set.push(dotted);
     }
     Ok(set)
+}
+
+/// The mapping at dotted `section` of `map`, made where missing.
+fn section_map<'a>(
+    mut map: &'a mut Mapping,
+    section: &str,
+    var: &str,
+) -> Result<&'a mut Mapping, ConfigError> {
+    for (i, seg) in section.split('.').enumerate() {
+        let entry = map
+            .entry(Value::String(seg.to_owned()))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        if entry.is_null() {
+            *entry = Value::Mapping(Mapping::new());
+        }
+        map = match entry {
+            Value::Mapping(m) => m,
+            _ => {
+                let key = section.split('.').take(i + 1).collect::<Vec<_>>().join(".");
+                return Err(ConfigError::Invalid {
+                    msg: format!("{var} needs `{key}` to be a mapping"),
+                    key,
+                });
+            }
+        };
+    }
+    Ok(map)
 }
 
 #[cfg(test)]
@@ -162,6 +182,10 @@ mod tests {
             Some((Some("passive"), "public_host".into()))
         );
         assert_eq!(target("S3FTPD_LISTEN"), Some((None, "listen".into())));
+        assert_eq!(
+            target("S3FTPD_IDENTITY_LDAP_BIND_PASSWORD"),
+            Some((Some("identity.ldap"), "bind_password".into()))
+        );
         assert_eq!(target("S3FTPD_TEST_BACKENDS"), None);
         assert_eq!(target("S3FTPD_REQUIRE_INTEROP"), None);
         assert_eq!(target("HOME"), None);

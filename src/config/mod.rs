@@ -7,7 +7,10 @@
 mod accounts;
 mod accounts_check;
 mod defaults;
+mod dn;
 mod env;
+mod identity;
+mod identity_check;
 pub mod networks;
 mod perms;
 mod profiles;
@@ -26,6 +29,12 @@ pub use accounts::{
     Groups, Mount, Quota, Settings, USERNAME, User, login_name_problem, normalise_prefix,
     same_path, static_prefix, substitute,
 };
+pub use identity::{
+    Cache, CertMode, GroupMap, GroupSearch, Hook, Identity, Ldap, OnOutage, SourceName,
+};
+pub use dn::normalise_dn;
+pub use redact::message as redact_message;
+pub use identity::fingerprint;
 pub use perms::{Perm, Perms};
 pub use profiles::{DEFAULT_PROFILE, Profile, Profiles, effective};
 pub use timeouts::Timeouts;
@@ -77,6 +86,8 @@ pub struct Config {
     pub groups: Groups,
     /// Accounts.
     pub users: Vec<User>,
+    /// Who else answers a login: an HTTP hook, an LDAP directory.
+    pub identity: Identity,
     /// Anonymous login.
     pub anonymous: Anonymous,
     /// Limits on peers.
@@ -180,6 +191,10 @@ pub struct Tls {
     /// Refuse TLS data connections that do not resume the control connection's session.
     #[serde(default = "yes")]
     pub require_session_reuse: bool,
+    /// PEM trust anchors for TLS client certificates: clients may then
+    /// present one (accounts' `certificate` says what it does).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
     /// An upload whose TLS data connection ends without the client's
     /// close_notify is interrupted, not complete (vsftpd's
     /// `strict_ssl_read_eof`); one that ends with it commits with no

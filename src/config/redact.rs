@@ -60,7 +60,7 @@ pub(super) fn path(key: &str) -> String {
 
 /// The message of an error at `key`, with no value of the config in it.
 #[must_use]
-pub(super) fn message(key: &str, msg: &str) -> String {
+pub fn message(key: &str, msg: &str) -> String {
     if is_secret_key(key) {
         return "invalid value (not shown: it is a secret)".to_owned();
     }

@@ -38,6 +38,7 @@ impl Config {
         self.validate_addresses()?;
         self.validate_s3()?;
         self.validate_users()?;
+        self.validate_identity()?;
         self.validate_limits()?;
         self.validate_behaviour()
     }
@@ -219,10 +220,13 @@ impl Config {
                     }
                 }
                 (None, Some(_)) => {}
+                (None, None)
+                    if self.settings_of(u).certificate
+                        == Some(super::CertMode::InsteadOfPassword) => {}
                 _ => {
                     return Err(bad(
                         &key("password_hash"),
-                        "give exactly one of password_hash or password",
+                        "give exactly one of password_hash or password (or none, with `certificate: instead_of_password`)",
                     ));
                 }
             }

@@ -35,6 +35,9 @@ pub enum Code {
     ExtendedPassive = 229,
     /// 230: user logged in.
     LoggedIn = 230,
+    /// 232: user logged in, authorized by security data exchange (RFC
+    /// 2228): a client certificate, no password.
+    LoggedInBySecurity = 232,
     /// 234: AUTH accepted; TLS negotiation follows (RFC 2228).
     SecurityExchange = 234,
     /// 250: requested file action completed.

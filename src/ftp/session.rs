@@ -41,9 +41,11 @@ impl Session {
         peer: SocketAddr,
         local: SocketAddr,
         admission: super::admission::Admission,
+        id: u64,
     ) -> Self {
         let secure = matches!(stream, tokio_util::either::Either::Right(_));
-        let state = State::new(peer, local, secure, &shared);
+        let mut state = State::new(peer, local, secure, &shared);
+        state.session = id.to_string();
         Self {
             control: Control::new(stream, state.native, shared.timeouts.commit_grace),
             login: Login::AwaitingUser,
@@ -81,7 +83,11 @@ impl Session {
                         tracing::info!("control connection is now TLS");
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "TLS handshake on the control connection failed");
+                        if crate::tls::is_client_cert_error(&e) {
+                            tracing::warn!(error = %e, "client certificate refused (tls.client_ca): TLS handshake on the control connection failed");
+                        } else {
+                            tracing::warn!(error = %e, "TLS handshake on the control connection failed");
+                        }
                         return;
                     }
                 }
@@ -240,7 +246,14 @@ impl Session {
         use Command as C;
         self.admit(&cmd)?;
         let reply = match cmd {
-            C::User(name) => auth::user(&mut self.login, name),
+            C::User(name) => {
+                let mut cx = Ctx {
+                    st: &mut self.state,
+                    control: &mut self.control,
+                    gw: &self.shared,
+                };
+                auth::user(&mut cx, &mut self.login, &mut self.admission, name).await
+            }
             C::Pass(pw) => {
                 let mut cx = Ctx {
                     st: &mut self.state,

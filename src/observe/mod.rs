@@ -19,8 +19,11 @@ pub struct Metrics {
     pub sessions_active: IntGauge,
     /// Control connections accepted since start.
     pub sessions_total: IntCounter,
-    /// Logins by result (`ok`, `failed`).
+    /// Logins by identity source (`users`, `hook`, `ldap`, `none`) and
+    /// result (`ok`, `failed`, `error`: the source was unavailable).
     pub logins: IntCounterVec,
+    /// How long a login's decision took, by identity source.
+    pub login_seconds: HistogramVec,
     /// Commands by verb and reply class (`2xx` …).
     pub commands: IntCounterVec,
     /// File bytes by direction (`in`: uploads, `out`: downloads).
@@ -69,6 +72,30 @@ fn histogram_vec(
     h
 }
 
+/// Logins by identity source and result, how long each took, and bans.
+fn login_metrics(r: &Registry) -> (IntCounterVec, HistogramVec, IntCounter) {
+    let logins = counter_vec(
+        r,
+        "s3ftpd_logins_total",
+        "Login attempts by identity source and result (ok, failed, error: the source was unavailable)",
+        &["source", "result"],
+    );
+    let seconds = histogram_vec(
+        r,
+        "s3ftpd_login_duration_seconds",
+        "How long a login's decision took, by identity source",
+        &["source"],
+        prometheus::exponential_buckets(0.0005, 3.0, 12).expect("valid buckets"),
+    );
+    let bans = IntCounter::new(
+        "s3ftpd_bans_total",
+        "Client IPs banned after repeated login failures",
+    )
+    .expect("valid metric");
+    r.register(Box::new(bans.clone())).expect("unique metric");
+    (logins, seconds, bans)
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -90,12 +117,9 @@ impl Metrics {
             r.register(Box::new(c.clone())).expect("unique metric");
             c
         };
+        let (logins, login_seconds, bans) = login_metrics(&r);
         let sessions_active = gauge("s3ftpd_sessions_active", "FTP control connections open now");
         let sessions_total = counter("s3ftpd_sessions_total", "FTP control connections accepted");
-        let bans = counter(
-            "s3ftpd_bans_total",
-            "Client IPs banned after repeated login failures",
-        );
         let ready = gauge(
             "s3ftpd_ready",
             "1 while /readyz answers 200 (default bucket reachable, not draining)",
@@ -111,7 +135,8 @@ impl Metrics {
             storage_reachable,
             sessions_active,
             sessions_total,
-            logins: counter_vec(&r, "s3ftpd_logins_total", "Login attempts", &["result"]),
+            logins,
+            login_seconds,
             commands: counter_vec(
                 &r,
                 "s3ftpd_commands_total",

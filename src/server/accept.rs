@@ -129,6 +129,9 @@ async fn connection(
             let handshake = Box::pin(tls.acceptor().accept(stream));
             match tokio::time::timeout(wait, handshake).await {
                 Ok(Ok(s)) => tokio_util::either::Either::Right(s),
+                Ok(Err(e)) if crate::tls::is_client_cert_error(&e) => {
+                    return tracing::warn!(error = %e, "client certificate refused (tls.client_ca): implicit FTPS handshake failed");
+                }
                 Ok(Err(e)) => {
                     return tracing::warn!(error = %e, "implicit FTPS handshake failed");
                 }
@@ -137,7 +140,7 @@ async fn connection(
         } else {
             tokio_util::either::Either::Left(stream)
         };
-        Session::new(shared, control, peer, local, admission)
+        Session::new(shared, control, peer, local, admission, id)
             .run()
             .await;
     }

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Users;
+use crate::auth::Identity;
 use crate::config::Config;
 
 mod accept;
@@ -72,6 +72,9 @@ pub enum StartError {
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// An identity source cannot be set up (a CA file).
+    #[error("{0}")]
+    Identity(String),
     /// The transfer log cannot be opened.
     #[error("cannot open the transfer log {path} (key `log.transfer_log`): {source}")]
     TransferLog {
@@ -253,14 +256,14 @@ impl Gateway {
 
 /// What sessions use besides storage: accounts, TLS, the transfer log.
 struct Services {
-    users: Users,
+    identity: Identity,
     tls: Option<crate::tls::Ftps>,
     transfer_log: Option<crate::xferlog::TransferLog>,
 }
 
 impl Services {
     fn load(config: &Config) -> Result<Self, StartError> {
-        let users = Users::from_config(config);
+        let identity = Identity::from_config(Arc::new(config.clone())).map_err(StartError::Identity)?;
         let tls = config
             .tls
             .as_ref()
@@ -275,13 +278,13 @@ impl Services {
             })?),
             None => None,
         };
-        for name in users.plain_text_users() {
+        for name in identity.users().plain_text_users() {
             if !config.s3.is_embedded() || name != "demo" {
                 tracing::warn!(user = %name, "plain-text password in the config; use password_hash (s3ftpd hash-password)");
             }
         }
         Ok(Self {
-            users,
+            identity,
             tls,
             transfer_log,
         })
@@ -341,7 +344,7 @@ fn shared_state(
         limits.ban_duration.0,
     );
     let accounts = Accounts {
-        users: services.users,
+        identity: services.identity,
         storages,
     };
     Arc::new(Shared {

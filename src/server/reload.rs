@@ -94,7 +94,15 @@ impl Gateway {
         let profiles = super::s3::profiles(&new, self.embedded.as_ref());
         let storages = current.storages.reconnect(&profiles).await;
         super::s3::report_buckets(&storages).await;
-        let users = crate::auth::Users::from_config(&new);
+        let identity = match crate::auth::Identity::from_config(Arc::new(new.clone())) {
+            Ok(i) => i,
+            Err(e) => {
+                return Err(ConfigError::Invalid {
+                    key: "identity".into(),
+                    msg: e,
+                });
+            }
+        };
         super::s3::sweep_uploads(
             &storages,
             &self.swept,
@@ -108,7 +116,7 @@ impl Gateway {
         };
         self.shared
             .accounts
-            .store(Arc::new(Accounts { users, storages }));
+            .store(Arc::new(Accounts { identity, storages }));
         if let Err(e) = self.reload_tls() {
             tracing::error!(error = %e, "reload: TLS certificate not renewed; the old one stays");
         }

@@ -212,6 +212,7 @@ fn gateway_with_xferlog(
                 required_data: None,
                 require_session_reuse: false,
                 strict_eof: true,
+                client_ca: None,
             });
         }
     });

@@ -54,6 +54,7 @@ fn tls(c: &TestCert, required: bool) -> Tls {
         required_data: None,
         require_session_reuse: true,
         strict_eof: true,
+        client_ca: None,
     }
 }
 
@@ -419,6 +420,7 @@ fn bad_certificates_stop_the_start_naming_the_key() {
             required_data: None,
             require_session_reuse: true,
             strict_eof: true,
+            client_ca: None,
         });
         let err = rt
             .block_on(s3ftpd::Gateway::start(config))

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Account, Users};
+use crate::auth::{Account, Identity};
 use crate::config::Config;
 use crate::ftp::charset::Charset;
 use crate::ftp::command::TransferType;
@@ -46,8 +46,8 @@ pub enum HashAlgo {
 /// tree it logged in with; a new login takes the current ones.
 #[derive(Debug)]
 pub struct Accounts {
-    /// Users, groups, anonymous.
-    pub users: Users,
+    /// The identity sources: this file's users, a hook, a directory.
+    pub identity: Identity,
     /// Every storage profile.
     pub storages: Storages,
 }
@@ -134,6 +134,8 @@ pub struct State {
     pub utf8_asked: bool,
     /// The key whose resume was just refused (see `upload::stor`).
     pub refused_resume: Option<String>,
+    /// The session's id in the logs (`session{id=…}`), told to the auth hook.
+    pub session: String,
 }
 
 impl State {
@@ -160,6 +162,7 @@ impl State {
             native: Charset::for_label(&shared.config.ftp.encoding).unwrap_or_default(),
             utf8_asked: false,
             refused_resume: None,
+            session: String::new(),
         }
     }
 }

@@ -111,6 +111,16 @@ impl Control {
         matches!(self.framed.get_ref(), tokio_util::either::Either::Right(_))
     }
 
+    /// The client certificate of a TLS control connection (verified by
+    /// the handshake against `tls.client_ca`), if the client sent one.
+    pub(in crate::ftp) fn client_cert(&self) -> Option<crate::auth::ClientCert> {
+        let tokio_util::either::Either::Right(tls) = self.framed.get_ref() else {
+            return None;
+        };
+        let end_entity = tls.get_ref().1.peer_certificates()?.first()?;
+        crate::auth::ClientCert::from_der(end_entity)
+    }
+
     /// Turns the connection into TLS after `234` was sent.
     pub(in crate::ftp) async fn start_tls(
         self,

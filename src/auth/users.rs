@@ -1,7 +1,4 @@
-//! Accounts: who may log in, and with which settings (home, storage
-//! profile, mounts, rights: the user's own merged with its groups').
-//! Where those settings put the account in storage is the namespace's
-//! business (`namespace::tree`); this module knows no paths.
+//! The `users` source: this file's `users:` and `anonymous`.
 //!
 //! Passwords are checked against argon2id PHC strings on the blocking pool
 //! (argon2 is deliberately slow); plain-text passwords from the config are
@@ -16,22 +13,15 @@ use argon2::password_hash::{
 };
 use subtle::ConstantTimeEq;
 
-use crate::config::{Config, Secret, Settings};
-
-/// A logged-in user: its name and its settings.
-#[derive(Debug, Clone)]
-pub struct Account {
-    /// Login name (`anonymous` for anonymous sessions).
-    pub name: String,
-    /// Home, profile, mounts, read-only and per-user settings: the user's
-    /// own, then its groups' where it sets none.
-    pub settings: Settings,
-}
+use super::Account;
+use crate::config::{Config, Secret, Settings, SourceName};
 
 #[derive(Debug, Clone)]
 enum Credential {
     Hash(String),
     Plain(Secret),
+    /// `certificate: instead_of_password`: no password logs in.
+    None,
 }
 
 #[derive(Debug)]
@@ -62,11 +52,12 @@ impl Users {
             let credential = match (&u.password_hash, &u.password) {
                 (Some(h), _) => Credential::Hash(h.clone()),
                 (None, Some(p)) => Credential::Plain(p.clone()),
-                (None, None) => continue,
+                (None, None) => Credential::None,
             };
             let account = Account {
                 name: u.name.clone(),
                 settings: config.settings_of(u),
+                source: SourceName::Users,
             };
             users.insert(
                 u.name.clone(),
@@ -78,6 +69,7 @@ impl Users {
         }
         let anonymous = config.anonymous.enabled.then(|| Account {
             name: "anonymous".into(),
+            source: SourceName::Users,
             settings: Settings {
                 home: Some(config.anonymous.home.clone()),
                 read_only: Some(config.anonymous.read_only),
@@ -113,6 +105,19 @@ impl Users {
         self.users.get(name).map(|e| &e.account.settings)
     }
 
+    /// Whether `name` is this file's (a user, or anonymous when enabled).
+    #[must_use]
+    pub fn knows(&self, name: &str) -> bool {
+        self.settings(name).is_some()
+    }
+
+    /// The account of `name`, its password unchecked: for a certificate
+    /// login, which the chain then checks against the account's settings.
+    #[must_use]
+    pub fn account(&self, name: &str) -> Option<Account> {
+        self.users.get(name).map(|e| e.account.clone())
+    }
+
     /// Checks a login; `None` for an unknown user or a wrong password.
     pub async fn verify(&self, name: &str, password: &Secret) -> Option<Account> {
         if is_anonymous_name(name) {
@@ -120,6 +125,7 @@ impl Users {
         }
         let entry = self.users.get(name)?;
         let ok = match &entry.credential {
+            Credential::None => false,
             Credential::Plain(p) => {
                 bool::from(p.expose().as_bytes().ct_eq(password.expose().as_bytes()))
             }

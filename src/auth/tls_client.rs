@@ -1,0 +1,49 @@
+//! The TLS client configuration of the hook and the directory: rustls
+//! with ring, certificates verified against the given PEM trust anchors or
+//! the system's, host names checked.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+/// A client configuration trusting `ca_file` (absent: the system's roots).
+///
+/// # Errors
+/// The file cannot be read or holds no certificate; no system roots.
+pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("{} holds no PEM certificate", path.display()));
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err("the system has no trusted CA certificates; set ca_file".into());
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
