@@ -146,7 +146,10 @@ mod tests {
         assert_ne!(k, c.key_of("b", Some("pw"), None));
         assert_ne!(k, c.key_of("a", None, None));
         assert_ne!(k, c.key_of("a", Some("pw"), Some(&[1; 32])));
-        assert_ne!(c.key_of("ab", Some("c"), None), c.key_of("a", Some("bc"), None));
+        assert_ne!(
+            c.key_of("ab", Some("c"), None),
+            c.key_of("a", Some("bc"), None)
+        );
         let other = Cache::new(&config::Cache::default());
         assert_ne!(k, other.key_of("a", Some("pw"), None));
     }
@@ -161,16 +164,29 @@ mod tests {
         };
         let c = Cache::new(&cfg);
         let t0 = Instant::now();
-        let (k1, k2, k3) = (c.key_of("a", Some("1"), None), c.key_of("b", Some("2"), None), c.key_of("c", Some("3"), None));
+        let (k1, k2, k3) = (
+            c.key_of("a", Some("1"), None),
+            c.key_of("b", Some("2"), None),
+            c.key_of("c", Some("3"), None),
+        );
         c.keep(k1, Kept::Granted(account()), t0);
         c.keep(k2, Kept::Denied("no".into()), t0);
-        assert!(matches!(c.fresh(&k1, t0 + Duration::from_secs(59)), Some(Kept::Granted(_))));
+        assert!(matches!(
+            c.fresh(&k1, t0 + Duration::from_secs(59)),
+            Some(Kept::Granted(_))
+        ));
         assert!(c.fresh(&k1, t0 + Duration::from_secs(61)).is_none());
         assert!(c.stale(&k1, t0 + Duration::from_secs(61)).is_some());
         assert!(c.stale(&k1, t0 + Duration::from_secs(661)).is_none());
-        assert!(matches!(c.fresh(&k2, t0 + Duration::from_secs(4)), Some(Kept::Denied(_))));
+        assert!(matches!(
+            c.fresh(&k2, t0 + Duration::from_secs(4)),
+            Some(Kept::Denied(_))
+        ));
         assert!(c.fresh(&k2, t0 + Duration::from_secs(6)).is_none());
-        assert!(c.stale(&k2, t0).is_none(), "a refusal is never served stale");
+        assert!(
+            c.stale(&k2, t0).is_none(),
+            "a refusal is never served stale"
+        );
         // Full of live entries: nothing more is kept.
         c.keep(k3, Kept::Granted(account()), t0);
         assert!(c.fresh(&k3, t0).is_none());

@@ -143,7 +143,10 @@ mod tests {
             ..Settings::default()
         };
         assert!(cert(&["ftp.acme.example"]).belongs_to("acme", &listed));
-        assert!(!cert(&["acme"]).belongs_to("acme", &listed), "listed names replace the login name");
+        assert!(
+            !cert(&["acme"]).belongs_to("acme", &listed),
+            "listed names replace the login name"
+        );
         let pinned = Settings {
             certificate_sha256: vec![hex::encode([7; 32])],
             ..Settings::default()

@@ -39,7 +39,9 @@ pub struct Hook {
 
 impl std::fmt::Debug for Hook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hook").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Hook")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,7 +99,10 @@ impl Hook {
             http = http.header(hyper::header::AUTHORIZATION, a.expose());
         }
         let Ok(http) = http.body(Full::new(Bytes::from(body.to_string()))) else {
-            return Verdict::Unavailable("the request cannot be built (identity.hook.authorization is not a header value)".into());
+            return Verdict::Unavailable(
+                "the request cannot be built (identity.hook.authorization is not a header value)"
+                    .into(),
+            );
         };
         let exchange = async {
             let resp = self.client.request(http).await.map_err(|e| {

@@ -41,7 +41,9 @@ pub struct Directory {
 
 impl std::fmt::Debug for Directory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Directory").field("url", &self.cfg.url).finish_non_exhaustive()
+        f.debug_struct("Directory")
+            .field("url", &self.cfg.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,7 +112,9 @@ impl Directory {
         };
         let mut conn = match self.checkout().await {
             Ok(c) => c,
-            Err(e) => return Verdict::Unavailable(format!("cannot connect to {}: {e}", self.cfg.url)),
+            Err(e) => {
+                return Verdict::Unavailable(format!("cannot connect to {}: {e}", self.cfg.url));
+            }
         };
         let name = self.account_name(req.name);
         let result = self.login(&mut conn, &name, req, config).await;
@@ -156,10 +160,7 @@ impl Directory {
         {
             self.bind_user(conn, &entry.dn, password.expose()).await?;
         }
-        let normalised: Vec<String> = groups
-            .iter()
-            .filter_map(|g| normalise_dn(g).ok())
-            .collect();
+        let normalised: Vec<String> = groups.iter().filter_map(|g| normalise_dn(g).ok()).collect();
         let mapped: Vec<String> = self
             .groups
             .iter()
@@ -243,7 +244,11 @@ impl Directory {
     }
 
     /// The user's entry, found by the service account with `user_filter`.
-    async fn search_user(&self, conn: &mut Conn, name: &str) -> Result<Option<SearchEntry>, Failure> {
+    async fn search_user(
+        &self,
+        conn: &mut Conn,
+        name: &str,
+    ) -> Result<Option<SearchEntry>, Failure> {
         self.bind_service(conn).await?;
         let filter = self
             .cfg
@@ -252,7 +257,12 @@ impl Directory {
         let (mut entries, _) = conn
             .ldap
             .with_timeout(self.cfg.timeout.0)
-            .search(&self.cfg.base_dn, Scope::Subtree, &filter, self.entry_attributes())
+            .search(
+                &self.cfg.base_dn,
+                Scope::Subtree,
+                &filter,
+                self.entry_attributes(),
+            )
             .await?
             .success()?;
         match entries.len() {
@@ -273,7 +283,9 @@ impl Directory {
             .search(dn, Scope::Base, "(objectClass=*)", self.entry_attributes())
             .await?;
         match found.success() {
-            Ok((mut entries, _)) if entries.len() == 1 => Ok(SearchEntry::construct(entries.remove(0))),
+            Ok((mut entries, _)) if entries.len() == 1 => {
+                Ok(SearchEntry::construct(entries.remove(0)))
+            }
             _ => Ok(SearchEntry {
                 dn: dn.to_owned(),
                 attrs: std::collections::HashMap::new(),
@@ -289,7 +301,11 @@ impl Directory {
         let (Some(dn), Some(pw)) = (&self.cfg.bind_dn, &self.cfg.bind_password) else {
             return Ok(());
         };
-        let r = conn.ldap.with_timeout(self.cfg.timeout.0).simple_bind(dn, pw.expose()).await?;
+        let r = conn
+            .ldap
+            .with_timeout(self.cfg.timeout.0)
+            .simple_bind(dn, pw.expose())
+            .await?;
         if r.rc != 0 {
             return Err(Failure::Down(format!(
                 "the service account (identity.ldap.bind_dn) cannot bind: {}",
@@ -313,12 +329,16 @@ impl Directory {
             }
         }
         let connect = LdapConnAsync::with_settings(self.settings.clone(), &self.cfg.url);
-        let (conn, ldap) = tokio::time::timeout(self.cfg.timeout.0 + Duration::from_millis(100), connect)
-            .await
-            .map_err(|_| format!("no connection within {:?}", self.cfg.timeout.0))?
-            .map_err(|e| e.to_string())?;
+        let (conn, ldap) =
+            tokio::time::timeout(self.cfg.timeout.0 + Duration::from_millis(100), connect)
+                .await
+                .map_err(|_| format!("no connection within {:?}", self.cfg.timeout.0))?
+                .map_err(|e| e.to_string())?;
         ldap3::drive!(conn);
-        Ok(Conn { ldap, as_service: false })
+        Ok(Conn {
+            ldap,
+            as_service: false,
+        })
     }
 
     fn checkin(&self, conn: Conn) {

@@ -107,7 +107,9 @@ pub struct Identity {
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<_> = self.sources.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("Identity").field("order", &names).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("order", &names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,12 +124,28 @@ impl Identity {
             let source = match name {
                 SourceName::Users => Source::Users,
                 SourceName::Hook => {
-                    let h = config.identity.hook.as_ref().ok_or("identity.hook is not set")?;
-                    Source::Hook(hook::Hook::new(h)?, cache::Cache::new(&h.cache), h.on_outage)
+                    let h = config
+                        .identity
+                        .hook
+                        .as_ref()
+                        .ok_or("identity.hook is not set")?;
+                    Source::Hook(
+                        hook::Hook::new(h)?,
+                        cache::Cache::new(&h.cache),
+                        h.on_outage,
+                    )
                 }
                 SourceName::Ldap => {
-                    let l = config.identity.ldap.as_ref().ok_or("identity.ldap is not set")?;
-                    Source::Ldap(ldap::Directory::new(l)?, cache::Cache::new(&l.cache), l.on_outage)
+                    let l = config
+                        .identity
+                        .ldap
+                        .as_ref()
+                        .ok_or("identity.ldap is not set")?;
+                    Source::Ldap(
+                        ldap::Directory::new(l)?,
+                        cache::Cache::new(&l.cache),
+                        l.on_outage,
+                    )
                 }
             };
             sources.push((*name, source));
@@ -155,7 +173,9 @@ impl Identity {
     /// or does not know the name.
     #[must_use]
     pub fn file_settings(&self, name: &str) -> Option<&Settings> {
-        self.file_is_asked().then(|| self.users.settings(name)).flatten()
+        self.file_is_asked()
+            .then(|| self.users.settings(name))
+            .flatten()
     }
 
     /// Asks the sources in order about a login with a password (or, with

@@ -219,7 +219,8 @@ impl Settings {
         );
         // A certificate is named by the account or by its first group that names one.
         if self.certificate_sha256.is_empty() && self.certificate_names.is_empty() {
-            self.certificate_sha256.clone_from(&other.certificate_sha256);
+            self.certificate_sha256
+                .clone_from(&other.certificate_sha256);
             self.certificate_names.clone_from(&other.certificate_names);
         }
         // For one path, the account's own entry replaces its groups'.

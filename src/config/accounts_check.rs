@@ -50,11 +50,17 @@ impl super::Config {
             ));
         }
         if let Some(problem) = login_name_problem(&u.name) {
-            return Err(bad(&format!("{key}.name"), format!("cannot be a login name: {problem}")));
+            return Err(bad(
+                &format!("{key}.name"),
+                format!("cannot be a login name: {problem}"),
+            ));
         }
         for (j, g) in u.groups.iter().enumerate() {
             if !self.groups.contains_key(g) {
-                return Err(bad(&format!("{key}.groups[{j}]"), "names no group of `groups:`"));
+                return Err(bad(
+                    &format!("{key}.groups[{j}]"),
+                    "names no group of `groups:`",
+                ));
             }
         }
         self.validate_settings(key, &u.settings())?;
@@ -122,9 +128,7 @@ impl super::Config {
                 ));
             }
         }
-        let wants = s
-            .certificate
-            .is_some_and(|m| m != super::CertMode::Off);
+        let wants = s.certificate.is_some_and(|m| m != super::CertMode::Off);
         if wants && self.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
             return Err(bad(
                 &format!("{key}.certificate"),

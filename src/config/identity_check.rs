@@ -25,14 +25,34 @@ impl super::Config {
         }
         let listed = |s| id.order.contains(&s);
         match (&id.hook, listed(SourceName::Hook)) {
-            (None, true) => return Err(bad("identity.order", "names `hook` but `identity.hook` is not set")),
-            (Some(_), false) => return Err(bad("identity.hook", "is set but `identity.order` does not name `hook`")),
+            (None, true) => {
+                return Err(bad(
+                    "identity.order",
+                    "names `hook` but `identity.hook` is not set",
+                ));
+            }
+            (Some(_), false) => {
+                return Err(bad(
+                    "identity.hook",
+                    "is set but `identity.order` does not name `hook`",
+                ));
+            }
             (Some(h), true) => check_hook(h)?,
             (None, false) => {}
         }
         match (&id.ldap, listed(SourceName::Ldap)) {
-            (None, true) => return Err(bad("identity.order", "names `ldap` but `identity.ldap` is not set")),
-            (Some(_), false) => return Err(bad("identity.ldap", "is set but `identity.order` does not name `ldap`")),
+            (None, true) => {
+                return Err(bad(
+                    "identity.order",
+                    "names `ldap` but `identity.ldap` is not set",
+                ));
+            }
+            (Some(_), false) => {
+                return Err(bad(
+                    "identity.ldap",
+                    "is set but `identity.order` does not name `ldap`",
+                ));
+            }
             (Some(l), true) => self.check_ldap(l)?,
             (None, false) => {}
         }
@@ -42,15 +62,20 @@ impl super::Config {
     fn check_ldap(&self, l: &Ldap) -> Result<(), ConfigError> {
         let k = |s: &str| format!("identity.ldap.{s}");
         let tls = match l.url.split_once("://") {
-            Some((scheme, rest)) if !rest.is_empty() => match scheme.to_ascii_lowercase().as_str() {
-                "ldaps" => true,
-                "ldap" => false,
-                _ => return Err(bad(&k("url"), "must start with ldaps:// or ldap://")),
-            },
+            Some((scheme, rest)) if !rest.is_empty() => {
+                match scheme.to_ascii_lowercase().as_str() {
+                    "ldaps" => true,
+                    "ldap" => false,
+                    _ => return Err(bad(&k("url"), "must start with ldaps:// or ldap://")),
+                }
+            }
             _ => return Err(bad(&k("url"), "must start with ldaps:// or ldap://")),
         };
         if tls && l.start_tls {
-            return Err(bad(&k("start_tls"), "is for ldap:// URLs; ldaps:// is TLS already"));
+            return Err(bad(
+                &k("start_tls"),
+                "is for ldap:// URLs; ldaps:// is TLS already",
+            ));
         }
         if !tls && !l.start_tls && !l.allow_plain {
             return Err(bad(
@@ -59,7 +84,10 @@ impl super::Config {
             ));
         }
         if l.bind_dn.is_some() != l.bind_password.is_some() {
-            return Err(bad(&k("bind_password"), "give both bind_dn and bind_password, or neither"));
+            return Err(bad(
+                &k("bind_password"),
+                "give both bind_dn and bind_password, or neither",
+            ));
         }
         match &l.bind_dn_template {
             Some(t) if !t.contains("{username}") => {
@@ -82,7 +110,10 @@ impl super::Config {
                 return Err(bad(&k("user_filter"), "does not hold {username}"));
             }
         }
-        for (key, dn) in [("bind_dn", l.bind_dn.as_deref()), ("base_dn", Some(l.base_dn.as_str()))] {
+        for (key, dn) in [
+            ("bind_dn", l.bind_dn.as_deref()),
+            ("base_dn", Some(l.base_dn.as_str())),
+        ] {
             if let Some(dn) = dn
                 && let Err(e) = super::normalise_dn(dn)
             {
@@ -91,7 +122,10 @@ impl super::Config {
         }
         if let Some(gs) = &l.group_search {
             if !gs.filter.contains("{dn}") && !gs.filter.contains("{username}") {
-                return Err(bad(&k("group_search.filter"), "holds neither {dn} nor {username}"));
+                return Err(bad(
+                    &k("group_search.filter"),
+                    "holds neither {dn} nor {username}",
+                ));
             }
             if l.bind_dn.is_none() && gs.base_dn.is_none() && l.base_dn.is_empty() {
                 return Err(bad(&k("group_search.base_dn"), "is needed"));
@@ -99,10 +133,16 @@ impl super::Config {
         }
         for (j, g) in l.groups.iter().enumerate() {
             if let Err(e) = super::normalise_dn(&g.dn) {
-                return Err(bad(&k(&format!("groups[{j}].dn")), format!("is not a DN: {e}")));
+                return Err(bad(
+                    &k(&format!("groups[{j}].dn")),
+                    format!("is not a DN: {e}"),
+                ));
             }
             if !self.groups.contains_key(&g.group) {
-                return Err(bad(&k(&format!("groups[{j}].group")), "names no group of `groups:`"));
+                return Err(bad(
+                    &k(&format!("groups[{j}].group")),
+                    "names no group of `groups:`",
+                ));
             }
         }
         if l.require_group && l.groups.is_empty() {
@@ -123,12 +163,18 @@ impl super::Config {
 
 fn check_hook(h: &Hook) -> Result<(), ConfigError> {
     let Some((scheme, rest)) = h.url.split_once("://") else {
-        return Err(bad("identity.hook.url", "must start with https:// or http://"));
+        return Err(bad(
+            "identity.hook.url",
+            "must start with https:// or http://",
+        ));
     };
     let host = rest.split(['/', '?']).next().unwrap_or_default();
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
     let hostname = if host.starts_with('[') {
-        host.split(']').next().unwrap_or_default().trim_start_matches('[')
+        host.split(']')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('[')
     } else {
         host.split(':').next().unwrap_or_default()
     };
@@ -139,7 +185,9 @@ fn check_hook(h: &Hook) -> Result<(), ConfigError> {
         "https" => {}
         "http" => {
             let loopback = hostname == "localhost"
-                || hostname.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                || hostname
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
             if !loopback {
                 return Err(bad(
                     "identity.hook.url",
@@ -147,7 +195,12 @@ fn check_hook(h: &Hook) -> Result<(), ConfigError> {
                 ));
             }
         }
-        _ => return Err(bad("identity.hook.url", "must start with https:// or http://")),
+        _ => {
+            return Err(bad(
+                "identity.hook.url",
+                "must start with https:// or http://",
+            ));
+        }
     }
     if h.timeout.0.is_zero() {
         return Err(bad("identity.hook.timeout", "must be more than 0"));
@@ -157,10 +210,16 @@ fn check_hook(h: &Hook) -> Result<(), ConfigError> {
 
 fn check_cache(key: &str, c: &super::Cache) -> Result<(), ConfigError> {
     if c.max_entries == 0 && !c.ttl.0.is_zero() {
-        return Err(bad(&format!("{key}.max_entries"), "must be at least 1 while ttl is set"));
+        return Err(bad(
+            &format!("{key}.max_entries"),
+            "must be at least 1 while ttl is set",
+        ));
     }
     if !c.serve_stale.0.is_zero() && c.ttl.0.is_zero() {
-        return Err(bad(&format!("{key}.serve_stale"), "needs a ttl: only cached answers can be served stale"));
+        return Err(bad(
+            &format!("{key}.serve_stale"),
+            "needs a ttl: only cached answers can be served stale",
+        ));
     }
     Ok(())
 }

@@ -29,14 +29,14 @@ pub use accounts::{
     Groups, Mount, Quota, Settings, USERNAME, User, login_name_problem, normalise_prefix,
     same_path, static_prefix, substitute,
 };
+pub use dn::normalise_dn;
+pub use identity::fingerprint;
 pub use identity::{
     Cache, CertMode, GroupMap, GroupSearch, Hook, Identity, Ldap, OnOutage, SourceName,
 };
-pub use dn::normalise_dn;
-pub use redact::message as redact_message;
-pub use identity::fingerprint;
 pub use perms::{Perm, Perms};
 pub use profiles::{DEFAULT_PROFILE, Profile, Profiles, effective};
+pub use redact::message as redact_message;
 pub use timeouts::Timeouts;
 pub use types::{Dur, PortRange, Rate, Secret, Size};
 

@@ -263,7 +263,8 @@ struct Services {
 
 impl Services {
     fn load(config: &Config) -> Result<Self, StartError> {
-        let identity = Identity::from_config(Arc::new(config.clone())).map_err(StartError::Identity)?;
+        let identity =
+            Identity::from_config(Arc::new(config.clone())).map_err(StartError::Identity)?;
         let tls = config
             .tls
             .as_ref()

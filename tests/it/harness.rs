@@ -107,6 +107,16 @@ impl TestEnv {
 
     /// Starts a gateway on the S3 server `remote` (`None`: the embedded store).
     pub fn start_on(remote: Option<Remote>, tweak: impl FnOnce(&mut Config)) -> Self {
+        // `S3FTPD_TEST_LOG=1`: the gateways' logs on stderr (debugging a test).
+        static LOGS: std::sync::Once = std::sync::Once::new();
+        if std::env::var_os("S3FTPD_TEST_LOG").is_some() {
+            LOGS.call_once(|| {
+                let _ = tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::DEBUG)
+                    .with_test_writer()
+                    .try_init();
+            });
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -106,7 +106,10 @@ fn metrics_move_by_the_right_amounts(b: Backend) {
     let d = |s: &str| delta(&before, &after, s);
     assert_eq!(d("s3ftpd_sessions_total"), 2.0);
     assert_eq!(d(r#"s3ftpd_logins_total{result="ok",source="users"}"#), 1.0);
-    assert_eq!(d(r#"s3ftpd_logins_total{result="failed",source="users"}"#), 1.0);
+    assert_eq!(
+        d(r#"s3ftpd_logins_total{result="failed",source="users"}"#),
+        1.0
+    );
     assert_eq!(d(r#"s3ftpd_commands_total{class="2xx",verb="STOR"}"#), 1.0);
     assert_eq!(d(r#"s3ftpd_commands_total{class="2xx",verb="RETR"}"#), 1.0);
     assert_eq!(d(r#"s3ftpd_commands_total{class="5xx",verb="PASS"}"#), 1.0);

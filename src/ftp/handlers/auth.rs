@@ -56,7 +56,14 @@ pub(in crate::ftp) async fn user(
                 ));
             }
             Verdict::Granted(_) => {
-                log_decision(cx, &name, ip, &decision, "failed", "allow_from / deny_from: the address may not log in to the account");
+                log_decision(
+                    cx,
+                    &name,
+                    ip,
+                    &decision,
+                    "failed",
+                    "allow_from / deny_from: the address may not log in to the account",
+                );
                 return Err(fail(cx, ip).await);
             }
             Verdict::Denied(why) | Verdict::Unavailable(why) => {
@@ -100,7 +107,11 @@ pub(in crate::ftp) async fn pass(
         .is_some_and(|s| barred(s, ip))
     {
         tracing::warn!(source = "users", user = %user, %ip, result = "failed", "login refused: the account may not log in from this address (allow_from / deny_from)");
-        cx.gw.metrics.logins.with_label_values(&["users", "failed"]).inc();
+        cx.gw
+            .metrics
+            .logins
+            .with_label_values(&["users", "failed"])
+            .inc();
         return Err(fail(cx, ip).await);
     }
     let cert = cx.control.client_cert();
@@ -119,7 +130,14 @@ pub(in crate::ftp) async fn pass(
             enter(cx, login, admission, (**account).clone(), &accounts)
         }
         Verdict::Granted(_) => {
-            log_decision(cx, &user, ip, &decision, "failed", "allow_from / deny_from: the address may not log in to the account");
+            log_decision(
+                cx,
+                &user,
+                ip,
+                &decision,
+                "failed",
+                "allow_from / deny_from: the address may not log in to the account",
+            );
             Err(fail(cx, ip).await)
         }
         Verdict::Denied(why) => {
@@ -127,7 +145,14 @@ pub(in crate::ftp) async fn pass(
             Err(fail(cx, ip).await)
         }
         Verdict::Unknown => {
-            log_decision(cx, &user, ip, &decision, "failed", "no identity source knows the user");
+            log_decision(
+                cx,
+                &user,
+                ip,
+                &decision,
+                "failed",
+                "no identity source knows the user",
+            );
             Err(fail(cx, ip).await)
         }
         Verdict::Unavailable(why) => {
@@ -155,9 +180,15 @@ fn log_decision(cx: &Ctx<'_>, user: &str, ip: IpAddr, d: &Decision, result: &str
     let ms = d.latency.as_secs_f64() * 1000.0;
     let cached = d.cached.unwrap_or("no");
     match result {
-        "ok" => tracing::info!(source, user, %ip, result, reason, cached, latency_ms = ms, "login ok"),
-        "error" => tracing::error!(source, user, %ip, result, reason, cached, latency_ms = ms, "login refused: the identity source is unavailable (fail closed)"),
-        _ => tracing::warn!(source, user, %ip, result, reason, cached, latency_ms = ms, "login failed"),
+        "ok" => {
+            tracing::info!(source, user, %ip, result, reason, cached, latency_ms = ms, "login ok")
+        }
+        "error" => {
+            tracing::error!(source, user, %ip, result, reason, cached, latency_ms = ms, "login refused: the identity source is unavailable (fail closed)")
+        }
+        _ => {
+            tracing::warn!(source, user, %ip, result, reason, cached, latency_ms = ms, "login failed")
+        }
     }
     let m = &cx.gw.metrics;
     m.logins.with_label_values(&[source, result]).inc();
