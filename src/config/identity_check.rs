@@ -61,55 +61,8 @@ impl super::Config {
 
     fn check_ldap(&self, l: &Ldap) -> Result<(), ConfigError> {
         let k = |s: &str| format!("identity.ldap.{s}");
-        let tls = match l.url.split_once("://") {
-            Some((scheme, rest)) if !rest.is_empty() => {
-                match scheme.to_ascii_lowercase().as_str() {
-                    "ldaps" => true,
-                    "ldap" => false,
-                    _ => return Err(bad(&k("url"), "must start with ldaps:// or ldap://")),
-                }
-            }
-            _ => return Err(bad(&k("url"), "must start with ldaps:// or ldap://")),
-        };
-        if tls && l.start_tls {
-            return Err(bad(
-                &k("start_tls"),
-                "is for ldap:// URLs; ldaps:// is TLS already",
-            ));
-        }
-        if !tls && !l.start_tls && !l.allow_plain {
-            return Err(bad(
-                &k("url"),
-                "ldap:// without start_tls sends passwords in clear: use ldaps://, set start_tls: true, or allow_plain: true",
-            ));
-        }
-        if l.bind_dn.is_some() != l.bind_password.is_some() {
-            return Err(bad(
-                &k("bind_password"),
-                "give both bind_dn and bind_password, or neither",
-            ));
-        }
-        match &l.bind_dn_template {
-            Some(t) if !t.contains("{username}") => {
-                return Err(bad(&k("bind_dn_template"), "does not hold {username}"));
-            }
-            Some(_) => {}
-            None if l.bind_dn.is_none() => {
-                return Err(bad(
-                    &k("bind_dn"),
-                    "is needed to search for users (or set bind_dn_template for a direct bind)",
-                ));
-            }
-            None => {}
-        }
-        if l.bind_dn.is_some() {
-            if l.base_dn.trim().is_empty() {
-                return Err(bad(&k("base_dn"), "is needed to search for users"));
-            }
-            if !l.user_filter.contains("{username}") {
-                return Err(bad(&k("user_filter"), "does not hold {username}"));
-            }
-        }
+        check_ldap_url(l)?;
+        check_ldap_binds(l)?;
         for (key, dn) in [
             ("bind_dn", l.bind_dn.as_deref()),
             ("base_dn", Some(l.base_dn.as_str())),
@@ -222,4 +175,191 @@ fn check_cache(key: &str, c: &super::Cache) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// `url`, `start_tls`, `allow_plain`: passwords never cross in clear unasked.
+fn check_ldap_url(l: &Ldap) -> Result<(), ConfigError> {
+    let k = |s: &str| format!("identity.ldap.{s}");
+    let tls = match l.url.split_once("://") {
+        Some((scheme, rest)) if !rest.is_empty() => match scheme.to_ascii_lowercase().as_str() {
+            "ldaps" => true,
+            "ldap" => false,
+            _ => return Err(bad(&k("url"), "must start with ldaps:// or ldap://")),
+        },
+        _ => return Err(bad(&k("url"), "must start with ldaps:// or ldap://")),
+    };
+    if tls && l.start_tls {
+        return Err(bad(
+            &k("start_tls"),
+            "is for ldap:// URLs; ldaps:// is TLS already",
+        ));
+    }
+    if !tls && !l.start_tls && !l.allow_plain {
+        return Err(bad(
+            &k("url"),
+            "ldap:// without start_tls sends passwords in clear: use ldaps://, set start_tls: true, or allow_plain: true",
+        ));
+    }
+    Ok(())
+}
+
+/// The service account, or a direct bind's DN template; a search's base and filter.
+fn check_ldap_binds(l: &Ldap) -> Result<(), ConfigError> {
+    let k = |s: &str| format!("identity.ldap.{s}");
+    if l.bind_dn.is_some() != l.bind_password.is_some() {
+        return Err(bad(
+            &k("bind_password"),
+            "give both bind_dn and bind_password, or neither",
+        ));
+    }
+    match &l.bind_dn_template {
+        Some(t) if !t.contains("{username}") => {
+            return Err(bad(&k("bind_dn_template"), "does not hold {username}"));
+        }
+        Some(_) => {}
+        None if l.bind_dn.is_none() => {
+            return Err(bad(
+                &k("bind_dn"),
+                "is needed to search for users (or set bind_dn_template for a direct bind)",
+            ));
+        }
+        None => {}
+    }
+    if l.bind_dn.is_some() {
+        if l.base_dn.trim().is_empty() {
+            return Err(bad(&k("base_dn"), "is needed to search for users"));
+        }
+        if !l.user_filter.contains("{username}") {
+            return Err(bad(&k("user_filter"), "does not hold {username}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    fn err(identity: &str) -> String {
+        crate::Config::from_yaml(
+            &format!(
+                "s3: {{ bucket: b }}\ngroups: {{ partners: {{ home: /p }} }}\nidentity: {identity}"
+            ),
+            Vec::new(),
+        )
+        .unwrap_err()
+        .to_string()
+    }
+
+    const BIND: &str = "bind_dn: 'cn=svc,dc=x', bind_password: 'Svc-Secret-1', base_dn: 'dc=x'";
+    const URL: &str = "url: 'ldaps://dc:636'";
+    const GROUPS: &str = "groups: [ { dn: 'cn=p,dc=x', group: partners } ]";
+    const LDAP: &str = "url: 'ldaps://dc:636', bind_dn: 'cn=svc,dc=x', bind_password: 'Svc-Secret-1', base_dn: 'dc=x', groups: [ { dn: 'cn=p,dc=x', group: partners } ]";
+
+    #[test]
+    fn each_mistake_names_its_key() {
+        for (identity, key, words) in [
+            ("{ order: [] }", "identity.order", "nobody"),
+            ("{ order: [users, users] }", "identity.order[1]", "twice"),
+            (
+                "{ order: [users, hook] }",
+                "identity.order",
+                "identity.hook",
+            ),
+            ("{ hook: { url: 'https://h' } }", "identity.hook", "order"),
+            (
+                "{ order: [hook], hook: { url: 'http://idp.example.com/x' } }",
+                "identity.hook.url",
+                "clear",
+            ),
+            (
+                "{ order: [hook], hook: { url: 'ftp://h' } }",
+                "identity.hook.url",
+                "https://",
+            ),
+            (
+                "{ order: [hook], hook: { url: 'https://h', cache: { ttl: 0s, serve_stale: 1h } } }",
+                "identity.hook.cache.serve_stale",
+                "ttl",
+            ),
+            (
+                "{ order: [hook], hook: { url: 'https://h', tmeout: 1s } }",
+                "identity.hook",
+                "tmeout",
+            ),
+            (
+                &format!("{{ order: [ldap], ldap: {{ {BIND}, {GROUPS}, url: 'ldap://dc' }} }}"),
+                "identity.ldap.url",
+                "clear",
+            ),
+            (
+                &format!("{{ order: [ldap], ldap: {{ {LDAP}, start_tls: true }} }}"),
+                "identity.ldap.start_tls",
+                "ldaps://",
+            ),
+            (
+                &format!("{{ order: [ldap], ldap: {{ {LDAP}, user_filter: '(uid=alice)' }} }}"),
+                "identity.ldap.user_filter",
+                "{username}",
+            ),
+            (
+                &format!(
+                    "{{ order: [ldap], ldap: {{ {URL}, {BIND}, groups: [ {{ dn: 'partners', group: partners }} ] }} }}"
+                ),
+                "identity.ldap.groups[0].dn",
+                "not a DN",
+            ),
+            (
+                &format!(
+                    "{{ order: [ldap], ldap: {{ {URL}, {BIND}, groups: [ {{ dn: 'cn=p,dc=x', group: nope }} ] }} }}"
+                ),
+                "identity.ldap.groups[0].group",
+                "groups:",
+            ),
+            (
+                &format!("{{ order: [ldap], ldap: {{ {URL}, {BIND}, groups: [] }} }}"),
+                "identity.ldap.groups",
+                "require_group",
+            ),
+            (
+                "{ order: [ldap], ldap: { url: 'ldaps://dc', base_dn: 'dc=x', groups: [ { dn: 'cn=p,dc=x', group: partners } ] } }",
+                "identity.ldap.bind_dn",
+                "bind_dn_template",
+            ),
+        ] {
+            let e = err(identity);
+            assert!(e.contains(key) && e.contains(words), "{identity}: {e}");
+            assert!(!e.contains("Svc-Secret-1"), "{e}");
+        }
+        // A working chain loads.
+        crate::Config::from_yaml(
+            &format!("s3: {{ bucket: b }}\ngroups: {{ partners: {{ home: /p }} }}\nidentity: {{ order: [users, hook, ldap], hook: {{ url: 'http://127.0.0.1:9/x' }}, ldap: {{ {LDAP} }} }}"),
+            Vec::new(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn certificates_need_a_client_ca() {
+        let e = crate::Config::from_yaml(
+            "s3: { bucket: b }\nusers: [ { name: acme, certificate: instead_of_password } ]",
+            Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("users[0].certificate") && e.contains("tls.client_ca"),
+            "{e}"
+        );
+        let e =
+            crate::Config::from_yaml("s3: { bucket: b }\nusers: [ { name: acme } ]", Vec::new())
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("users[0].password_hash"), "{e}");
+        let e = crate::Config::from_yaml(
+            "s3: { bucket: b }\nusers: [ { name: acme, password: x, certificate_sha256: [abc] } ]",
+            Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("users[0].certificate_sha256[0]"), "{e}");
+    }
 }
