@@ -28,6 +28,7 @@ mod harness;
 mod hash;
 mod hook_server;
 mod hostile;
+mod identity_example;
 mod identity_hook;
 mod identity_ldap;
 mod interop;

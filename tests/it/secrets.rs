@@ -209,3 +209,102 @@ fn a_gateway_at_trace_logs_no_secret() {
         "colour codes in a log file:\n{out}"
     );
 }
+
+/// The identity sources at `trace`: a hook (with an Authorization
+/// secret) and a real slapd (its service password) asked for good and
+/// bad logins, then the hook down. No password of a user, the service
+/// account or the hook's header is in the log.
+#[test]
+fn identity_sources_at_trace_log_no_secret() {
+    use crate::hook_server::{Answer, HookServer};
+    let hook = HookServer::start(|req| {
+        if req["username"] == "hooked" && req["password"] == PW {
+            Answer::Json(200, r#"{"home": "/hooked"}"#.into())
+        } else {
+            Answer::Json(401, String::new())
+        }
+    });
+    let slapd = crate::slapd::available().then(|| {
+        crate::slapd::Slapd::start(&[crate::slapd::person(
+            "Dir User",
+            "diruser",
+            PW,
+            &["cn=ftp,ou=groups,dc=example,dc=com"],
+        )])
+    });
+    let ldap = slapd.as_ref().map_or_else(String::new, |s| {
+        format!(
+            ", ldap: {{ url: '{}', ca_file: '{}', bind_dn: '{}', bind_password: '{}', base_dn: 'dc=example,dc=com', \
+             user_filter: '(sAMAccountName={{username}})', groups: [ {{ dn: 'cn=ftp,ou=groups,dc=example,dc=com', group: g }} ] }}",
+            s.ldaps_url,
+            s.ca.display(),
+            crate::slapd::SERVICE_DN,
+            crate::slapd::SERVICE_PASSWORD
+        )
+    });
+    let order = if slapd.is_some() {
+        "[users, ldap, hook]"
+    } else {
+        "[users, hook]"
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], crate::ports::one()));
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "listen: {addr}\npassive: {{ ports: {} }}\n\
+         s3: {{ endpoint: embedded, bucket: bkt, data_dir: '{}' }}\n\
+         groups: {{ g: {{ home: /dir }} }}\n\
+         identity: {{ order: {order}, hook: {{ url: '{}', authorization: 'Bearer {PW_LOWER}', cache: {{ ttl: 0s }} }} {ldap} }}\n",
+        crate::ports::range(4),
+        data.path().display(),
+        hook.url()
+    );
+    let (_dir, path) = config_file(&text);
+    let log = data.path().join("log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "-c"])
+        .arg(&path)
+        .env("RUST_LOG", "trace")
+        .stdout(std::fs::File::create(data.path().join("out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until(|| std::net::TcpStream::connect(addr).is_ok());
+    let mut users = vec!["hooked"];
+    if slapd.is_some() {
+        users.push("diruser");
+    }
+    for user in users {
+        let mut c = Raw::connect(addr);
+        c.login(user, PW);
+        c.expect("QUIT", 221);
+        let mut bad = Raw::connect(addr);
+        bad.expect(&format!("USER {user}"), 331);
+        bad.expect(&format!("PASS {PW}x"), 530);
+    }
+    hook.down();
+    let mut down = Raw::connect(addr);
+    down.expect("USER hooked", 331);
+    down.expect(&format!("PASS {PW}"), 421);
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = std::fs::read_to_string(&log).unwrap()
+        + &std::fs::read_to_string(data.path().join("out")).unwrap();
+    assert!(
+        out.contains("login ok source=\"hook\""),
+        "no log captured:\n{out}"
+    );
+    assert!(out.contains("result=\"error\""), "{out}");
+    if slapd.is_some() {
+        assert!(out.contains("login ok source=\"ldap\""), "{out}");
+    }
+    assert_clean(&out, "identity sources at trace");
+    assert!(
+        !out.contains(crate::slapd::SERVICE_PASSWORD),
+        "the service account's password is in the log"
+    );
+    let (_, headers) = hook.requests()[0].clone();
+    assert!(
+        headers.contains(&format!("authorization: Bearer {PW_LOWER}")),
+        "{headers:?}"
+    );
+}
