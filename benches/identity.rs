@@ -14,16 +14,28 @@ use s3ftpd::{Config, Gateway};
 
 #[path = "distance/delay.rs"]
 mod delay;
-#[allow(dead_code, reason = "the tests' fixtures, of which the bench uses a part")]
+#[allow(
+    dead_code,
+    reason = "the tests' fixtures, of which the bench uses a part"
+)]
 #[path = "../tests/it/hook_server.rs"]
 mod hook_server;
-#[allow(dead_code, reason = "the tests' fixtures, of which the bench uses a part")]
+#[allow(
+    dead_code,
+    reason = "the tests' fixtures, of which the bench uses a part"
+)]
 #[path = "../tests/it/pki.rs"]
 mod pki;
-#[allow(dead_code, reason = "the tests' fixtures, of which the bench uses a part")]
+#[allow(
+    dead_code,
+    reason = "the tests' fixtures, of which the bench uses a part"
+)]
 #[path = "../tests/it/ports.rs"]
 mod ports;
-#[allow(dead_code, reason = "the tests' fixtures, of which the bench uses a part")]
+#[allow(
+    dead_code,
+    reason = "the tests' fixtures, of which the bench uses a part"
+)]
 #[path = "../tests/it/slapd.rs"]
 mod slapd;
 
@@ -65,7 +77,10 @@ fn logins(g: &Gateway, user: &str, pass: &str, n: usize) -> Duration {
 }
 
 fn show(what: &str, requests: &str, d: Duration) {
-    println!("  {what:<34} {requests:<40} {:>8.2} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "  {what:<34} {requests:<40} {:>8.2} ms",
+        d.as_secs_f64() * 1000.0
+    );
 }
 
 /// A proxy in front of `port` at `rtt` (0: none); the port to use.
@@ -109,10 +124,16 @@ fn main() {
         )])
     });
     for rtt in rtts {
-        println!("Identity source at RTT {rtt} ms (the FTP client and S3 near), medians of {n} logins");
+        println!(
+            "Identity source at RTT {rtt} ms (the FTP client and S3 near), medians of {n} logins"
+        );
         let dir = tempfile::tempdir().unwrap();
         let g = gateway(&rt, dir.path(), "");
-        show("users file (plain password)", "none", logins(&g, "fileuser", "file-pw", n));
+        show(
+            "users file (plain password)",
+            "none",
+            logins(&g, "fileuser", "file-pw", n),
+        );
         rt.block_on(g.shutdown(Duration::from_secs(1)));
         let hook_port = far(&rt, hook.addr.port(), rtt);
         for (what, cache, requests) in [
@@ -140,8 +161,16 @@ fn main() {
         let port: u16 = s.ldaps_url.rsplit(':').next().unwrap().parse().unwrap();
         let ldap_port = far(&rt, port, rtt);
         for (what, cache, requests) in [
-            ("LDAP over LDAPS, cache off", "ttl: 0s", "bind as service, search, bind as user"),
-            ("LDAP over LDAPS, cached", "ttl: 60s", "none (after the first)"),
+            (
+                "LDAP over LDAPS, cache off",
+                "ttl: 0s",
+                "bind as service, search, bind as user",
+            ),
+            (
+                "LDAP over LDAPS, cached",
+                "ttl: 60s",
+                "none (after the first)",
+            ),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let g = gateway(

@@ -3,7 +3,7 @@
 //! # Layout
 //! Imports point one way: `server` → `ftp` → `namespace` → `storage` → S3;
 //! `config`, `observe` and `auth` sit below and never name any of them
-//! (`git grep -n -E 'crate::(ftp|server|namespace)::' -- src/storage src/config src/observe src/auth.rs`
+//! (`git grep -n -E 'crate::(ftp|server|namespace)::' -- src/storage src/config src/observe src/auth`
 //! prints nothing).
 //! ```text
 //! main.rs     the CLI: serve (default), check-config [--offline],
@@ -14,8 +14,14 @@
 //!             admission, one task per session), graceful shutdown
 //! config/     YAML schema, defaults, S3FTPD_* overrides, validation (errors
 //!             name the key, never a secret: redact.rs), storage profiles,
-//!             users and groups (accounts.rs), replica ports, timeouts.rs
-//! auth.rs     accounts: their settings merged with their groups', argon2id
+//!             users and groups (accounts.rs), identity sources
+//!             (identity.rs), DNs compared as LDAP does (dn.rs), replica
+//!             ports, timeouts.rs
+//! auth/       accounts and the identity sources a login asks in order:
+//!             users.rs (the file's users, argon2id), hook.rs (the HTTP
+//!             auth hook), ldap.rs (LDAP / Active Directory over rustls,
+//!             pooled), cache.rs (answers by salted HMAC, never the
+//!             password), cert.rs (TLS client certificates), tls_client.rs
 //! tls.rs      FTPS: rustls config from PEM, session resumption, reload
 //! xferlog.rs  the classic transfer log
 //! ftp/        the protocol side
