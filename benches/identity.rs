@@ -135,56 +135,66 @@ fn main() {
             logins(&g, "fileuser", "file-pw", n),
         );
         rt.block_on(g.shutdown(Duration::from_secs(1)));
-        let hook_port = far(&rt, hook.addr.port(), rtt);
-        for (what, cache, requests) in [
-            ("hook, cache off", "ttl: 0s", "1 POST (pooled connection)"),
-            ("hook, cached", "ttl: 60s", "none (after the first)"),
-        ] {
-            let dir = tempfile::tempdir().unwrap();
-            let g = gateway(
-                &rt,
-                dir.path(),
-                &format!(
-                    "identity: {{ order: [users, hook], hook: {{ url: 'http://127.0.0.1:{hook_port}/login', cache: {{ {cache} }} }} }}"
-                ),
-            );
-            let before = hook.calls();
-            let d = logins(&g, "hooked", "hook-pw", n);
-            show(what, requests, d);
-            println!("    ({} requests to the hook)", hook.calls() - before);
-            rt.block_on(g.shutdown(Duration::from_secs(1)));
-        }
+        hook_logins(&rt, &hook, rtt, n);
         let Some(s) = &directory else {
             println!("  slapd not installed: LDAP skipped");
             continue;
         };
-        let port: u16 = s.ldaps_url.rsplit(':').next().unwrap().parse().unwrap();
-        let ldap_port = far(&rt, port, rtt);
-        for (what, cache, requests) in [
-            (
-                "LDAP over LDAPS, cache off",
-                "ttl: 0s",
-                "bind as service, search, bind as user",
+        ldap_logins(&rt, s, rtt, n);
+    }
+}
+
+/// Logins by the hook at `rtt`, cache off then on.
+fn hook_logins(rt: &tokio::runtime::Runtime, hook: &HookServer, rtt: u64, n: usize) {
+    let hook_port = far(rt, hook.addr.port(), rtt);
+    for (what, cache, requests) in [
+        ("hook, cache off", "ttl: 0s", "1 POST (pooled connection)"),
+        ("hook, cached", "ttl: 60s", "none (after the first)"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let g = gateway(
+            rt,
+            dir.path(),
+            &format!(
+                "identity: {{ order: [users, hook], hook: {{ url: 'http://127.0.0.1:{hook_port}/login', cache: {{ {cache} }} }} }}"
             ),
-            (
-                "LDAP over LDAPS, cached",
-                "ttl: 60s",
-                "none (after the first)",
+        );
+        let before = hook.calls();
+        let d = logins(&g, "hooked", "hook-pw", n);
+        show(what, requests, d);
+        println!("    ({} requests to the hook)", hook.calls() - before);
+        rt.block_on(g.shutdown(Duration::from_secs(1)));
+    }
+}
+
+/// Logins by slapd at `rtt`, cache off then on.
+fn ldap_logins(rt: &tokio::runtime::Runtime, s: &slapd::Slapd, rtt: u64, n: usize) {
+    let port: u16 = s.ldaps_url.rsplit(':').next().unwrap().parse().unwrap();
+    let ldap_port = far(rt, port, rtt);
+    for (what, cache, requests) in [
+        (
+            "LDAP over LDAPS, cache off",
+            "ttl: 0s",
+            "bind as service, search, bind as user",
+        ),
+        (
+            "LDAP over LDAPS, cached",
+            "ttl: 60s",
+            "none (after the first)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let g = gateway(
+            rt,
+            dir.path(),
+            &format!(
+                "identity: {{ order: [users, ldap], ldap: {{ url: 'ldaps://127.0.0.1:{ldap_port}', ca_file: '{}', bind_dn: '{}', bind_password: '{}', base_dn: 'dc=example,dc=com', user_filter: '(sAMAccountName={{username}})', groups: [ {{ dn: 'cn=partners,ou=groups,dc=example,dc=com', group: partners }} ], cache: {{ {cache} }} }} }}",
+                s.ca.display(),
+                slapd::SERVICE_DN,
+                slapd::SERVICE_PASSWORD
             ),
-        ] {
-            let dir = tempfile::tempdir().unwrap();
-            let g = gateway(
-                &rt,
-                dir.path(),
-                &format!(
-                    "identity: {{ order: [users, ldap], ldap: {{ url: 'ldaps://127.0.0.1:{ldap_port}', ca_file: '{}', bind_dn: '{}', bind_password: '{}', base_dn: 'dc=example,dc=com', user_filter: '(sAMAccountName={{username}})', groups: [ {{ dn: 'cn=partners,ou=groups,dc=example,dc=com', group: partners }} ], cache: {{ {cache} }} }} }}",
-                    s.ca.display(),
-                    slapd::SERVICE_DN,
-                    slapd::SERVICE_PASSWORD
-                ),
-            );
-            show(what, requests, logins(&g, "diruser", "dir-pw", n));
-            rt.block_on(g.shutdown(Duration::from_secs(1)));
-        }
+        );
+        show(what, requests, logins(&g, "diruser", "dir-pw", n));
+        rt.block_on(g.shutdown(Duration::from_secs(1)));
     }
 }
