@@ -173,3 +173,59 @@ fn answer(name: &str, body: &[u8], config: &Config) -> Verdict {
         Err(e) => Verdict::Unavailable(format!("the answer cannot be used: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_yaml(
+            "s3: { bucket: b }\ngroups: { partners: { home: /p } }",
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    fn why(body: &str) -> String {
+        match answer("acme", body.as_bytes(), &config()) {
+            Verdict::Unavailable(why) => why,
+            v => panic!("{body}: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn a_user_or_a_reason_naming_the_key() {
+        let Verdict::Granted(a) = answer(
+            "acme",
+            br#"{"groups": ["partners"], "permissions": {"/in": ["upload"]}}"#,
+            &config(),
+        ) else {
+            panic!("granted")
+        };
+        assert_eq!(
+            (a.name.as_str(), a.settings.home.as_deref()),
+            ("acme", Some("/p"))
+        );
+        assert_eq!(a.source, SourceName::Hook);
+        let w = why(r#"{"home": "/x", "homedir": "/y"}"#);
+        assert!(w.contains("homedir"), "{w}");
+        let w = why(r#"{"read_only": "Sekrit-value-9"}"#);
+        assert!(
+            w.contains("read_only") && !w.contains("Sekrit-value-9"),
+            "{w}"
+        );
+        let w = why(r#"{"password_hash": "$argon2id$x"}"#);
+        assert!(
+            w.contains("`password_hash`") && !w.contains("argon2id$x"),
+            "{w}"
+        );
+        let w = why(r#"{"groups": ["admins"]}"#);
+        assert!(w.contains("groups[0]"), "{w}");
+        let w = why(r#"{"permissions": {"/": ["chmod"]}}"#);
+        assert!(w.contains("permissions"), "{w}");
+        let w = why(r#"{"name": "a/b"}"#);
+        assert!(w.contains("name"), "{w}");
+        assert!(why("[]").contains("not a JSON object"));
+        assert!(why("").contains("not JSON"));
+    }
+}

@@ -122,7 +122,12 @@ fn check_hook(h: &Hook) -> Result<(), ConfigError> {
         ));
     };
     let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.contains('@') {
+        return Err(bad(
+            "identity.hook.url",
+            "holds a user or password: put credentials in identity.hook.authorization (kept secret)",
+        ));
+    }
     let hostname = if host.starts_with('[') {
         host.split(']')
             .next()

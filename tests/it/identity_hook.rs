@@ -254,3 +254,24 @@ fn an_https_hook_is_verified() {
     let _ = py.kill();
     let _ = py.wait();
 }
+
+/// A source's refusals count as failed logins: the address is banned.
+#[test]
+fn bans_apply_to_the_hooks_refusals_too() {
+    let hook = HookServer::start(partner_rule);
+    let h = hook_config(&hook.url(), "");
+    let env = TestEnv::start(Backend::Embedded, move |c| {
+        c.identity.order = vec![SourceName::Users, SourceName::Hook];
+        c.identity.hook = Some(h);
+        c.limits.ban_after_failures = 3;
+    });
+    for i in 0..3 {
+        assert_eq!(
+            try_login(&env, "acme", &format!("guess-{i}")).0,
+            if i < 2 { 530 } else { 421 }
+        );
+    }
+    let mut r = Raw::connect_silent(env.addr);
+    let (code, _) = r.reply();
+    assert_eq!(code, 421, "banned on connect");
+}

@@ -28,6 +28,7 @@ fn directory() -> Slapd {
         person("Carol White", "carol", "carol-pw", &[ARCHIVE]),
         person("Dave Green", "dave", "dave-pw", &[]),
         group("sftp-team", &["cn=Dave Green,ou=people,dc=example,dc=com"]),
+        person("Erin Home", "erin", "erin-pw", &[PARTNERS]) + "description: /custom/erin\n",
     ])
 }
 
@@ -143,6 +144,16 @@ fn starttls_group_search_and_direct_bind() {
     let env = start(Backend::Embedded, direct);
     env.ftp("Anna Smith", "anna-pw").quit().unwrap();
     assert_eq!(pass_code(&env, "Anna Smith", "bob-pw"), 530);
+    drop(env);
+    // home_attribute: the entry's value is the home.
+    let env = start(
+        Backend::Embedded,
+        ldap_config(&slapd.ldaps_url, &slapd.ca, ", home_attribute: description"),
+    );
+    let mut erin = env.ftp("erin", "erin-pw");
+    erin.put_file("f.txt", &mut &b"e"[..]).unwrap();
+    erin.quit().unwrap();
+    assert_eq!(env.get("custom/erin/f.txt").as_deref(), Some(&b"e"[..]));
 }
 
 #[test]

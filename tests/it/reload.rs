@@ -129,3 +129,54 @@ fn sighup_reloads_accounts_while_an_upload_runs() {
         assert!(!text.contains(secret), "{secret} in the log:\n{text}");
     }
 }
+
+/// SIGHUP adds an identity source, and a reload whose source cannot be
+/// set up (its CA file is missing) changes nothing and names the key.
+#[test]
+fn sighup_adds_a_hook_and_keeps_it_when_the_next_file_is_broken() {
+    use crate::hook_server::{Answer, HookServer};
+    let hook = HookServer::start(|req| {
+        if req["password"] == "hook-secret-4" {
+            Answer::Json(200, r#"{"home": "/h"}"#.into())
+        } else {
+            Answer::Json(401, String::new())
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], crate::ports::one()));
+    let ports = crate::ports::range(4);
+    let yaml = dir.path().join("s3ftpd.yaml");
+    let log = dir.path().join("s3ftpd.log");
+    let users = "users:\n  - { name: a, password: alpha-secret-1, home: /a }\n";
+    std::fs::write(&yaml, config(dir.path(), addr, &ports, users)).unwrap();
+    let child = Running(
+        Command::new(BIN)
+            .args(["serve", "-c"])
+            .arg(&yaml)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(|| log_has(&log, "FTP server listening", 1));
+    let mut before = Raw::connect(addr);
+    before.expect("USER hooked", 331);
+    before.expect("PASS hook-secret-4", 530);
+    let with_hook = format!(
+        "{users}identity: {{ order: [users, hook], hook: {{ url: '{}' }} }}\n",
+        hook.url()
+    );
+    std::fs::write(&yaml, config(dir.path(), addr, &ports, &with_hook)).unwrap();
+    hup(&child.0);
+    wait_until(|| log_has(&log, "configuration reloaded", 1));
+    Raw::connect(addr).login("hooked", "hook-secret-4");
+    let broken = format!(
+        "{users}identity: {{ order: [users, hook], hook: {{ url: 'https://127.0.0.1:9/x', ca_file: '{}' }} }}\n",
+        dir.path().join("missing-ca.pem").display()
+    );
+    std::fs::write(&yaml, config(dir.path(), addr, &ports, &broken)).unwrap();
+    hup(&child.0);
+    wait_until(|| log_has(&log, "identity.hook.ca_file", 1));
+    Raw::connect(addr).login("hooked", "hook-secret-4");
+    assert!(!log_has(&log, "hook-secret-4", 1), "a password in the log");
+}
