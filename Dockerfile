@@ -18,7 +18,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches/distance \
  && echo 'fn main() {}' > src/main.rs && : > src/lib.rs \
- && for b in transfer rename distance/main; do echo 'fn main() {}' > benches/$b.rs; done \
+ && for b in transfer rename distance/main identity; do echo 'fn main() {}' > benches/$b.rs; done \
  && cargo build --release --locked \
  && rm -rf src benches
 COPY src ./src
