@@ -239,14 +239,26 @@ fn check_config(path: &std::path::Path, offline: bool) -> ExitCode {
         eprintln!("warning: {w}");
     }
     print!("{}", c.to_masked_yaml());
+    // The identity sources' files (CA files) are checked even offline.
+    let identity = match s3ftpd::auth::Identity::from_config(std::sync::Arc::new(c.clone())) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if !offline {
         let probe = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())
             .and_then(|rt| {
-                rt.block_on(s3ftpd::server::probe_buckets(&c))
-                    .map_err(|e| e.to_string())
+                rt.block_on(async {
+                    s3ftpd::server::probe_buckets(&c)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    identity.probe().await
+                })
             });
         if let Err(e) = probe {
             eprintln!("error: {e}");
@@ -257,7 +269,7 @@ fn check_config(path: &std::path::Path, offline: bool) -> ExitCode {
         "{}: OK{}",
         path.display(),
         if offline {
-            " (S3 not asked: --offline)"
+            " (S3 and the identity sources not asked: --offline)"
         } else {
             ""
         }

@@ -96,6 +96,22 @@ impl Directory {
         }
     }
 
+    /// Connects and, with a service account, binds as it: what
+    /// `check-config` asks of the directory.
+    ///
+    /// # Errors
+    /// Why the directory cannot be used.
+    pub async fn probe(&self) -> Result<(), String> {
+        let mut conn = self
+            .checkout()
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", self.cfg.url))?;
+        match self.bind_service(&mut conn).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Down(why) | Failure::Denied(why)) => Err(why),
+        }
+    }
+
     /// Asks the directory about one login (no password: a certificate
     /// login, which needs the service account to find the user).
     pub async fn ask(&self, req: &Request<'_>, config: &Config) -> Verdict {

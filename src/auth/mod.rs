@@ -157,6 +157,23 @@ impl Identity {
         })
     }
 
+    /// What `check-config` can check without logging anyone in: each
+    /// directory connects and binds its service account. The hook is not
+    /// asked (any request to it would be a login).
+    ///
+    /// # Errors
+    /// The first source that cannot be used, and why.
+    pub async fn probe(&self) -> Result<(), String> {
+        for (name, source) in &self.sources {
+            if let Source::Ldap(l, ..) = source {
+                l.probe()
+                    .await
+                    .map_err(|why| format!("identity source `{}`: {why}", name.as_str()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// This file's users (`users:`, `anonymous`).
     #[must_use]
     pub fn users(&self) -> &Users {

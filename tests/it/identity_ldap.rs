@@ -186,3 +186,48 @@ fn a_directory_that_cannot_be_trusted_or_reached_lets_nobody_in() {
     slapd.restart();
     env.ftp("anna", "anna-pw").quit().unwrap();
 }
+
+/// `check-config` binds the service account: OK with its password, an
+/// error naming the key with another (never the password itself).
+#[test]
+fn check_config_binds_the_service_account() {
+    if !available() {
+        return;
+    }
+    let slapd = directory();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s3ftpd.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "s3: {{ endpoint: embedded, bucket: b, data_dir: '{}' }}\ngroups: {{ g: {{ home: /g }} }}\n\
+             identity: {{ order: [ldap], ldap: {{ url: '{}', ca_file: '{}', bind_dn: '{SERVICE_DN}', \
+             base_dn: '{SUFFIX}', groups: [ {{ dn: 'cn=g,{SUFFIX}', group: g }} ] }} }}\n",
+            dir.path().join("data").display(),
+            slapd.ldaps_url,
+            slapd.ca.display()
+        ),
+    )
+    .unwrap();
+    let check = |password: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_s3ftpd"))
+            .args(["check-config", "-c"])
+            .arg(&path)
+            .env("S3FTPD_IDENTITY_LDAP_BIND_PASSWORD", password)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = check(SERVICE_PASSWORD);
+    assert!(ok, "{err}");
+    let (ok, err) = check("Not-The-Password-5");
+    assert!(!ok);
+    assert!(
+        err.contains("identity.ldap.bind_dn") && err.contains("invalidCredentials"),
+        "{err}"
+    );
+    assert!(!err.contains("Not-The-Password-5"), "{err}");
+}
