@@ -275,3 +275,23 @@ fn bans_apply_to_the_hooks_refusals_too() {
     let (code, _) = r.reply();
     assert_eq!(code, 421, "banned on connect");
 }
+
+/// The address lists of the account the hook answers with apply: a
+/// partner allowed only from its office is refused from elsewhere.
+#[test]
+fn the_hooks_address_lists_apply() {
+    let hook = HookServer::start(|req| match req["username"].as_str() {
+        Some("office") => Answer::Json(
+            200,
+            r#"{"home": "/o", "allow_from": ["203.0.113.0/24"]}"#.into(),
+        ),
+        Some("local") => Answer::Json(
+            200,
+            r#"{"home": "/l", "allow_from": ["127.0.0.0/8"], "deny_from": ["127.0.0.2"]}"#.into(),
+        ),
+        _ => Answer::Json(404, String::new()),
+    });
+    let env = start(&hook, &[SourceName::Hook], "");
+    assert_eq!(try_login(&env, "office", "x").0, 530);
+    env.ftp("local", "x").quit().unwrap();
+}
