@@ -32,6 +32,16 @@ fn readme_config() -> String {
     yaml.split("```").next().unwrap().to_owned()
 }
 
+/// A login over FTPS that the gateway refuses with 530.
+fn refused_login(url: &str) {
+    let out = Command::new("curl")
+        .args(["-sS", "--ssl-reqd", "-k", "--list-only", url])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("530"), "{url}: {err}");
+}
+
 #[test]
 fn partners_from_active_directory_in_two_buckets() {
     if !crate::slapd::available() || !available("lftp") || !available("curl") {
@@ -153,9 +163,10 @@ fn partners_from_active_directory_in_two_buckets() {
         .arg(format!("ftp://globex@127.0.0.1:{port}/")));
     assert!(drop.get("globex/invoice-0421.xml").is_some());
     // ... and its password alone does not log in.
+    refused_login(&format!("ftp://globex:globex-pw@127.0.0.1:{port}/"));
+    // Without TLS nobody logs in (tls.required).
     let mut r = Raw::connect(env.addr);
-    r.expect("USER globex", 331);
-    assert_eq!(r.cmd("PASS globex-pw").0, 530);
+    r.expect("USER anna", 530);
     // 3. carol (Archive Team) reads every partner's folder through
     //    /partners, changes nothing there, and has a folder of her own.
     let base = format!("ftp://carol:carol-pw@127.0.0.1:{port}");
@@ -188,9 +199,7 @@ fn partners_from_active_directory_in_two_buckets() {
     ]);
     assert!(archive.get("team/carol/report.xml").is_some());
     // 4. dave is in "FTP Partners Old": not a partner.
-    let mut r = Raw::connect(env.addr);
-    r.expect("USER dave", 331);
-    assert_eq!(r.cmd("PASS dave-pw").0, 530);
+    refused_login(&format!("ftp://dave:dave-pw@127.0.0.1:{port}/"));
     let mut keys = drop.keys();
     keys.sort();
     assert_eq!(
