@@ -29,6 +29,14 @@ fn directory() -> Slapd {
         person("Dave Green", "dave", "dave-pw", &[]),
         group("sftp-team", &["cn=Dave Green,ou=people,dc=example,dc=com"]),
         person("Erin Home", "erin", "erin-pw", &[PARTNERS]) + "description: /custom/erin\n",
+        // A referral in the search's scope, as Active Directory answers
+        // from a domain's root (DomainDnsZones, …): a continuation
+        // reference beside the entry, not a second user (ldap3's search
+        // keeps entries only).
+        format!(
+            "dn: ou=branch,ou=people,{SUFFIX}\nobjectClass: referral\nobjectClass: extensibleObject\n\
+             ou: branch\nref: ldap://branch.example.com/ou=branch,ou=people,{SUFFIX}\n"
+        ),
     ])
 }
 
