@@ -102,7 +102,7 @@ impl Directory {
     /// # Errors
     /// Why the directory cannot be used.
     pub async fn probe(&self) -> Result<(), String> {
-        let mut conn = self
+        let (mut conn, _) = self
             .checkout()
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", self.cfg.url))?;
@@ -126,24 +126,41 @@ impl Directory {
         let Ok(_permit) = self.permits.clone().acquire_owned().await else {
             return Verdict::Unavailable("the connection pool is closed".into());
         };
-        let mut conn = match self.checkout().await {
-            Ok(c) => c,
-            Err(e) => {
-                return Verdict::Unavailable(format!("cannot connect to {}: {e}", self.cfg.url));
-            }
-        };
         let name = self.account_name(req.name);
-        let result = self.login(&mut conn, &name, req, config).await;
-        match result {
-            Ok(verdict) => {
-                self.checkin(conn);
-                verdict
+        // A pooled connection may have died while idle (the directory
+        // restarted, a firewall forgot it): its failure is retried once
+        // on a new connection before the directory counts as down.
+        let mut reused = true;
+        loop {
+            let conn = if reused {
+                self.checkout().await
+            } else {
+                self.connect().await
+            };
+            let (mut conn, was_pooled) = match conn {
+                Ok(c) => c,
+                Err(e) => {
+                    return Verdict::Unavailable(format!(
+                        "cannot connect to {}: {e}",
+                        self.cfg.url
+                    ));
+                }
+            };
+            match self.login(&mut conn, &name, req, config).await {
+                Ok(verdict) => {
+                    self.checkin(conn);
+                    return verdict;
+                }
+                Err(Failure::Denied(why)) => {
+                    self.checkin(conn);
+                    return Verdict::Denied(why);
+                }
+                Err(Failure::Down(why)) if was_pooled => {
+                    tracing::debug!(reason = %why, "a pooled LDAP connection failed; once more on a new one");
+                    reused = false;
+                }
+                Err(Failure::Down(why)) => return Verdict::Unavailable(why),
             }
-            Err(Failure::Denied(why)) => {
-                self.checkin(conn);
-                Verdict::Denied(why)
-            }
-            Err(Failure::Down(why)) => Verdict::Unavailable(why),
         }
     }
 
@@ -332,18 +349,23 @@ impl Directory {
         Ok(())
     }
 
-    async fn checkout(&self) -> Result<Conn, String> {
+    /// An idle connection of the pool (`true`), or a new one.
+    async fn checkout(&self) -> Result<(Conn, bool), String> {
         loop {
             let idle = self.idle.lock().expect("pool lock").pop();
             match idle {
                 Some(mut c) => {
                     if !c.ldap.is_closed() {
-                        return Ok(c);
+                        return Ok((c, true));
                     }
                 }
-                None => break,
+                None => return self.connect().await,
             }
         }
+    }
+
+    /// A new connection (`false`: not from the pool).
+    async fn connect(&self) -> Result<(Conn, bool), String> {
         let connect = LdapConnAsync::with_settings(self.settings.clone(), &self.cfg.url);
         let (conn, ldap) =
             tokio::time::timeout(self.cfg.timeout.0 + Duration::from_millis(100), connect)
@@ -351,10 +373,11 @@ impl Directory {
                 .map_err(|_| format!("no connection within {:?}", self.cfg.timeout.0))?
                 .map_err(|e| e.to_string())?;
         ldap3::drive!(conn);
-        Ok(Conn {
+        let conn = Conn {
             ldap,
             as_service: false,
-        })
+        };
+        Ok((conn, false))
     }
 
     fn checkin(&self, conn: Conn) {

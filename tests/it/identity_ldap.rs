@@ -193,6 +193,11 @@ fn a_directory_that_cannot_be_trusted_or_reached_lets_nobody_in() {
     env.ftp("u", "p").quit().unwrap();
     slapd.restart();
     env.ftp("anna", "anna-pw").quit().unwrap();
+    // Restarted while nobody logged in: the pooled connection is dead,
+    // the next login takes a new one (no 421).
+    slapd.restart();
+    env.ftp("anna", "anna-pw").quit().unwrap();
+    assert_eq!(pass_code(&env, "anna", "wrong"), 530);
 }
 
 /// `check-config` binds the service account: OK with its password, an
