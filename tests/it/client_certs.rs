@@ -136,7 +136,9 @@ fn curl_and_lftp_log_in_by_certificate() {
     }
     let p = pki();
     let env = TestEnv::start(Backend::Embedded, |c| {
-        c.tls = Some(tls(&p));
+        let mut t = tls(&p);
+        t.implicit_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.tls = Some(t);
         c.users.push(
             serde_yaml::from_str("{ name: acme, home: /acme, certificate: instead_of_password }")
                 .unwrap(),
@@ -177,6 +179,15 @@ fn curl_and_lftp_log_in_by_certificate() {
     assert!(!theirs.status.success(), "bob's certificate is not acme's");
     let out = lftp_with_cert(env.addr.port(), &p.acme, &p.ca);
     assert!(out.contains("scan.pdf"), "{out}");
+    // Implicit FTPS: the certificate from the first byte, the same login.
+    let implicit = env.gateway().ftps_addr().expect("implicit FTPS");
+    let listing = run(Command::new("curl")
+        .args(["-sS", "-k", "--cert"])
+        .arg(&p.acme.cert)
+        .arg("--key")
+        .arg(&p.acme.key)
+        .arg(format!("ftps://acme@127.0.0.1:{}/in/", implicit.port())));
+    assert!(listing.contains("scan.pdf"), "{listing}");
 }
 
 fn lftp_with_cert(port: u16, cert: &Issued, _ca: &Path) -> String {
