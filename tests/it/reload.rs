@@ -39,6 +39,21 @@ fn config(dir: &Path, addr: SocketAddr, ports: &str, users: &str) -> String {
     )
 }
 
+/// `s3ftpd serve -c yaml`, its log in `log`, once it listens.
+fn serve(yaml: &Path, log: &Path) -> Running {
+    let child = Running(
+        Command::new(BIN)
+            .args(["serve", "-c"])
+            .arg(yaml)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until(|| log_has(log, "FTP server listening", 1));
+    child
+}
+
 fn log_has(log: &Path, what: &str, times: usize) -> bool {
     std::fs::read_to_string(log).is_ok_and(|l| l.matches(what).count() >= times)
 }
@@ -52,16 +67,7 @@ fn sighup_reloads_accounts_while_an_upload_runs() {
     let log = dir.path().join("s3ftpd.log");
     let v1 = "users:\n  - { name: a, password: alpha-secret-1, home: /a }\n";
     std::fs::write(&yaml, config(dir.path(), addr, &ports, v1)).unwrap();
-    let child = Running(
-        Command::new(BIN)
-            .args(["serve", "-c"])
-            .arg(&yaml)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until(|| log_has(&log, "FTP server listening", 1));
+    let child = serve(&yaml, &log);
     let mut a = Raw::connect(addr);
     a.login("a", "alpha-secret-1");
     // An upload in progress (8 MiB, multipart) across the reload.
@@ -149,16 +155,7 @@ fn sighup_adds_a_hook_and_keeps_it_when_the_next_file_is_broken() {
     let log = dir.path().join("s3ftpd.log");
     let users = "users:\n  - { name: a, password: alpha-secret-1, home: /a }\n";
     std::fs::write(&yaml, config(dir.path(), addr, &ports, users)).unwrap();
-    let child = Running(
-        Command::new(BIN)
-            .args(["serve", "-c"])
-            .arg(&yaml)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until(|| log_has(&log, "FTP server listening", 1));
+    let child = serve(&yaml, &log);
     let mut before = Raw::connect(addr);
     before.expect("USER hooked", 331);
     before.expect("PASS hook-secret-4", 530);

@@ -14,6 +14,9 @@ use crate::ftp::error::{refuse, refuse_and_close};
 use crate::ftp::reply::{Code, Reply};
 use crate::namespace::VPath;
 
+/// Why an account that proved itself may not log in from here.
+const BARRED: &str = "allow_from / deny_from: the address may not log in to the account";
+
 /// Pause after a failed PASS, slowing down password guessing.
 const FAILURE_DELAY: Duration = Duration::from_millis(800);
 
@@ -56,14 +59,7 @@ pub(in crate::ftp) async fn user(
                 ));
             }
             Verdict::Granted(_) => {
-                log_decision(
-                    cx,
-                    &name,
-                    ip,
-                    &decision,
-                    "failed",
-                    "allow_from / deny_from: the address may not log in to the account",
-                );
+                log_decision(cx, &name, ip, &decision, "failed", BARRED);
                 return Err(fail(cx, ip).await);
             }
             Verdict::Denied(why) | Verdict::Unavailable(why) => {
@@ -124,48 +120,27 @@ pub(in crate::ftp) async fn pass(
         cert: cert.as_ref(),
     };
     let decision = accounts.identity.login(&req).await;
-    match &decision.verdict {
+    let why = match &decision.verdict {
         Verdict::Granted(account) if !barred(&account.settings, ip) => {
             log_decision(cx, &user, ip, &decision, "ok", "password");
-            enter(cx, login, admission, (**account).clone(), &accounts)
+            return enter(cx, login, admission, (**account).clone(), &accounts);
         }
-        Verdict::Granted(_) => {
-            log_decision(
-                cx,
-                &user,
-                ip,
-                &decision,
-                "failed",
-                "allow_from / deny_from: the address may not log in to the account",
-            );
-            Err(fail(cx, ip).await)
-        }
-        Verdict::Denied(why) => {
-            log_decision(cx, &user, ip, &decision, "failed", why);
-            Err(fail(cx, ip).await)
-        }
-        Verdict::Unknown => {
-            log_decision(
-                cx,
-                &user,
-                ip,
-                &decision,
-                "failed",
-                "no identity source knows the user",
-            );
-            Err(fail(cx, ip).await)
-        }
+        Verdict::Granted(_) => BARRED,
+        Verdict::Denied(why) => why.as_str(),
+        Verdict::Unknown => "no identity source knows the user",
         Verdict::Unavailable(why) => {
             // Fail closed: nobody is let in while a source cannot answer;
             // not a failed login of the client's (no ban for an outage).
             log_decision(cx, &user, ip, &decision, "error", why);
             tokio::time::sleep(FAILURE_DELAY).await;
-            Err(refuse_and_close(
+            return Err(refuse_and_close(
                 Code::NotAvailable,
                 "Cannot check logins now; try again later",
-            ))
+            ));
         }
-    }
+    };
+    log_decision(cx, &user, ip, &decision, "failed", why);
+    Err(fail(cx, ip).await)
 }
 
 /// Whether `ip` may not log in to an account with these settings.
