@@ -118,7 +118,7 @@ impl Cache {
         self.entries.insert(key, Entry { kept, at: now });
     }
 
-    /// Forgets a login's answer (a refusal replaced by a grant, or the reverse).
+    /// Forgets a login's answer (the source no longer knows the user).
     pub fn forget(&self, key: &[u8; 32]) {
         self.entries.remove(key);
     }
