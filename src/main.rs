@@ -235,7 +235,7 @@ fn check_config(path: &std::path::Path, offline: bool) -> ExitCode {
     if let Some(w) = Config::permission_warning(path) {
         eprintln!("warning: {w}");
     }
-    for w in c.shared_roots() {
+    for w in c.shared_roots().into_iter().chain(c.identity_warnings()) {
         eprintln!("warning: {w}");
     }
     print!("{}", c.to_masked_yaml());

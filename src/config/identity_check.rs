@@ -114,6 +114,21 @@ impl super::Config {
     }
 }
 
+impl super::Config {
+    /// Warnings for an operator: accounts of `users:` (or `anonymous`)
+    /// that cannot log in because `identity.order` does not name `users`.
+    #[must_use]
+    pub fn identity_warnings(&self) -> Vec<String> {
+        let unused = self.users.len() + usize::from(self.anonymous.enabled);
+        if unused == 0 || self.identity.order.contains(&SourceName::Users) {
+            return Vec::new();
+        }
+        vec![format!(
+            "identity.order does not name `users`: the {unused} account(s) of `users:` and `anonymous` cannot log in"
+        )]
+    }
+}
+
 fn check_hook(h: &Hook) -> Result<(), ConfigError> {
     let Some((scheme, rest)) = h.url.split_once("://") else {
         return Err(bad(
@@ -340,6 +355,20 @@ mod tests {
             Vec::new(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn users_the_order_leaves_out_are_named() {
+        let config = |order: &str| {
+            crate::Config::from_yaml(
+                &format!("s3: {{ bucket: b }}\nusers: [ {{ name: a, password: x }} ]\nidentity: {{ order: {order}, hook: {{ url: 'https://h/x' }} }}"),
+                Vec::new(),
+            )
+            .unwrap()
+        };
+        let w = config("[hook]").identity_warnings();
+        assert!(w.len() == 1 && w[0].contains("1 account"), "{w:?}");
+        assert!(config("[users, hook]").identity_warnings().is_empty());
     }
 
     #[test]

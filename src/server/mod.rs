@@ -279,6 +279,9 @@ impl Services {
             })?),
             None => None,
         };
+        for w in config.identity_warnings() {
+            tracing::warn!("{w}");
+        }
         for name in identity.users().plain_text_users() {
             if !config.s3.is_embedded() || name != "demo" {
                 tracing::warn!(user = %name, "plain-text password in the config; use password_hash (s3ftpd hash-password)");

@@ -120,7 +120,11 @@ impl Gateway {
         if let Err(e) = self.reload_tls() {
             tracing::error!(error = %e, "reload: TLS certificate not renewed; the old one stays");
         }
-        for w in new.shared_roots() {
+        for w in new
+            .shared_roots()
+            .into_iter()
+            .chain(new.identity_warnings())
+        {
             tracing::warn!("{w}");
         }
         tracing::info!(
