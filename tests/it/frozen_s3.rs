@@ -41,6 +41,14 @@ fn timed_stor(
     eprintln!("STOR {name}: {text}");
     let took = started.elapsed();
     if let Some(g) = freeze {
+        if freeze_after > 0 {
+            // The failed multipart upload's abort is sent while S3 is
+            // frozen: keep it frozen past that request's deadline
+            // (`s3.timeout`, 2 s), so that the abort fails and the
+            // background retry is what removes the upload. Thawed at
+            // once, the abort could still succeed late (a race).
+            std::thread::sleep(Duration::from_secs(3));
+        }
         g.signal("CONT");
     }
     (code, took)
