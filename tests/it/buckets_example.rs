@@ -14,19 +14,9 @@ use crate::backend::{Backend, another_bucket};
 use crate::buckets::Bucket;
 use crate::harness::{TestEnv, available, run};
 
-/// The README's config block.
+/// The README's config block between the `many-buckets` markers.
 fn readme_config() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("<!-- many-buckets:begin -->")
-        .expect("begin marker");
-    let end = readme
-        .find("<!-- many-buckets:end -->")
-        .expect("end marker");
-    let block = &readme[start..end];
-    let yaml = block.split("```yaml\n").nth(1).unwrap();
-    yaml.split("```").next().unwrap().to_owned()
+    crate::harness::readme_yaml("many-buckets")
 }
 
 #[test]

@@ -600,3 +600,18 @@ pub fn wait_until(cond: impl Fn() -> bool) {
     }
     panic!("condition not reached in 10 s");
 }
+
+/// The YAML block of README.md between `<!-- NAME:begin -->` and
+/// `<!-- NAME:end -->`: the worked examples the tests run as written.
+pub fn readme_yaml(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find(&format!("<!-- {name}:begin -->"))
+        .expect("begin marker");
+    let end = readme
+        .find(&format!("<!-- {name}:end -->"))
+        .expect("end marker");
+    let yaml = readme[start..end].split("```yaml\n").nth(1).unwrap();
+    yaml.split("```").next().unwrap().to_owned()
+}

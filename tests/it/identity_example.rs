@@ -19,17 +19,9 @@ use crate::harness::{Raw, TestEnv, available, run};
 use crate::pki::Ca;
 use crate::slapd::{SERVICE_PASSWORD, Slapd, person};
 
+/// The README's config block between the `identity-example` markers.
 fn readme_config() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("<!-- identity-example:begin -->")
-        .expect("begin marker");
-    let end = readme
-        .find("<!-- identity-example:end -->")
-        .expect("end marker");
-    let yaml = readme[start..end].split("```yaml\n").nth(1).unwrap();
-    yaml.split("```").next().unwrap().to_owned()
+    crate::harness::readme_yaml("identity-example")
 }
 
 /// A login over FTPS that the gateway refuses with 530.

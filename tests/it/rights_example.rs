@@ -15,17 +15,9 @@ use crate::backend::Backend;
 use crate::buckets::Bucket;
 use crate::harness::{Raw, TestEnv, pattern, read_all};
 
+/// The README's config block between the `rights-and-limits` markers.
 fn readme_config() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("<!-- rights-and-limits:begin -->")
-        .expect("begin marker");
-    let end = readme
-        .find("<!-- rights-and-limits:end -->")
-        .expect("end marker");
-    let yaml = readme[start..end].split("```yaml\n").nth(1).unwrap();
-    yaml.split("```").next().unwrap().to_owned()
+    crate::harness::readme_yaml("rights-and-limits")
 }
 
 /// A session of a client at `ip` (through a trusted balancer).
