@@ -80,6 +80,7 @@
 pub mod auth;
 pub mod config;
 pub mod embedded;
+pub mod events;
 pub mod ftp;
 pub mod namespace;
 pub mod observe;

@@ -73,9 +73,16 @@ pub fn format_line(t: &Transfer<'_>) -> String {
     )
 }
 
-/// An open transfer log file.
+/// An open transfer log file, and its path (SIGHUP reopens it).
 #[derive(Debug)]
-pub struct TransferLog(Mutex<std::fs::File>);
+pub struct TransferLog(Mutex<std::fs::File>, std::path::PathBuf);
+
+fn append(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
 
 impl TransferLog {
     /// Opens (creating, appending) the log file.
@@ -83,11 +90,18 @@ impl TransferLog {
     /// # Errors
     /// When the file cannot be opened for appending.
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(Self(Mutex::new(file)))
+        Ok(Self(Mutex::new(append(path)?), path.to_owned()))
+    }
+
+    /// Reopens the file at its path (log rotation: the operator moved
+    /// it, then sent SIGHUP). On failure the old file stays in use.
+    pub fn reopen(&self) {
+        match append(&self.1) {
+            Ok(f) => *self.0.lock().expect("transfer log poisoned") = f,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.1.display(), "cannot reopen the transfer log; writing on to the old file");
+            }
+        }
     }
 
     /// Appends one transfer (a failed write is logged, never fatal).

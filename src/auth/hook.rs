@@ -18,10 +18,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::{Account, Request, Verdict};
 use crate::config::{self, Config, Secret, SourceName, User};
@@ -32,7 +28,7 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// The hook of a running gateway.
 pub struct Hook {
     url: hyper::Uri,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: super::tls_client::HttpClient,
     timeout: Duration,
     authorization: Option<Secret>,
 }
@@ -55,20 +51,8 @@ impl Hook {
             .url
             .parse()
             .map_err(|e| format!("identity.hook.url: {e}"))?;
-        let tls = super::tls_client::client_config(cfg.ca_file.as_deref())
+        let client = super::tls_client::http_client(cfg.ca_file.as_deref(), cfg.timeout.0)
             .map_err(|e| format!("identity.hook.ca_file: {e}"))?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(cfg.timeout.0));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         Ok(Self {
             url,
             client,

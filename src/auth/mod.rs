@@ -15,7 +15,7 @@ mod cache;
 pub mod cert;
 mod hook;
 mod ldap;
-mod tls_client;
+pub mod tls_client;
 mod users;
 
 use std::net::IpAddr;

@@ -1,9 +1,44 @@
-//! The TLS client configuration of the hook and the directory: rustls
-//! with ring, certificates verified against the given PEM trust anchors or
-//! the system's, host names checked.
+//! The TLS client configuration of the hook, the directory and the
+//! event webhooks: rustls with ring, certificates verified against the
+//! given PEM trust anchors or the system's, host names checked; and the
+//! HTTP client (hyper, as the S3 client) of the hook and the webhooks.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// An HTTP/1.1 client over TLS (or plain HTTP where the URL says so).
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A pooled client trusting `ca_file` (absent: the system's roots).
+///
+/// # Errors
+/// As [`client_config`].
+pub fn http_client(
+    ca_file: Option<&Path>,
+    connect_timeout: Duration,
+) -> Result<HttpClient, String> {
+    let tls = client_config(ca_file)?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector))
+}
 
 use rustls::ClientConfig;
 use rustls::pki_types::CertificateDer;

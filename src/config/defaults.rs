@@ -32,6 +32,7 @@ impl Default for Config {
             identity: Identity::default(),
             anonymous: Anonymous::default(),
             ftp: super::Ftp::default(),
+            events: super::Events::default(),
             limits: Limits::default(),
             uploads: Uploads::default(),
             metrics: Metrics::default(),

@@ -9,6 +9,7 @@ mod accounts_check;
 mod defaults;
 mod dn;
 mod env;
+mod events;
 mod identity;
 mod identity_check;
 pub mod networks;
@@ -30,6 +31,7 @@ pub use accounts::{
     same_path, static_prefix, substitute,
 };
 pub use dn::normalise_dn;
+pub use events::{DATA_EVENTS, EVENT_TYPES, Events, Outbox, Webhook, check_secret};
 pub use identity::fingerprint;
 pub use identity::{
     Cache, CertMode, GroupMap, GroupSearch, Hook, Identity, Ldap, OnOutage, SourceName,
@@ -102,6 +104,8 @@ pub struct Config {
     pub log: Log,
     /// The FTP conversation.
     pub ftp: Ftp,
+    /// Webhooks, the audit log and the outbox of data events.
+    pub events: Events,
 }
 
 /// `ftp:` section.

@@ -39,6 +39,7 @@ impl Config {
         self.validate_s3()?;
         self.validate_users()?;
         self.validate_identity()?;
+        self.validate_events()?;
         self.validate_limits()?;
         self.validate_behaviour()
     }

@@ -4,7 +4,10 @@
 //! only when `metrics.listen` is set, by [`http`], together with `/healthz`
 //! and `/readyz`.
 
+mod events;
 pub mod http;
+
+pub use events::EventMetrics;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -44,6 +47,8 @@ pub struct Metrics {
     pub ready: IntGauge,
     /// Per storage profile: 1 when its bucket answered the last probe.
     pub storage_reachable: IntGaugeVec,
+    /// Events and webhook deliveries.
+    pub events: EventMetrics,
     bans: IntCounter,
 }
 
@@ -131,6 +136,7 @@ impl Metrics {
             &["profile"],
         );
         Self {
+            events: EventMetrics::new(&r),
             ready,
             storage_reachable,
             sessions_active,

@@ -75,6 +75,9 @@ pub enum StartError {
     /// An identity source cannot be set up (a CA file).
     #[error("{0}")]
     Identity(String),
+    /// `events:` cannot be set up (a secret file, a CA file, the outbox).
+    #[error("{0}")]
+    Events(String),
     /// The transfer log cannot be opened.
     #[error("cannot open the transfer log {path} (key `log.transfer_log`): {source}")]
     TransferLog {
@@ -118,8 +121,11 @@ impl Gateway {
             tracing::info!("S3 did not answer the conditional-write probe in time");
         }
         let services = Services::load(&config)?;
+        let events = crate::events::Events::start(&config.events, &storages, metrics.clone())
+            .await
+            .map_err(StartError::Events)?;
         let listeners = Listeners::bind(&config).await?;
-        let shared = shared_state(config, storages, services, metrics);
+        let shared = shared_state(config, storages, (services, events), metrics);
         Self::serve(shared, listeners, embedded)
     }
 
@@ -249,6 +255,8 @@ impl Gateway {
                 tracing::error!("sessions did not finish after abort");
             }
         }
+        // After the drain: every committed change has handed its event over.
+        self.shared.events.stop().await;
         self.observe_stop.cancel();
         tracing::info!("shutdown complete");
     }
@@ -336,7 +344,7 @@ impl Listeners {
 fn shared_state(
     config: Config,
     storages: Storages,
-    services: Services,
+    (services, events): (Services, crate::events::Events),
     metrics: Arc<crate::observe::Metrics>,
 ) -> Arc<Shared> {
     let limits = &config.limits;
@@ -364,6 +372,7 @@ fn shared_state(
         abort: CancellationToken::new(),
         tls: services.tls,
         transfer_log: services.transfer_log,
+        events,
         metrics,
         timeouts,
         config: Arc::new(config),

@@ -62,6 +62,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     compare!(s3.data_dir => "s3.data_dir");
     // The certificate's files are read again (the same paths).
     compare!(tls => "tls");
+    compare!(events => "events");
     keys
 }
 
@@ -114,9 +115,15 @@ impl Gateway {
             profiles: profiles.len(),
             restart_needed,
         };
+        self.shared.events.set_storages(&storages);
         self.shared
             .accounts
             .store(Arc::new(Accounts { identity, storages }));
+        // Log rotation: the files are opened again at their paths.
+        self.shared.events.reopen();
+        if let Some(log) = &self.shared.transfer_log {
+            log.reopen();
+        }
         if let Err(e) = self.reload_tls() {
             tracing::error!(error = %e, "reload: TLS certificate not renewed; the old one stays");
         }

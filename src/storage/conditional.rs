@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use super::{RESERVED_DIR, Storage, StorageError};
+use super::{RESERVED_DIR, Small, Storage, StorageError, Written};
 
 // 0, the default: not known (yet).
 const HONOURED: u8 = 1;
@@ -103,11 +103,11 @@ impl Storage {
         let key = format!("{}{RESERVED_DIR}/{PROBE}", self.root);
         for _ in 0..2 {
             match self
-                .put_if_absent(&key, bytes::Bytes::from_static(PROBE_BODY))
+                .put_if_absent(&key, bytes::Bytes::from_static(PROBE_BODY).into())
                 .await
             {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(Some(_)) => {}
+                Ok(None) => {
                     self.conditional.set(HONOURED);
                     tracing::debug!("S3 honours If-None-Match");
                     self.probe_if_match(&key).await;
@@ -145,9 +145,12 @@ impl Storage {
     /// own object: nothing else.)
     async fn probe_if_match(&self, key: &str) {
         let body = bytes::Bytes::from_static(PROBE_BODY);
-        let honoured = match self.put_small(key, body, Write::IfMatch(NO_VERSION)).await {
+        let honoured = match self
+            .put_small(key, body.into(), Write::IfMatch(NO_VERSION))
+            .await
+        {
             Err(StorageError::Changed) => true,
-            Ok(()) => false,
+            Ok(_) => false,
             Err(e) => {
                 tracing::info!(error = %e, "could not learn whether S3 honours If-Match");
                 false
@@ -157,20 +160,20 @@ impl Storage {
         tracing::debug!(honoured, "S3 and If-Match");
     }
 
-    /// PutObject with `If-None-Match: *`: `Ok(true)` when it wrote,
-    /// `Ok(false)` when the key existed (412) and nothing was written.
+    /// PutObject with `If-None-Match: *`: `Ok(Some(_))` when it wrote,
+    /// `Ok(None)` when the key existed (412) and nothing was written.
     ///
     /// # Errors
     /// Other S3 errors.
     pub(super) async fn put_if_absent(
         &self,
         key: &str,
-        body: bytes::Bytes,
-    ) -> Result<bool, StorageError> {
+        body: Small,
+    ) -> Result<Option<Written>, StorageError> {
         let sent = self.put_small(key, body, Write::IfAbsent).await;
         match sent {
-            Ok(()) => Ok(true),
-            Err(StorageError::Changed) => Ok(false),
+            Ok(w) => Ok(Some(w)),
+            Err(StorageError::Changed) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -28,11 +28,10 @@
 //! where it has one, the check is not even started (it is started later
 //! only if that write meets a 412, or the upload becomes multipart).
 
-use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::conditional::Write;
-use super::{Storage, StorageError};
+use super::{Small, Storage, StorageError, Written};
 
 /// The pending or settled answer for one upload.
 #[derive(Debug)]
@@ -185,11 +184,11 @@ impl Storage {
     pub(super) async fn put_checked(
         &self,
         key: &str,
-        body: Bytes,
+        body: Small,
         check: &mut FolderCheck,
         base: Option<&str>,
         new_only: bool,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Written, StorageError> {
         if let Some(etag) = base.filter(|_| self.conditional.if_match()) {
             return self.put_small(key, body, Write::IfMatch(etag)).await;
         }
@@ -211,22 +210,22 @@ impl Storage {
         // holds, the write below still tells a file (replaced) from a new name.
         if !self.conditional.honoured() || (check.settled() && check.folder(self).await.is_ok()) {
             check.clear(self).await?;
-            return self.put_bytes(key, body).await;
+            return self.put_small(key, body, Write::Always).await;
         }
         let (created, folder) =
             tokio::join!(self.put_if_absent(key, body.clone()), check.folder(self));
         match (created?, folder) {
-            (true, Ok(false)) => Ok(()),
+            (Some(w), Ok(false)) => Ok(w),
             // A file has the name (412): it may be replaced, whatever else has it.
-            (false, _) => self.put_bytes(key, body).await,
-            (true, answer) => self.take_back(key, answer.err()).await,
+            (None, _) => self.put_small(key, body, Write::Always).await,
+            (Some(_), answer) => self.take_back(key, answer.err()).await,
         }
     }
 
     /// A new name's object made while its folder check ran turned out to
     /// stand on a folder's name (or the check failed): the object is
     /// deleted — it was new, so nothing is lost.
-    async fn take_back(&self, key: &str, e: Option<StorageError>) -> Result<(), StorageError> {
+    async fn take_back(&self, key: &str, e: Option<StorageError>) -> Result<Written, StorageError> {
         let e = e.unwrap_or(StorageError::IsFolder);
         tracing::info!(key, error = %e, "upload onto a folder name (or an unanswered check): the new object is deleted");
         self.delete(key).await?;
@@ -239,18 +238,18 @@ impl Storage {
     async fn put_new(
         &self,
         key: &str,
-        body: Bytes,
+        body: Small,
         check: &mut FolderCheck,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Written, StorageError> {
         if !self.conditional.honoured() {
             check.clear(self).await?;
-            return self.put_bytes(key, body).await;
+            return self.put_small(key, body, Write::Always).await;
         }
         let (created, folder) = tokio::join!(self.put_if_absent(key, body), check.folder(self));
         match (created?, folder) {
-            (true, Ok(false)) => Ok(()),
-            (false, _) => Err(StorageError::Exists),
-            (true, answer) => self.take_back(key, answer.err()).await,
+            (Some(w), Ok(false)) => Ok(w),
+            (None, _) => Err(StorageError::Exists),
+            (Some(_), answer) => self.take_back(key, answer.err()).await,
         }
     }
 

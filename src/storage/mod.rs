@@ -21,6 +21,7 @@ mod janitor;
 mod listing;
 mod mtime;
 mod objects;
+mod outbox;
 mod pool;
 mod rename;
 mod resume;
@@ -48,12 +49,13 @@ pub use janitor::AbortQueue;
 pub use listing::{DirLister, DirPage, Entry, Kind};
 use mtime::to_time;
 pub use mtime::{MTIME_META, format_mtime, parse_mtime};
+pub use outbox::OutboxEntry;
 pub use pool::https_client;
 pub use rename::RENAME_CONCURRENCY;
 pub use resume::ResumeRefusal;
 pub use schedule::copy_ranges;
 pub use schedule::part_size_for;
-pub use upload::{UploadOptions, upload};
+pub use upload::{Before, Tag, UploadOptions, Uploaded, upload};
 pub use usage::{Budget, Counts, Replaced};
 
 use crate::config;
@@ -61,6 +63,11 @@ use crate::config;
 /// The gateway's own folder at the root of each profile's prefix (its time
 /// indexes, its conditional-write probe), which FTP never shows.
 pub const RESERVED_DIR: &str = ".s3ftpd";
+
+/// The user metadata an upload's object carries its event's id in
+/// (`x-amz-meta-s3ftpd-event`): how a gateway taking over an outbox entry
+/// tells whether that upload was committed.
+pub const EVENT_META: &str = "s3ftpd-event";
 
 /// Size and time of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +89,10 @@ pub struct ObjectInfo {
     pub md5: Option<String>,
     /// Its storage class when not STANDARD (`GLACIER` …).
     pub storage_class: Option<String>,
+    /// The version id, on a versioned bucket.
+    pub version_id: Option<String>,
+    /// The event of the upload that made it (`x-amz-meta-s3ftpd-event`).
+    pub event_id: Option<String>,
 }
 
 impl ObjectInfo {
@@ -93,6 +104,33 @@ impl ObjectInfo {
             self.storage_class.as_deref(),
             Some("GLACIER" | "DEEP_ARCHIVE")
         )
+    }
+}
+
+/// What a write that made an object learnt of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Its ETag, quotes included.
+    pub etag: Option<String>,
+    /// Its version id, on a versioned bucket.
+    pub version_id: Option<String>,
+    /// The full-object CRC32C the gateway computed and sent, when it sent one.
+    pub crc32c: Option<u32>,
+    /// S3 answered with the same CRC32C (it verified and keeps it).
+    pub confirmed: bool,
+}
+
+/// The body of a small write, and the event its object names (see
+/// [`EVENT_META`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Small {
+    pub(crate) bytes: bytes::Bytes,
+    pub(crate) tag: Option<Arc<str>>,
+}
+
+impl From<bytes::Bytes> for Small {
+    fn from(bytes: bytes::Bytes) -> Self {
+        Self { bytes, tag: None }
     }
 }
 
@@ -206,6 +244,8 @@ impl ObjectInfo {
                 .map(hex::encode),
             md5,
             storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
+            version_id: o.version_id().map(str::to_owned),
+            event_id: o.metadata().and_then(|m| m.get(EVENT_META)).cloned(),
         }
     }
 }

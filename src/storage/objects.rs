@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use super::writes::with_headers;
 use super::{
-    DirState, MTIME_META, ObjectInfo, Storage, StorageError, checksum, conditional, copy_source,
-    format_mtime,
+    DirState, EVENT_META, MTIME_META, ObjectInfo, Small, Storage, StorageError, Written, checksum,
+    conditional, copy_source, format_mtime,
 };
 
 impl Storage {
@@ -102,8 +102,9 @@ impl Storage {
     ///
     /// # Errors
     /// On S3 errors.
-    pub async fn put_bytes(&self, key: &str, body: bytes::Bytes) -> Result<(), StorageError> {
-        self.put_small(key, body, conditional::Write::Always).await
+    pub async fn put_bytes(&self, key: &str, body: bytes::Bytes) -> Result<Written, StorageError> {
+        self.put_small(key, body.into(), conditional::Write::Always)
+            .await
     }
 
     /// One PutObject of `body` with its CRC32C, under the condition `when`
@@ -111,12 +112,14 @@ impl Storage {
     pub(super) async fn put_small(
         &self,
         key: &str,
-        body: bytes::Bytes,
+        body: Small,
         when: conditional::Write<'_>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Written, StorageError> {
         use conditional::Write;
         self.mtimes.forget(key);
+        let Small { bytes: body, tag } = body;
         let len = body.len() as u64;
+        let crc = checksum::crc32c(&body);
         let (if_none_match, if_match) = match when {
             Write::Always => (None, None),
             Write::IfAbsent => (Some("*".to_owned()), None),
@@ -128,7 +131,8 @@ impl Storage {
             .key(key)
             .set_if_none_match(if_none_match)
             .set_if_match(if_match)
-            .checksum_crc32_c(checksum::to_header(checksum::crc32c(&body)))
+            .checksum_crc32_c(checksum::to_header(crc))
+            .set_metadata(tag.map(|id| [(EVENT_META.to_owned(), id.to_string())].into()))
             .body(ByteStream::from(body))
             .customize()
             .config_override(self.sized(len))
@@ -139,7 +143,12 @@ impl Storage {
                 self.versions.note(key, out.e_tag());
                 self.writes
                     .answered(&self.name, out.server_side_encryption());
-                Ok(())
+                Ok(Written {
+                    etag: out.e_tag().map(str::to_owned),
+                    version_id: out.version_id().map(str::to_owned),
+                    crc32c: Some(crc),
+                    confirmed: out.checksum_crc32_c().and_then(checksum::from_header) == Some(crc),
+                })
             }
             Err(e) => {
                 let e = self.sdk_error("PutObject", e);

@@ -115,7 +115,7 @@ impl Storage {
         if done.is_err() {
             self.abort(to, &mut st).await;
         }
-        done
+        done.map(drop)
     }
 
     /// Renames one object from `src` to here: copy, then delete the source.

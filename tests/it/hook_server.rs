@@ -1,6 +1,7 @@
-//! A real HTTP server for the auth hook tests: it keeps every request it
-//! got (cache hits prove themselves by not arriving), answers as the test
-//! says, and can go down (its port refuses connections) and come back.
+//! A real HTTP server for the auth hook and webhook tests: it keeps every
+//! request it got (cache hits prove themselves by not arriving; webhook
+//! signatures are checked on the raw bodies), answers as the test says,
+//! and can go down (its port refuses connections) and come back.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -21,6 +22,7 @@ type Rule = Box<dyn Fn(&serde_json::Value) -> Answer + Send>;
 
 struct Inner {
     requests: Mutex<Vec<(serde_json::Value, Vec<String>)>>,
+    raw: Mutex<Vec<(Vec<u8>, Vec<String>)>>,
     rule: Mutex<Rule>,
     up: AtomicBool,
 }
@@ -38,6 +40,7 @@ impl HookServer {
         let addr = listener.local_addr().unwrap();
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
+            raw: Mutex::new(Vec::new()),
             rule: Mutex::new(Box::new(rule)),
             up: AtomicBool::new(true),
         });
@@ -75,6 +78,11 @@ impl HookServer {
     /// The bodies and header lines received.
     pub fn requests(&self) -> Vec<(serde_json::Value, Vec<String>)> {
         self.inner.requests.lock().unwrap().clone()
+    }
+
+    /// The raw bodies and header lines received, in order.
+    pub fn raw(&self) -> Vec<(Vec<u8>, Vec<String>)> {
+        self.inner.raw.lock().unwrap().clone()
     }
 
     /// Answers with `rule` from now on.
@@ -129,6 +137,7 @@ fn handle(stream: TcpStream, inner: &Inner) {
     }
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let answer = (inner.rule.lock().unwrap())(&json);
+    inner.raw.lock().unwrap().push((body, headers.clone()));
     inner.requests.lock().unwrap().push((json, headers));
     let (status, body) = match answer {
         Answer::Json(s, b) => (s, b),

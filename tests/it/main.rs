@@ -17,6 +17,7 @@ mod delay;
 mod deploy;
 mod docker;
 mod download;
+mod events;
 mod frozen_s3;
 mod ftp_files;
 mod ftp_listing;

@@ -53,6 +53,7 @@ fn options() -> UploadOptions {
         strict_eof: false,
         new_only: false,
         budget: None,
+        tag: None,
     }
 }
 
@@ -96,7 +97,7 @@ fn part_size_grows_on_a_real_upload(b: Backend) {
         )
         .await
     });
-    assert_eq!(got.expect("upload"), total);
+    assert_eq!(got.expect("upload").received, total);
     let want_parts = parts_for(base, total);
     assert!(
         part_size_for(base, want_parts) == 4 * base,

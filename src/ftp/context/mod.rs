@@ -80,6 +80,8 @@ pub struct Shared {
     pub transfer_log: Option<crate::xferlog::TransferLog>,
     /// Prometheus metrics.
     pub metrics: Arc<crate::observe::Metrics>,
+    /// The audit log and the webhooks.
+    pub events: crate::events::Events,
 }
 
 /// Login state; each state carries its data.

@@ -28,9 +28,9 @@ pub const MAX_LINE: usize = 8192;
 
 /// How a transfer ended when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Done {
-    /// All bytes moved (count).
-    Complete(u64),
+pub enum Done<T = u64> {
+    /// All bytes moved (count, or what the upload made).
+    Complete(T),
     /// ABOR arrived; 426 was already sent.
     Aborted,
 }

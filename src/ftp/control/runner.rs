@@ -31,17 +31,17 @@ impl Control {
     /// an upload asks through `question` whether it may commit, the control
     /// connection is checked explicitly (see [`Control::client_present`]).
     /// A transfer whose client left is never reported complete.
-    pub(in crate::ftp) async fn run_transfer<F>(
+    pub(in crate::ftp) async fn run_transfer<F, T>(
         &mut self,
         cancel: CancellationToken,
         fut: F,
         mut question: Option<CommitQuestion>,
-    ) -> Result<Done, FtpError>
+    ) -> Result<Done<T>, FtpError>
     where
-        F: Future<Output = Result<u64, StorageError>>,
+        F: Future<Output = Result<T, StorageError>>,
     {
-        enum Event {
-            Finished(Result<u64, StorageError>),
+        enum Event<T> {
+            Finished(Result<T, StorageError>),
             Asked(Option<Ask>),
             Line(Option<Result<Bytes, FtpError>>),
         }

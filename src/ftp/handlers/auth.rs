@@ -103,6 +103,7 @@ pub(in crate::ftp) async fn pass(
         .is_some_and(|s| barred(s, ip))
     {
         tracing::warn!(source = "users", user = %user, %ip, result = "failed", "login refused: the account may not log in from this address (allow_from / deny_from)");
+        tell_login(cx, &user, ip, Some(BARRED));
         cx.gw
             .metrics
             .logins
@@ -165,11 +166,37 @@ fn log_decision(cx: &Ctx<'_>, user: &str, ip: IpAddr, d: &Decision, result: &str
             tracing::warn!(source, user, %ip, result, reason, cached, latency_ms = ms, "login failed")
         }
     }
+    tell_login(cx, user, ip, (result != "ok").then_some(reason));
     let m = &cx.gw.metrics;
     m.logins.with_label_values(&[source, result]).inc();
     m.login_seconds
         .with_label_values(&[source])
         .observe(d.latency.as_secs_f64());
+}
+
+/// The `login` event, or `login_failed` with its reason (best effort).
+fn tell_login(cx: &Ctx<'_>, user: &str, ip: IpAddr, failed: Option<&str>) {
+    let kind = if failed.is_some() {
+        "login_failed"
+    } else {
+        "login"
+    };
+    if !cx.gw.events.wanted(kind) {
+        return;
+    }
+    let who = crate::events::Who {
+        user: user.to_owned(),
+        ip: Some(ip),
+        session_id: cx.st.session.clone(),
+        protocol: if cx.control.is_secure() {
+            "ftps"
+        } else {
+            "ftp"
+        },
+    };
+    let mut ev = crate::events::Event::new(kind, &who);
+    ev.data.reason = failed.map(str::to_owned);
+    cx.gw.events.emit(&ev);
 }
 
 /// A failed login: counted against the address (bans apply to every

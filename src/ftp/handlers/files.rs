@@ -6,6 +6,7 @@
 use time::OffsetDateTime;
 
 use super::rename::keep_dir;
+use super::tell;
 use crate::ftp::context::{Outcome, UserCtx};
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::listing::mdtm_time;
@@ -68,7 +69,11 @@ pub(in crate::ftp) async fn mkd(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
             format!("{path}: a file with that name exists"),
         ));
     }
-    dir.storage.put_bytes(&dir.key, bytes::Bytes::new()).await?;
+    let ev = tell::event(u, "mkdir", &path, dir.storage, &dir.key);
+    let intent = tell::intent(u, &ev).await?;
+    let made = dir.storage.put_bytes(&dir.key, bytes::Bytes::new()).await;
+    tell::settle(u, &ev, intent, &made);
+    made?;
     Ok(Reply::new(
         Code::PathCreated,
         format!("{} created", quote_path(path.as_str())),
@@ -101,7 +106,11 @@ pub(in crate::ftp) async fn rmd(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
             ));
         }
     }
-    dir.storage.remove_dir(&dir.key).await?;
+    let ev = tell::event(u, "rmdir", &path, dir.storage, &dir.key);
+    let intent = tell::intent(u, &ev).await?;
+    let removed = dir.storage.remove_dir(&dir.key).await;
+    tell::settle(u, &ev, intent, &removed);
+    removed?;
     keep_dir(u, &path.parent()).await?;
     Ok(Reply::new(
         Code::FileActionOk,
@@ -113,7 +122,14 @@ pub(in crate::ftp) async fn rmd(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
 pub(in crate::ftp) async fn dele(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     let path = u.st.cwd.resolve(arg)?;
     let (storage, key, info) = file_info(u, &path, Op::DeleteFile).await?;
-    storage.delete(&key).await?;
+    let mut ev = tell::event(u, "delete", &path, storage, &key);
+    ev.data.size = Some(info.size);
+    ev.set_etag(Some(&info.etag));
+    ev.data.version_id.clone_from(&info.version_id);
+    let intent = tell::intent(u, &ev).await?;
+    let deleted = storage.delete(&key).await;
+    tell::settle(u, &ev, intent, &deleted);
+    deleted?;
     super::quota::deleted(u, &path, info.size).await;
     keep_dir(u, &path.parent()).await?;
     Ok(Reply::new(Code::FileActionOk, format!("{path}: deleted")))

@@ -12,6 +12,7 @@ pub(in crate::ftp) mod quota;
 pub(in crate::ftp) mod rename;
 pub(in crate::ftp) mod site;
 pub(in crate::ftp) mod stat;
+mod tell;
 pub(in crate::ftp) mod tls;
 pub(in crate::ftp) mod transfer;
 pub(in crate::ftp) mod upload;

@@ -7,6 +7,7 @@
 //! credentials the bytes would have to pass through the gateway: 553,
 //! saying so.
 
+use super::tell;
 use crate::ftp::context::{Outcome, UserCtx};
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::{Code, Reply};
@@ -77,6 +78,22 @@ pub(in crate::ftp) async fn rnto(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     dir(u, &from, &to).await
 }
 
+/// The event of a rename: one, whatever the keys it moves.
+fn renamed(
+    u: &UserCtx<'_>,
+    (from, src): (&VPath, &Location<'_>),
+    (to, dst): (&VPath, &Location<'_>),
+) -> crate::events::Event {
+    let mut ev = tell::event(u, "rename", to, dst.storage, &dst.key);
+    ev.data.from_path = Some(from.to_string());
+    ev.data.from_key = Some(src.key.clone());
+    if src.storage.name() != dst.storage.name() {
+        ev.data.from_profile = Some(src.storage.name().to_owned());
+        ev.data.from_bucket = Some(src.storage.bucket().to_owned());
+    }
+    ev
+}
+
 /// Whether two places are the same keys of the same bucket.
 fn same_place(a: &Location<'_>, b: &Location<'_>) -> bool {
     a.storage.same_client(b.storage) && a.storage.bucket() == b.storage.bucket() && a.key == b.key
@@ -117,9 +134,16 @@ async fn file(u: &UserCtx<'_>, from: &VPath, to: &VPath, info: &ObjectInfo) -> O
             format!("{to}: a directory with that name exists"),
         ));
     }
-    dst.storage
+    let ev = renamed(u, (from, &src), (to, &dst));
+    let intent = tell::intent(u, &ev).await?;
+    let moved = dst
+        .storage
         .rename_object(src.storage, &src.key, &dst.key, info.size, Some(&info.etag))
-        .await?;
+        .await;
+    let mut ev = ev;
+    ev.data.size = Some(info.size);
+    tell::settle(u, &ev, intent, &moved);
+    moved?;
     keep_dir(u, &from.parent()).await?;
     Ok(Reply::new(
         Code::FileActionOk,
@@ -161,10 +185,18 @@ async fn dir(u: &UserCtx<'_>, from: &VPath, to: &VPath) -> Outcome {
     }
     let started = std::time::Instant::now();
     let cancel = u.gw.abort.child_token();
+    let mut ev = renamed(u, (from, &src), (to, &dst));
+    let intent = tell::intent(u, &ev).await?;
     let moved = dst
         .storage
         .rename_dir(src.storage, &src.key, &dst.key, &cancel)
-        .await?;
+        .await;
+    if let Ok(n) = &moved {
+        ev.data.keys_moved = Some(*n as u64);
+        ev.data.duration_ms = Some(started.elapsed().as_millis() as u64);
+    }
+    tell::settle(u, &ev, intent, &moved);
+    let moved = moved?;
     tracing::info!(from = %from, to = %to, keys = moved, elapsed_ms = started.elapsed().as_millis(), "directory renamed");
     keep_dir(u, &from.parent()).await?;
     Ok(Reply::new(

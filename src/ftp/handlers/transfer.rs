@@ -91,15 +91,15 @@ fn mode_name(t: TransferType) -> &'static str {
 
 /// Counts the transfer in the metrics and appends it to
 /// `log.transfer_log` (xferlog), when configured.
-pub(super) fn record_transfer(
+pub(super) fn record_transfer<T: Moved>(
     u: &UserCtx<'_>,
     path: &VPath,
     direction: Direction,
     started: std::time::Instant,
-    outcome: &Result<Done, FtpError>,
+    outcome: &Result<Done<T>, FtpError>,
 ) {
     let (bytes, complete) = match outcome {
-        Ok(Done::Complete(n)) => (*n, true),
+        Ok(Done::Complete(n)) => (n.moved(), true),
         _ => (0, false),
     };
     let dir = match direction {
@@ -157,6 +157,24 @@ pub(super) async fn open_data(
     super::tls::secure_data(u, tcp).await
 }
 
+/// What a transfer's result says of the bytes it moved.
+pub(super) trait Moved {
+    /// File bytes moved.
+    fn moved(&self) -> u64;
+}
+
+impl Moved for u64 {
+    fn moved(&self) -> u64 {
+        *self
+    }
+}
+
+impl Moved for crate::storage::Uploaded {
+    fn moved(&self) -> u64 {
+        self.received
+    }
+}
+
 /// RETR: an object (from `REST n` on) to the data connection.
 pub(in crate::ftp) async fn retr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     let ns = u.ns;
@@ -210,6 +228,12 @@ pub(in crate::ftp) async fn retr(u: &mut UserCtx<'_>, arg: &str) -> Outcome {
     match outcome? {
         Done::Complete(n) => {
             tracing::info!(path = %path, key, bytes = n, offset, "download complete");
+            if u.gw.events.wanted("download") {
+                let mut ev = super::tell::event(u, "download", &path, storage, &key);
+                ev.data.size = Some(n);
+                ev.data.duration_ms = Some(started.elapsed().as_millis() as u64);
+                u.gw.events.emit(&ev);
+            }
             Ok(Reply::new(Code::TransferComplete, "Transfer complete"))
         }
         Done::Aborted => Ok(Reply::new(Code::TransferComplete, "ABOR successful")),

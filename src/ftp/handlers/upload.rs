@@ -9,7 +9,9 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
+use super::tell;
 use super::transfer::{open_data, record_transfer};
+use crate::events::{Event, Intent};
 use crate::ftp::ascii::AsciiReader;
 use crate::ftp::bandwidth::{Limited, Limits};
 use crate::ftp::command::TransferType;
@@ -21,7 +23,7 @@ use crate::ftp::reply::{Code, Reply};
 use crate::namespace::{NsError, Op, Perm, VPath};
 use crate::storage::{
     CommitGate, FolderCheck, ObjectInfo, Replaced, ResumeRefusal, Storage, StorageError,
-    UploadOptions, upload,
+    UploadOptions, Uploaded, upload,
 };
 use crate::xferlog::Direction;
 
@@ -209,7 +211,17 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
         (Some(b), _) => format!("Ok to send data; appending after byte {}", b.size),
         (None, _) => "Ok to send data".to_owned(),
     };
-    let input = open_data(u, Reply::new(Code::OpeningData, text)).await?;
+    // The event's intent is written while the data connection opens and
+    // the bytes arrive; the commit waits for it (see storage::Tag).
+    let ev = tell::event(u, "upload", &path, &storage, &key);
+    let intent = u.gw.events.intent_beside(&ev);
+    let input = match open_data(u, Reply::new(Code::OpeningData, text)).await {
+        Ok(input) => input,
+        Err(e) => {
+            u.gw.events.cancel(intent);
+            return Err(e);
+        }
+    };
     let cancel = u.gw.abort.child_token();
     let strict = u.gw.config.tls.as_ref().is_some_and(|t| t.strict_eof);
     let opts = UploadOptions {
@@ -219,6 +231,7 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
             && u.account.settings.strict_eof.unwrap_or(strict),
         new_only,
         budget: room.as_ref().map(|r| r.budget.clone()),
+        tag: intent.tag(),
     };
     let ascii = u.st.ttype == TransferType::Ascii;
     let rate = u.account.settings.upload_bandwidth.map(|r| r.0);
@@ -246,6 +259,7 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
         after_refusal,
         room,
         base_size,
+        event: (ev, intent),
     };
     finish(u, outcome, done).await
 }
@@ -258,10 +272,48 @@ struct Finished<'a> {
     after_refusal: bool,
     room: Option<super::quota::Room>,
     base_size: u64,
+    /// The upload's event and its intent.
+    event: (Event, Intent),
+}
+
+/// The event of an upload that made an object (the intent removed when
+/// it made none), or of one that failed.
+fn tell_upload(u: &UserCtx<'_>, outcome: &Result<Done<Uploaded>, FtpError>, f: &mut Finished<'_>) {
+    let (mut ev, intent) = std::mem::replace(&mut f.event, (Event::default(), Intent::default()));
+    let elapsed = f.started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(Done::Complete(Uploaded {
+            received,
+            written: Some(w),
+        })) => {
+            ev.data.size = Some(f.base_size + received);
+            ev.set_etag(w.etag.as_deref());
+            ev.data.version_id.clone_from(&w.version_id);
+            ev.set_crc32c(w.crc32c, w.confirmed);
+            ev.data.duration_ms = Some(elapsed);
+            u.gw.events.done(&ev, intent);
+        }
+        Ok(Done::Complete(_)) => u.gw.events.cancel(intent),
+        Ok(Done::Aborted) | Err(_) => {
+            u.gw.events.cancel(intent);
+            ev.kind = "upload_failed".into();
+            ev.data.duration_ms = Some(elapsed);
+            ev.data.reason = Some(match outcome {
+                Err(e) => e.to_string(),
+                _ => "aborted by the client (ABOR)".into(),
+            });
+            u.gw.events.emit(&ev);
+        }
+    }
 }
 
 /// An upload's reply, its log and metrics, and what it did to its quota.
-async fn finish(u: &mut UserCtx<'_>, outcome: Result<Done, FtpError>, f: Finished<'_>) -> Outcome {
+async fn finish(
+    u: &mut UserCtx<'_>,
+    outcome: Result<Done<Uploaded>, FtpError>,
+    mut f: Finished<'_>,
+) -> Outcome {
+    tell_upload(u, &outcome, &mut f);
     let Finished {
         path,
         started,
@@ -269,6 +321,7 @@ async fn finish(u: &mut UserCtx<'_>, outcome: Result<Done, FtpError>, f: Finishe
         after_refusal,
         room,
         base_size,
+        ..
     } = f;
     // The gate said no to an empty upload while the client stayed.
     let empty = matches!(outcome, Err(FtpError::Storage(StorageError::Cancelled)));
@@ -294,7 +347,7 @@ async fn finish(u: &mut UserCtx<'_>, outcome: Result<Done, FtpError>, f: Finishe
         ));
     }
     match outcome? {
-        Done::Complete(n) => {
+        Done::Complete(Uploaded { received: n, .. }) => {
             tracing::info!(path = %path, bytes = n, "upload complete");
             if let Some(room) = room {
                 room.commit(base_size + n).await;
@@ -358,7 +411,7 @@ impl Receive {
         input: S,
         token: CancellationToken,
         gate: CommitGate,
-    ) -> Result<u64, StorageError>
+    ) -> Result<Uploaded, StorageError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {

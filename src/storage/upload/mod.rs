@@ -29,8 +29,51 @@ mod parts;
 
 use super::schedule::MIN_PART;
 use super::{
-    CommitGate, FolderCheck, ObjectBody, ObjectInfo, Storage, StorageError, checksum, part_size_for,
+    CommitGate, EVENT_META, FolderCheck, ObjectBody, ObjectInfo, Small, Storage, StorageError,
+    Written, checksum, part_size_for,
 };
+
+/// A write that must be done before an upload commits (its event's
+/// outbox entry): shared, so the upload only waits for it.
+pub type Before = futures::future::Shared<futures::future::BoxFuture<'static, Result<(), String>>>;
+
+/// The event an upload belongs to: its id goes on the object
+/// ([`EVENT_META`]), and `before` must be done before the commit.
+#[derive(Clone)]
+pub struct Tag {
+    /// The event's id.
+    pub id: std::sync::Arc<str>,
+    /// The outbox entry's write.
+    pub before: Before,
+}
+
+impl std::fmt::Debug for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tag")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tag {
+    /// Waits for the write that must precede the commit.
+    async fn ready(&self) -> Result<(), StorageError> {
+        self.before.clone().await.map_err(|e| {
+            tracing::warn!(event = %self.id, error = %e, "the event's outbox entry could not be written: the upload is not committed");
+            StorageError::failed("PutObject (events outbox)", e)
+        })
+    }
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, Default)]
+pub struct Uploaded {
+    /// Bytes received from the client.
+    pub received: u64,
+    /// The object it made; `None` when nothing was written (a resume
+    /// that added no byte).
+    pub written: Option<Written>,
+}
 use parts::{Part, PartResult, joined};
 
 /// How an upload behaves.
@@ -51,6 +94,8 @@ pub struct UploadOptions {
     /// it the upload stops, is aborted, and fails with
     /// [`StorageError::QuotaExceeded`].
     pub budget: Option<std::sync::Arc<super::Budget>>,
+    /// The upload's event (see [`Tag`]).
+    pub tag: Option<Tag>,
 }
 
 #[derive(Default)]
@@ -80,6 +125,8 @@ pub(super) struct State {
     new_only: bool,
     /// The quota's budget (see [`UploadOptions::budget`]).
     budget: Option<std::sync::Arc<super::Budget>>,
+    /// The upload's event (see [`UploadOptions::tag`]).
+    tag: Option<Tag>,
 }
 
 /// A quota's lookup of the replaced object answers before the commit (it
@@ -88,6 +135,25 @@ async fn settle(st: &State) {
     if let Some(budget) = &st.budget {
         budget.settle().await;
     }
+}
+
+/// The gate's yes (the client is still there), the quota settled and the
+/// event's outbox entry written (it ran beside the upload): then, and only
+/// then, the upload commits.
+async fn confirmed(st: &State, gate: &mut CommitGate) -> Result<(), StorageError> {
+    let ready = async {
+        match &st.tag {
+            Some(tag) => tag.ready().await,
+            None => Ok(()),
+        }
+    };
+    let (yes, ready) = tokio::join!(gate.confirm(st.received, st.proven_end), ready);
+    if !yes {
+        return Err(StorageError::Cancelled);
+    }
+    ready?;
+    settle(st).await;
+    Ok(())
 }
 
 impl State {
@@ -217,26 +283,24 @@ impl Storage {
         key: &str,
         st: &mut State,
         gate: &mut CommitGate,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Written, StorageError> {
         self.mtimes.forget(key);
         let tail = st.buf.split().freeze();
         if st.upload_id.is_none() {
-            if !gate.confirm(st.received, st.proven_end).await {
-                return Err(StorageError::Cancelled);
-            }
-            settle(st).await;
+            confirmed(st, gate).await?;
             let base = st.base.as_deref();
+            let body = Small {
+                bytes: tail,
+                tag: st.tag.as_ref().map(|t| t.id.clone()),
+            };
             return self
-                .put_checked(key, tail, &mut st.check, base, st.new_only)
+                .put_checked(key, body, &mut st.check, base, st.new_only)
                 .await;
         }
         if !tail.is_empty() {
             self.send_part(key, st, tail).await?;
         }
-        if !gate.confirm(st.received, st.proven_end).await {
-            return Err(StorageError::Cancelled);
-        }
-        settle(st).await;
+        confirmed(st, gate).await?;
         st.check.clear(self).await?;
         if let Some(mut set) = st.in_flight.take() {
             while let Some(r) = set.join_next().await {
@@ -290,7 +354,13 @@ impl Storage {
         if let Some(id) = st.upload_id.take() {
             self.live.remove(&id);
         }
-        Ok(())
+        Ok(Written {
+            etag: out.e_tag().map(str::to_owned),
+            version_id: out.version_id().map(str::to_owned),
+            crc32c: full,
+            confirmed: full.is_some()
+                && out.checksum_crc32_c().and_then(checksum::from_header) == full,
+        })
     }
 
     pub(super) async fn abort(&self, key: &str, st: &mut State) {
@@ -331,8 +401,9 @@ pub async fn upload<R: AsyncRead + Unpin>(
     opts: UploadOptions,
     cancel: &CancellationToken,
     mut gate: CommitGate,
-) -> Result<u64, StorageError> {
+) -> Result<Uploaded, StorageError> {
     let base = base.filter(|b| b.size > 0);
+    let tag = opts.tag.clone();
     let mut st = State {
         // A resumed object under 5 MiB is re-sent, so its bytes are summed
         // like new ones; a larger one is copied, and its stored CRC32C (when
@@ -345,6 +416,10 @@ pub async fn upload<R: AsyncRead + Unpin>(
         base: base.map(|b| b.etag.clone()),
         new_only: opts.new_only,
         budget: opts.budget.clone(),
+        meta: tag
+            .as_ref()
+            .map(|t| (None, [(EVENT_META.to_owned(), t.id.to_string())].into())),
+        tag,
         ..State::default()
     };
     let filled = match base {
@@ -358,7 +433,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
         // Nothing to add to the existing object: leave it as it is.
         Ok(()) if base.is_some() && st.received == 0 => {
             storage.abort(key, &mut st).await;
-            return Ok(0);
+            return Ok(Uploaded::default());
         }
         Ok(()) if opts.keep_partial => storage.commit(key, &mut st, &mut CommitGate::open()).await,
         Ok(()) => storage.commit(key, &mut st, &mut gate).await,
@@ -372,7 +447,7 @@ pub async fn upload<R: AsyncRead + Unpin>(
         Err(e) => Err(e),
     };
     match &result {
-        Ok(()) => storage.failed.forget(key),
+        Ok(_) => storage.failed.forget(key),
         Err(e) => {
             tracing::info!(key, error = %e, "upload failed");
             storage.abort(key, &mut st).await;
@@ -387,5 +462,8 @@ pub async fn upload<R: AsyncRead + Unpin>(
             }
         }
     }
-    result.map(|()| st.received)
+    result.map(|w| Uploaded {
+        received: st.received,
+        written: Some(w),
+    })
 }
