@@ -604,6 +604,11 @@ pub fn wait_until(cond: impl Fn() -> bool) {
 /// The YAML block of README.md between `<!-- NAME:begin -->` and
 /// `<!-- NAME:end -->`: the worked examples the tests run as written.
 pub fn readme_yaml(name: &str) -> String {
+    readme_code(name, "yaml")
+}
+
+/// The `lang` code block of README.md between the markers of `name`.
+pub fn readme_code(name: &str, lang: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
@@ -612,6 +617,9 @@ pub fn readme_yaml(name: &str) -> String {
     let end = readme
         .find(&format!("<!-- {name}:end -->"))
         .expect("end marker");
-    let yaml = readme[start..end].split("```yaml\n").nth(1).unwrap();
-    yaml.split("```").next().unwrap().to_owned()
+    let block = readme[start..end]
+        .split(&format!("```{lang}\n"))
+        .nth(1)
+        .unwrap();
+    block.split("```").next().unwrap().to_owned()
 }

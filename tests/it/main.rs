@@ -18,6 +18,7 @@ mod deploy;
 mod docker;
 mod download;
 mod events;
+mod events_example;
 mod frozen_s3;
 mod ftp_files;
 mod ftp_listing;

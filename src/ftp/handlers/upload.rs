@@ -17,7 +17,7 @@ use crate::ftp::bandwidth::{Limited, Limits};
 use crate::ftp::command::TransferType;
 use crate::ftp::context::{Outcome, UserCtx};
 use crate::ftp::control::Done;
-use crate::ftp::data;
+use crate::ftp::data::{self, DataStream};
 use crate::ftp::error::{FtpError, refuse};
 use crate::ftp::reply::{Code, Reply};
 use crate::namespace::{NsError, Op, Perm, VPath};
@@ -211,17 +211,7 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
         (Some(b), _) => format!("Ok to send data; appending after byte {}", b.size),
         (None, _) => "Ok to send data".to_owned(),
     };
-    // The event's intent is written while the data connection opens and
-    // the bytes arrive; the commit waits for it (see storage::Tag).
-    let ev = tell::event(u, "upload", &path, &storage, &key);
-    let intent = u.gw.events.intent_beside(&ev);
-    let input = match open_data(u, Reply::new(Code::OpeningData, text)).await {
-        Ok(input) => input,
-        Err(e) => {
-            u.gw.events.cancel(intent);
-            return Err(e);
-        }
-    };
+    let (input, (ev, intent)) = open_with_event(u, &path, (&storage, &key), text).await?;
     let cancel = u.gw.abort.child_token();
     let strict = u.gw.config.tls.as_ref().is_some_and(|t| t.strict_eof);
     let opts = UploadOptions {
@@ -264,6 +254,26 @@ pub(in crate::ftp) async fn stor(u: &mut UserCtx<'_>, arg: &str, mode: StorMode)
     finish(u, outcome, done).await
 }
 
+/// The upload's event and its intent — written while the data connection
+/// opens and the bytes arrive; the commit waits for it (see
+/// `storage::Tag`) —, then the data connection (150).
+async fn open_with_event(
+    u: &mut UserCtx<'_>,
+    path: &VPath,
+    (storage, key): (&Storage, &str),
+    text: String,
+) -> Result<(DataStream, (Event, Intent)), FtpError> {
+    let ev = tell::event(u, "upload", path, storage, key);
+    let intent = u.gw.events.intent_beside(&ev);
+    match open_data(u, Reply::new(Code::OpeningData, text)).await {
+        Ok(input) => Ok((input, (ev, intent))),
+        Err(e) => {
+            u.gw.events.cancel(intent);
+            Err(e)
+        }
+    }
+}
+
 /// What [`finish`] needs to know of an upload.
 struct Finished<'a> {
     path: &'a VPath,
@@ -279,7 +289,7 @@ struct Finished<'a> {
 /// The event of an upload that made an object (the intent removed when
 /// it made none), or of one that failed.
 fn tell_upload(u: &UserCtx<'_>, outcome: &Result<Done<Uploaded>, FtpError>, f: &mut Finished<'_>) {
-    let (mut ev, intent) = std::mem::replace(&mut f.event, (Event::default(), Intent::default()));
+    let (mut ev, intent) = std::mem::take(&mut f.event);
     let elapsed = f.started.elapsed().as_millis() as u64;
     match outcome {
         Ok(Done::Complete(Uploaded {
