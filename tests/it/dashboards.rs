@@ -10,6 +10,7 @@ use std::io::Write;
 
 use crate::backend::Backend;
 use crate::harness::{TestEnv, pattern, wait_until};
+use crate::hook_server::{Answer, HookServer};
 use crate::observe::{http_get, with_metrics};
 
 fn root() -> std::path::PathBuf {
@@ -76,7 +77,17 @@ fn references(expr: &str) -> Vec<(String, Option<(String, String)>)> {
 
 #[test]
 fn every_metric_the_dashboard_and_rules_name_exists() {
-    let env = TestEnv::start(Backend::Embedded, with_metrics);
+    // A webhook that is down: deliveries retried, a backlog and its age.
+    let receiver = HookServer::start(|_| Answer::Json(503, String::new()));
+    let env = TestEnv::start(Backend::Embedded, |c| {
+        with_metrics(c);
+        c.events = serde_yaml::from_str(&format!(
+            "{{ webhooks: [ {{ url: '{}', secret: '{}', retry_max: 1s }} ] }}",
+            receiver.url(),
+            crate::events::SECRET
+        ))
+        .unwrap();
+    });
     let metrics = env.gateway().metrics_addr().unwrap();
     // A failed login, then a session that works.
     let mut bad = crate::harness::Raw::connect(env.addr);
@@ -108,8 +119,15 @@ fn every_metric_the_dashboard_and_rules_name_exists() {
     drop(d);
     let scraped = || http_get(metrics, "/metrics").1;
     wait_until(|| {
-        scraped().contains("s3ftpd_multipart_aborts_total{outcome=\"ok\",reason=\"interrupted\"}")
+        let text = scraped();
+        text.contains("s3ftpd_multipart_aborts_total{outcome=\"ok\",reason=\"interrupted\"}")
+            && text.contains("s3ftpd_event_retries_total{")
+            // The failed login's event, best effort: given up after 5 tries.
+            && text.contains("s3ftpd_events_dropped_total{")
     });
+    // An accepted delivery, then nothing waits.
+    receiver.answer(|_| Answer::Json(204, String::new()));
+    wait_until(|| scraped().contains("s3ftpd_event_deliveries_total{"));
     let text = scraped();
     let series: BTreeSet<&str> = text
         .lines()

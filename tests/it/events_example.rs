@@ -71,7 +71,11 @@ fn readme_receiver_verifies_what_the_gateway_sends(backend: Backend) {
     let _rx = Receiver(child);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_until(|| TcpStream::connect(addr).is_ok());
-    assert_eq!(forged(addr), 401, "a delivery signed with another secret is refused");
+    assert_eq!(
+        forged(addr),
+        401,
+        "a delivery signed with another secret is refused"
+    );
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines() {
@@ -79,7 +83,10 @@ fn readme_receiver_verifies_what_the_gateway_sends(backend: Backend) {
         }
     });
     let yaml = readme_yaml("events-example")
-        .replace("https://hooks.example.com/s3ftpd", &format!("http://{addr}/"))
+        .replace(
+            "https://hooks.example.com/s3ftpd",
+            &format!("http://{addr}/"),
+        )
         .replace(
             "/var/log/s3ftpd/audit.jsonl",
             &dir.path().join("audit.jsonl").display().to_string(),
@@ -93,7 +100,9 @@ fn readme_receiver_verifies_what_the_gateway_sends(backend: Backend) {
     c.login("u", "p");
     c.expect("MKD in", 257);
     assert_eq!(c.stor("in/invoice-0042.xml", &body).0, 226);
-    let line = lines.recv_timeout(Duration::from_secs(10)).expect("the receiver printed the event");
+    let line = lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the receiver printed the event");
     let (kind, data) = line.split_once(' ').unwrap();
     assert_eq!(kind, "upload", "{line}");
     let data: serde_json::Value = serde_json::from_str(data).unwrap();
