@@ -10,7 +10,7 @@
 //! rename), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
 //! direction), `BENCH_RUNS` [3] (medians), `BENCH_WORKLOADS`
-//! [transfer,listing,small,rename,rights]. The S3 server is the embedded
+//! [transfer,listing,small,rename,rights,events]. The S3 server is the embedded
 //! store; the FTP client is on loopback beside the gateway (S3 is what is
 //! far). Baselines are what a careful engineer would do directly: multipart
 //! upload with the gateway's part size and concurrency, parallel ranged
@@ -28,6 +28,7 @@ use s3ftpd::{Config, Gateway};
 #[path = "../common/mod.rs"]
 mod common;
 mod delay;
+mod events;
 mod ftp;
 mod rename;
 mod rights;
@@ -78,7 +79,7 @@ impl Params {
             rename: var("BENCH_RENAME_KEYS", 500),
             runs: var("BENCH_RUNS", 3),
             workloads: std::env::var("BENCH_WORKLOADS")
-                .unwrap_or_else(|_| "transfer,listing,small,rename,rights".into())
+                .unwrap_or_else(|_| "transfer,listing,small,rename,rights,events".into())
                 .split(',')
                 .map(|w| w.trim().to_owned())
                 .collect(),
@@ -120,6 +121,11 @@ impl Far {
 
     /// As [`Far::gateway`], with `users` (YAML flow list) as its accounts.
     pub fn gateway_with(&self, rt: &tokio::runtime::Runtime, users: &str) -> Gateway {
+        self.gateway_yaml(rt, users, "")
+    }
+
+    /// As [`Far::gateway_with`], with `extra` YAML (whole sections).
+    pub fn gateway_yaml(&self, rt: &tokio::runtime::Runtime, users: &str, extra: &str) -> Gateway {
         // BENCH_COMMIT_GRACE_MS: `uploads.commit_grace` (default: the config's own).
         let grace = std::env::var("BENCH_COMMIT_GRACE_MS")
             .map(|ms| format!("uploads: {{ commit_grace: {ms}ms }}\n"))
@@ -127,7 +133,7 @@ impl Far {
         let yaml = format!(
             "listen: 127.0.0.1:0\npassive: {{ ports: 43200-43299 }}\n\
              s3: {{ endpoint: '{}', bucket: bench, access_key_id: {KEY}, secret_access_key: {SECRET} }}\n\
-             users: {users}\n{grace}",
+             users: {users}\n{grace}{extra}",
             self.endpoint
         );
         let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
@@ -214,6 +220,9 @@ fn main() {
         }
         if runs("rights") {
             rights::rights(&rt, &far, &p);
+        }
+        if runs("events") {
+            events::events(&rt, &far, &p);
         }
         println!("  (this RTT took {:.0} s)", started.elapsed().as_secs_f64());
     }

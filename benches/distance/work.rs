@@ -261,6 +261,14 @@ pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
 }
 
 /// The wall time `f` takes.
+/// Milliseconds since the epoch: a tag that makes every run's names new.
+pub fn stamp() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
 pub fn time(f: impl FnOnce()) -> Duration {
     measure(f).0
 }
