@@ -1,9 +1,10 @@
 //! s3ftpd: an FTP server whose file system is an S3 bucket.
 //!
 //! # Layout
-//! Imports point one way: `server` → `ftp` → `namespace` → `storage` → S3;
-//! `config`, `observe` and `auth` sit below and never name any of them
-//! (`git grep -n -E 'crate::(ftp|server|namespace)::' -- src/storage src/config src/observe src/auth`
+//! Imports point one way: `server` → `ftp` → `namespace` → `storage` → S3,
+//! and `ftp` → `events` → `storage`; `config`, `observe` and `auth` sit
+//! below and never name any of them
+//! (`git grep -n -E 'crate::(ftp|server|namespace|events)::' -- src/storage src/config src/observe src/auth src/namespace`
 //! prints nothing).
 //! ```text
 //! main.rs     the CLI: serve (default), check-config [--offline],
@@ -23,7 +24,12 @@
 //!             pooled), cache.rs (answers by salted HMAC, never the
 //!             password), cert.rs (TLS client certificates), tls_client.rs
 //! tls.rs      FTPS: rustls config from PEM, session resumption, reload
-//! xferlog.rs  the classic transfer log
+//! xferlog.rs  the classic transfer log (reopened on SIGHUP)
+//! events/     what happened, told to others: event.rs (the JSON), sign.rs
+//!             (Standard Webhooks signatures), webhook.rs (one endpoint:
+//!             retries, back-off, bounded), audit.rs (JSON lines),
+//!             outbox.rs (intents of data events in S3, heartbeats,
+//!             take-over of a stopped gateway's entries)
 //! ftp/        the protocol side
 //!   codec.rs      CRLF lines with a length cap, in the session's charset
 //!   charset.rs    UTF-8 or a legacy code page (ftp.encoding), with escapes

@@ -262,6 +262,42 @@ mod tests {
     }
 
     #[test]
+    fn bad_events_name_their_key_never_the_secret() {
+        let cases = [
+            (
+                "webhooks: [ { url: 'https://h/x' } ]",
+                "events.webhooks[0].secret",
+            ),
+            (
+                "webhooks: [ { url: 'https://h/x', secret: 'whsec_c2hvcnQ=' } ]",
+                "events.webhooks[0].secret",
+            ),
+            (
+                "webhooks: [ { url: 'https://h/x', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events: [upload, uplaod] } ]",
+                "events.webhooks[0].events[1]",
+            ),
+            (
+                "webhooks: [ { url: 'http://hooks.example.com/x', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } ]",
+                "events.webhooks[0].url",
+            ),
+            ("outbox: { lease: 5s, poll: 10s }", "events.outbox.lease"),
+            ("outbox: { max_backlog: 0 }", "events.outbox.max_backlog"),
+        ];
+        for (events, key) in cases {
+            let yaml = format!("s3: {{ bucket: b }}\nevents: {{ {events} }}\n");
+            let e = Config::from_yaml(&yaml, Vec::new())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{key}`")), "{events}: {e}");
+            assert!(!e.contains("c2hvcnQ") && !e.contains("MfKQ9r8"), "{e}");
+        }
+        let ok = "s3: { bucket: b }\nevents: { audit_log: '-', webhooks: [ { url: 'https://h/x', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events: [upload] } ] }\n";
+        let c = Config::from_yaml(ok, Vec::new()).unwrap();
+        assert!(c.events.durable());
+        assert!(c.events.webhooks[0].wants("upload") && !c.events.webhooks[0].wants("login"));
+    }
+
+    #[test]
     fn urls_are_https_or_loopback() {
         assert!(check_url("https://hooks.example.com/x").is_ok());
         assert!(check_url("http://127.0.0.1:8080/x").is_ok());

@@ -155,19 +155,26 @@ fn malformed_variables_never_print_a_password() {
     }
 }
 
-/// A running gateway at `trace`: login, upload, listing, a wrong password;
-/// neither the password, nor the S3 secret key, nor the hash is logged.
+/// A running gateway at `trace`: login, upload, listing, a wrong password,
+/// every event to a webhook and to the audit log on stdout; neither the
+/// password, nor the S3 secret key, nor the hash, nor the webhook's
+/// signing secret is logged.
 #[test]
 fn a_gateway_at_trace_logs_no_secret() {
+    use crate::hook_server::{Answer, HookServer};
+    const WHSEC_KEY: &str = "c2VjcmV0LXdlYmhvb2sta2V5LW9mLXRoZS10ZXN0cw==";
+    let receiver = HookServer::start(|_| Answer::Json(204, String::new()));
     let hash = s3ftpd::auth::hash_password(PW).unwrap();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], crate::ports::one()));
     let data = tempfile::tempdir().unwrap();
     let text = format!(
         "listen: {addr}\npassive: {{ ports: {} }}\n\
          s3: {{ endpoint: embedded, bucket: bkt, data_dir: '{}', access_key_id: AKIDTEST, secret_access_key: '{PW_LOWER}' }}\n\
-         users: [{{ name: h, password_hash: '{hash}' }}, {{ name: p, password: '{PW}' }}]\n",
+         users: [{{ name: h, password_hash: '{hash}' }}, {{ name: p, password: '{PW}' }}]\n\
+         events: {{ audit_log: '-', webhooks: [ {{ url: '{}', secret: 'whsec_{WHSEC_KEY}' }} ] }}\n",
         crate::ports::range(4),
-        data.path().display()
+        data.path().display(),
+        receiver.url()
     );
     let (_dir, path) = config_file(&text);
     let log = data.path().join("log");
@@ -195,12 +202,15 @@ fn a_gateway_at_trace_logs_no_secret() {
         bad.expect(&format!("USER {user}"), 331);
         bad.expect(&format!("PASS {PW}x"), 530);
     }
+    wait_until(|| receiver.calls() >= 6);
     let _ = child.kill();
     let _ = child.wait();
     let out = std::fs::read_to_string(&log).unwrap()
         + &std::fs::read_to_string(data.path().join("out")).unwrap();
     assert!(out.contains("login ok"), "no log captured:\n{out}");
+    assert!(out.contains("\"type\":\"upload\""), "no audit line:\n{out}");
     assert_clean(&out, "serve at trace");
+    assert!(!out.contains(WHSEC_KEY), "the webhook secret is in the log");
     let salt_and_hash = hash.rsplit('$').next().unwrap();
     assert!(!out.contains(salt_and_hash), "the hash is in the log");
     // Written to a file, not a terminal: no colour escape codes.
