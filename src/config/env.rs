@@ -28,6 +28,11 @@ const SECTIONS: &[&str] = &[
     // Nested: `S3FTPD_IDENTITY_LDAP_BIND_PASSWORD` is `identity.ldap.bind_password`.
     "identity.hook",
     "identity.ldap",
+    // `S3FTPD_EVENTS_OUTBOX_POLL` before `S3FTPD_EVENTS_AUDIT_LOG`: the
+    // longer section first. `S3FTPD_EVENTS_WEBHOOKS` is the whole list
+    // (YAML flow syntax, with its secrets, e.g. from a Kubernetes Secret).
+    "events.outbox",
+    "events",
 ];
 /// Keys whose value is a YAML scalar (number, bool); every other key is a string.
 const TYPED: &[&str] = &[
@@ -68,11 +73,13 @@ const TYPED: &[&str] = &[
     "identity.ldap.fold_case",
     "identity.ldap.pool_size",
     "identity.ldap.groups",
+    "events.webhooks",
+    "events.outbox.max_backlog",
 ];
 
 /// Keys whose value is a whole YAML structure that may hold secrets (every
 /// user's password): an error shows where it is, never the text.
-const STRUCTURED: &[&str] = &["users", "storages", "groups"];
+const STRUCTURED: &[&str] = &["users", "storages", "groups", "events.webhooks"];
 
 /// Maps a variable name to `(section, key)`; `None` when it is not config.
 fn target(var: &str) -> Option<(Option<&'static str>, String)> {
@@ -186,6 +193,14 @@ mod tests {
             target("S3FTPD_IDENTITY_LDAP_BIND_PASSWORD"),
             Some((Some("identity.ldap"), "bind_password".into()))
         );
+        assert_eq!(
+            target("S3FTPD_EVENTS_OUTBOX_MAX_BACKLOG"),
+            Some((Some("events.outbox"), "max_backlog".into()))
+        );
+        assert_eq!(
+            target("S3FTPD_EVENTS_AUDIT_LOG"),
+            Some((Some("events"), "audit_log".into()))
+        );
         assert_eq!(target("S3FTPD_TEST_BACKENDS"), None);
         assert_eq!(target("S3FTPD_REQUIRE_INTEROP"), None);
         assert_eq!(target("HOME"), None);
@@ -216,6 +231,32 @@ mod tests {
         assert!(s.contains("enabled: false"), "{s}");
         assert!(s.contains("home: /k8s"), "{s}");
         assert!(s.contains("- 10.0.0.0/8"), "{s}");
+    }
+
+    #[test]
+    fn webhooks_come_whole_from_one_variable() {
+        let list = "[{ url: 'https://h/x', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events: [upload] }]";
+        let c = crate::config::Config::from_yaml(
+            "s3: { bucket: b }\n",
+            v(&[
+                ("S3FTPD_EVENTS_WEBHOOKS", list),
+                ("S3FTPD_EVENTS_OUTBOX_POLL", "3s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.events.webhooks.len(), 1);
+        assert_eq!(c.events.outbox.poll.0, std::time::Duration::from_secs(3));
+        let mut root = Value::Mapping(Mapping::new());
+        let err = apply(
+            &mut root,
+            v(&[("S3FTPD_EVENTS_WEBHOOKS", "[{ secret: 'whsec_x', url: [")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("events.webhooks") && !err.contains("whsec_x"),
+            "{err}"
+        );
     }
 
     #[test]
