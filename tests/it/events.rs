@@ -131,6 +131,9 @@ fn every_change_is_one_signed_event(backend: Backend) {
     c.expect("RNTO d/b.bin", 250);
     c.expect("DELE d/b.bin", 250);
     c.expect("RMD d", 250);
+    // A multipart upload (part_size 5 MiB): its CRC32C is combined from the parts'.
+    let big = pattern(11 * 1024 * 1024 + 17, 8);
+    assert_eq!(c.stor("big.bin", &big).0, 226);
     let kinds = [
         "login_failed",
         "login",
@@ -141,9 +144,14 @@ fn every_change_is_one_signed_event(backend: Backend) {
         "delete",
         "rmdir",
     ];
-    wait_until(|| r.calls() >= kinds.len());
+    wait_until(|| r.calls() > kinds.len());
     std::thread::sleep(Duration::from_millis(300));
-    let got = delivered(&r);
+    let mut got = delivered(&r);
+    let multipart = got.pop().unwrap();
+    assert_eq!(multipart["data"]["path"], "/big.bin");
+    assert_eq!(multipart["data"]["size"], big.len() as u64);
+    assert_eq!(multipart["data"]["crc32c"], crc_b64(&big).as_str());
+    assert_eq!(multipart["data"]["etag"], env.etag("big.bin").as_str());
     let by_kind: HashMap<&str, &serde_json::Value> = got
         .iter()
         .map(|e| (e["type"].as_str().unwrap(), e))
@@ -152,8 +160,12 @@ fn every_change_is_one_signed_event(backend: Backend) {
     for k in kinds {
         assert!(by_kind.contains_key(k), "no {k} event in {got:#?}");
     }
-    let ids: HashSet<&str> = got.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    assert_eq!(ids.len(), got.len(), "ids are unique");
+    let ids: HashSet<&str> = got
+        .iter()
+        .chain([&multipart])
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), got.len() + 1, "ids are unique");
     let up = &by_kind["upload"]["data"];
     assert_eq!(up["user"], "u");
     assert_eq!(up["ip"], "127.0.0.1");
