@@ -210,7 +210,12 @@ async fn clear_outbox(s3: &aws_sdk_s3::Client) {
     while let Some(page) = pages.next().await {
         for o in page.unwrap().contents() {
             let key = o.key().unwrap();
-            s3.delete_object().bucket("bench").key(key).send().await.unwrap();
+            s3.delete_object()
+                .bucket("bench")
+                .key(key)
+                .send()
+                .await
+                .unwrap();
         }
     }
 }
