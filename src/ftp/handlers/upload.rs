@@ -309,6 +309,9 @@ fn tell_upload(u: &UserCtx<'_>, outcome: &Result<Done<Uploaded>, FtpError>, f: &
             ev.kind = "upload_failed".into();
             ev.data.duration_ms = Some(elapsed);
             ev.data.reason = Some(match outcome {
+                Err(FtpError::Storage(StorageError::Cancelled)) => {
+                    "the client left before the upload completed".into()
+                }
                 Err(e) => e.to_string(),
                 _ => "aborted by the client (ABOR)".into(),
             });
