@@ -27,13 +27,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, Events};
 use crate::config;
 use crate::storage::{Before, Storage, StorageError, Storages};
+
+/// Entries of a stopped gateway taken over at once (each is a claim, a
+/// read, a question to S3, a move and two deletes).
+const TAKE_OVERS: usize = 16;
 
 /// A gateway's outbox.
 pub(super) struct Outbox {
@@ -175,11 +179,13 @@ impl Outbox {
                 continue;
             }
             let (entries, _) = self.storage.outbox_list(folder, false).await?;
-            for e in entries {
-                if let Err(err) = self.take_over(events, &e.name).await {
-                    tracing::warn!(entry = %e.name, error = %err, "cannot take over an outbox entry yet; the next poll tries again");
-                }
-            }
+            futures::stream::iter(entries)
+                .for_each_concurrent(TAKE_OVERS, |e| async move {
+                    if let Err(err) = self.take_over(events, &e.name).await {
+                        tracing::warn!(entry = %e.name, error = %err, "cannot take over an outbox entry yet; the next poll tries again");
+                    }
+                })
+                .await;
         }
         // Heartbeats of gateways gone with nothing left behind.
         for (owner, t) in &alive {
