@@ -287,7 +287,42 @@ fn a_full_backlog_drops_events_not_files(backend: Backend) {
     assert_eq!(entries(&env).len(), 2);
 }
 
+/// A folder renamed is one event, however many keys moved.
+fn a_folder_rename_is_one_event(backend: Backend) {
+    let r = receiver(204);
+    let env = TestEnv::start(backend, |c| {
+        set_events(
+            c,
+            &format!(
+                "{{ webhooks: [ {{ url: '{}', secret: '{SECRET}', events: [rename] }} ] }}",
+                r.url()
+            ),
+        );
+    });
+    let mut c = Raw::connect(env.addr);
+    c.login("u", "p");
+    c.expect("MKD e", 257);
+    for i in 0..5 {
+        assert_eq!(c.stor(&format!("e/f{i}"), b"x").0, 226);
+    }
+    c.expect("RNFR e", 350);
+    c.expect("RNTO moved", 250);
+    wait_until(|| r.calls() >= 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let got = delivered(&r);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let d = &got[0]["data"];
+    assert_eq!(
+        (&d["from_path"], &d["path"]),
+        (&"/e".into(), &"/moved".into())
+    );
+    assert_eq!(d["from_key"], format!("{}e/", env.prefix));
+    assert_eq!(d["key"], format!("{}moved/", env.prefix));
+    assert_eq!(d["keys_moved"], 6, "the marker and five files");
+}
+
 crate::backend_tests!(
+    a_folder_rename_is_one_event,
     every_change_is_one_signed_event,
     a_receiver_that_was_down_gets_every_event,
     a_full_backlog_drops_events_not_files,

@@ -45,7 +45,7 @@ fn served_cert_sha256(port: String) -> String {
         .to_owned()
 }
 
-fn tls(c: &TestCert, required: bool) -> Tls {
+pub fn tls(c: &TestCert, required: bool) -> Tls {
     Tls {
         cert: c.cert.clone(),
         key: c.key.clone(),

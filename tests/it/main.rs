@@ -19,6 +19,7 @@ mod docker;
 mod download;
 mod events;
 mod events_example;
+mod events_tls;
 mod frozen_s3;
 mod ftp_files;
 mod ftp_listing;
