@@ -6,7 +6,9 @@
 //! `BENCH_RTTS_MS` [0,20,80; `direct`: no proxy], `BENCH_SIZE_MIB` [256] (STOR/RETR),
 //! `BENCH_COMMIT_GRACE_MS` [the config's 10] (`uploads.commit_grace` of the gateways),
 //! `BENCH_FILES` [5000] (listings), `BENCH_SMALL` [100] (small STOR/RETR
-//! of 4 KiB in one session), `BENCH_RENAME_KEYS` [500] (directory
+//! of 4 KiB in one session), `BENCH_CONDITIONS` [honoured,ignored] (the
+//! small files on a store that honours conditional writes, then on one
+//! that ignores them as Garage does: a switch of the embedded store), `BENCH_RENAME_KEYS` [500] (directory
 //! rename), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
 //! direction), `BENCH_RUNS` [3] (medians), `BENCH_WORKLOADS`
@@ -53,6 +55,9 @@ pub struct Params {
     workloads: Vec<String>,
     window: usize,
     rate: Option<f64>,
+    /// The `small` workload on a store that honours conditional writes
+    /// (`false`) and on one that ignores them (`true`).
+    conditions: Vec<bool>,
 }
 
 fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -84,6 +89,15 @@ impl Params {
                 .map(|w| w.trim().to_owned())
                 .collect(),
             window: var("BENCH_WINDOW_KIB", 4096) * 1024,
+            conditions: std::env::var("BENCH_CONDITIONS")
+                .unwrap_or_else(|_| "honoured,ignored".into())
+                .split(',')
+                .map(|c| match c.trim() {
+                    "honoured" => false,
+                    "ignored" => true,
+                    other => panic!("BENCH_CONDITIONS: honoured or ignored, not {other}"),
+                })
+                .collect(),
             rate: std::env::var("BENCH_RATE_MIBPS")
                 .ok()
                 .and_then(|r| r.parse::<f64>().ok())
@@ -213,7 +227,17 @@ fn main() {
             work::listing(&rt, &far, &p);
         }
         if runs("small") {
-            work::small(&rt, &far, &p);
+            // The store as AWS S3 and MinIO are (conditional writes
+            // honoured), then as Garage 2.5 is (ignored).
+            for ignored in &p.conditions {
+                store.ignore_conditions(*ignored);
+                println!(
+                    "  (conditional writes {} by the store)",
+                    if *ignored { "ignored" } else { "honoured" }
+                );
+                work::small(&rt, &far, &p);
+            }
+            store.ignore_conditions(false);
         }
         if runs("rename") {
             rename::rename(&rt, &far, &p);

@@ -34,6 +34,8 @@ mod on {
         /// Requests being handled now, and the most there ever were.
         in_flight: AtomicUsize,
         most_in_flight: AtomicUsize,
+        /// PutObject ignores If-Match / If-None-Match, as Garage 2.5 does.
+        ignore_conditions: std::sync::atomic::AtomicBool,
     }
 
     /// A request being handled, counted until dropped.
@@ -54,7 +56,16 @@ mod on {
                 slow_ms: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
                 most_in_flight: AtomicUsize::new(0),
+                ignore_conditions: std::sync::atomic::AtomicBool::new(false),
             }
+        }
+
+        pub(in crate::embedded) fn ignores_conditions(&self) -> bool {
+            self.ignore_conditions.load(Ordering::Relaxed)
+        }
+
+        pub(in crate::embedded) fn set_ignore_conditions(&self, on: bool) {
+            self.ignore_conditions.store(on, Ordering::Relaxed);
         }
 
         /// A request begins: counted, and held back when requests are slow.
@@ -145,6 +156,11 @@ mod off {
         #[allow(clippy::unused_self)]
         pub(in crate::embedded) fn min_part(&self) -> u64 {
             super::MIN_PART
+        }
+
+        #[allow(clippy::unused_self)]
+        pub(in crate::embedded) fn ignores_conditions(&self) -> bool {
+            false
         }
 
         #[allow(clippy::unused_self, clippy::unused_async)]

@@ -209,6 +209,13 @@ impl EmbeddedS3 {
         self.hooks.most_in_flight()
     }
 
+    /// Test hook: PutObject ignores `If-Match` and `If-None-Match` from now
+    /// on, as Garage 2.5 does (the gateway learns it at its start).
+    #[cfg(feature = "test-hooks")]
+    pub fn ignore_conditions(&self, on: bool) {
+        self.hooks.set_ignore_conditions(on);
+    }
+
     /// Test hook: the smallest multipart part accepted before the last one
     /// (S3 and the default: 5 MiB).
     #[cfg(feature = "test-hooks")]

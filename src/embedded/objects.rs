@@ -182,12 +182,13 @@ impl EmbeddedStore {
             crc32c,
             attrs: attrs.clone(),
         };
+        let ignored = self.hooks.ignores_conditions();
         commit_conditional(
             &bucket,
             &tmp,
             meta,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
+            input.if_match.as_ref().filter(|_| !ignored),
+            input.if_none_match.as_ref().filter(|_| !ignored),
         )?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),

@@ -31,6 +31,7 @@
 use tokio::task::JoinHandle;
 
 use super::conditional::Write;
+use super::folders::Answer;
 use super::{Small, Storage, StorageError, Written};
 
 /// The pending or settled answer for one upload.
@@ -42,6 +43,10 @@ pub struct FolderCheck {
     /// The version of the file seen last, when `If-Match` may use it.
     hint: Option<String>,
     state: State,
+    /// The name was known free when the upload began ([`super::folders`]).
+    free: bool,
+    /// The folder is not known: the check lists it (and so learns it).
+    list_folder: bool,
 }
 
 #[derive(Debug)]
@@ -66,6 +71,8 @@ impl FolderCheck {
             prefix: String::new(),
             hint: None,
             state: State::None,
+            free: false,
+            list_folder: false,
         }
     }
 
@@ -80,9 +87,14 @@ impl FolderCheck {
 
     fn start(&mut self, storage: &Storage) {
         let (storage, prefix) = (storage.clone(), self.prefix.clone());
-        self.state = State::Running(tokio::spawn(
-            async move { storage.dir_exists(&prefix).await },
-        ));
+        let (key, list_folder) = (self.key.clone(), self.list_folder);
+        self.state = State::Running(tokio::spawn(async move {
+            if list_folder {
+                storage.folder_by_listing(&key, &prefix).await
+            } else {
+                storage.dir_exists(&prefix).await
+            }
+        }));
     }
 
     /// Waits for "does a folder have the name?" (`Ok(true)`: yes), starting
@@ -145,6 +157,35 @@ impl Drop for FolderCheck {
 }
 
 impl Storage {
+    /// Whether a folder has the name of `key` (whose folder would be
+    /// `prefix`), from a listing of `key`'s folder, which then answers for
+    /// the next uploads there ([`super::folders`]); where the folder holds
+    /// more than a page, from a request for the name alone.
+    async fn folder_by_listing(&self, key: &str, prefix: &str) -> Result<bool, StorageError> {
+        let (parent, _) = super::folders::split(key);
+        let at = std::time::Instant::now();
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(parent)
+            .delimiter("/")
+            .send()
+            .await
+            .map_err(|e| self.sdk_error("ListObjectsV2", e))?;
+        if out.is_truncated() == Some(true) {
+            self.folders.large(parent);
+            return self.dir_exists(prefix).await;
+        }
+        let folder = out
+            .common_prefixes()
+            .iter()
+            .any(|p| p.prefix() == Some(prefix));
+        self.folders
+            .learn(parent, super::folders::names(parent, &out), at);
+        Ok(folder)
+    }
+
     /// The check for an upload of `key` (whose folder would be `prefix`):
     /// started now, or deferred where the gateway knows the file's version
     /// and S3 honours `If-Match` (see the module docs).
@@ -156,11 +197,14 @@ impl Storage {
             .if_match()
             .then(|| self.versions.get(key))
             .flatten();
+        let known = self.folders.answer(key);
         let mut check = FolderCheck {
             key: key.to_owned(),
             prefix,
             state: State::Deferred,
             hint,
+            free: known == Answer::Free,
+            list_folder: known == Answer::Unknown,
         };
         if check.hint.is_none() {
             check.start(self);
@@ -206,6 +250,10 @@ impl Storage {
                 done => return done,
             }
         }
+        if !self.conditional.honoured() && check.free && !check.settled() {
+            // Boxed: this future is part of every upload's, on the stack.
+            return Box::pin(self.put_free(key, body, check)).await;
+        }
         // A check that failed already does not decide: where the condition
         // holds, the write below still tells a file (replaced) from a new name.
         if !self.conditional.honoured() || (check.settled() && check.folder(self).await.is_ok()) {
@@ -219,6 +267,24 @@ impl Storage {
             // A file has the name (412): it may be replaced, whatever else has it.
             (None, _) => self.put_small(key, body, Write::Always).await,
             (Some(_), answer) => self.take_back(key, answer.err()).await,
+        }
+    }
+
+    /// A name known free a moment ago ([`super::folders`]), on a store
+    /// that ignores conditional writes: written beside its check, taken
+    /// back if the check finds a folder.
+    async fn put_free(
+        &self,
+        key: &str,
+        body: Small,
+        check: &mut FolderCheck,
+    ) -> Result<Written, StorageError> {
+        let (written, folder) =
+            tokio::join!(self.put_small(key, body, Write::Always), check.folder(self));
+        let written = written?;
+        match folder {
+            Ok(false) => Ok(written),
+            answer => self.take_back(key, answer.err()).await,
         }
     }
 

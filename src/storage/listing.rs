@@ -245,6 +245,8 @@ impl DirLister {
         }
         // A folder this process never listed: its time index is read beside
         // the first page (it will be needed), not one round trip after it.
+        let first = self.token.is_none();
+        let at = std::time::Instant::now();
         let prefetch = self.times
             && self.index.is_none()
             && self.token.is_none()
@@ -272,6 +274,11 @@ impl DirLister {
             .then(|| out.next_continuation_token().map(str::to_owned))
             .flatten();
         self.done = self.token.is_none();
+        if first && self.done {
+            // The whole folder in one page: the names it holds are known.
+            let names = super::folders::names(&self.prefix, &out);
+            self.storage.folders.learn(&self.prefix, names, at);
+        }
         let exists = !out.contents().is_empty() || !out.common_prefixes().is_empty();
         let hide = (self.prefix == self.storage.root).then_some(super::RESERVED_DIR);
         let (mut entries, versions) =

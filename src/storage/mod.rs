@@ -14,6 +14,7 @@ mod deadline;
 mod download;
 mod error;
 mod folder_check;
+mod folders;
 mod gate;
 mod health;
 mod instrument;
@@ -172,6 +173,8 @@ pub struct Storage {
     conditional: std::sync::Arc<conditional::Conditional>,
     /// The version of each file seen last: see [`versions`].
     versions: std::sync::Arc<versions::Versions>,
+    /// The subfolders of folders listed a moment ago: see [`folders`].
+    folders: std::sync::Arc<folders::Folders>,
     /// Largest part of a server-side copy (S3: 5 GiB).
     copy_part_limit: u64,
     /// `s3.timeout`: see [`deadline`].

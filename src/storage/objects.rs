@@ -95,6 +95,7 @@ impl Storage {
     /// On S3 errors deleting the marker.
     pub async fn remove_dir(&self, prefix: &str) -> Result<(), StorageError> {
         let (removed, ()) = tokio::join!(self.delete(prefix), self.drop_index(prefix));
+        self.folders.deleted(prefix);
         removed
     }
 
@@ -141,6 +142,7 @@ impl Storage {
         match sent {
             Ok(out) => {
                 self.versions.note(key, out.e_tag());
+                self.folders.wrote(key);
                 self.writes
                     .answered(&self.name, out.server_side_encryption());
                 Ok(Written {
@@ -166,6 +168,7 @@ impl Storage {
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.mtimes.forget(key);
         self.versions.forget(key);
+        self.folders.deleted(key);
         self.client
             .delete_object()
             .bucket(&self.bucket)

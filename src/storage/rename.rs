@@ -131,6 +131,7 @@ impl Storage {
         etag: Option<&str>,
     ) -> Result<(), StorageError> {
         self.copy_object(src, from, to, size, etag).await?;
+        self.folders.wrote(to);
         src.delete(from).await
     }
 
@@ -274,8 +275,10 @@ impl Storage {
             }
             return Err(e);
         }
+        self.folders.wrote(to);
         src.delete_keys(&items.iter().map(|i| i.key.clone()).collect::<Vec<_>>())
             .await?;
+        src.folders.deleted(from);
         src.drop_indexes_under(from).await;
         Ok(items.len())
     }

@@ -245,6 +245,9 @@ fn a_failed_check_takes_the_early_write_back() {
         let store = env.gateway().embedded().expect("embedded store");
         let slow = Duration::from_millis(300);
         let mut r = env.raw_login();
+        // The folder's first upload lists it (storage/folders.rs); the
+        // next ones ask for their name alone, which is what fails here.
+        assert_eq!(r.stor("first.txt", b"1").0, 226);
         store.fail_listings_of(Some((&env.key("new.txt/"), slow)));
         let heads = || requests(m).get("HeadObject").copied().unwrap_or(0.0);
         let heads_before = heads();
@@ -278,7 +281,30 @@ fn a_failed_check_takes_the_early_write_back() {
     });
 }
 
+/// A folder the gateway listed a moment ago knows its free names, and an
+/// upload of one is written beside its check (storage/folders.rs) — on
+/// Garage too, which ignores conditional writes. A folder another tool
+/// made since under that name is still found by the check: the early
+/// write is taken back, 553, the folder untouched.
+fn a_name_free_a_moment_ago_is_still_checked(b: Backend) {
+    let env = TestEnv::start(b, |_| {});
+    let mut r = env.raw_login();
+    assert_eq!(r.stor("first.txt", b"1").0, 226);
+    // Made by another tool after the gateway listed the folder.
+    env.put("late/inner", b"in");
+    let (code, text) = r.stor("late", b"small");
+    assert_eq!(code, 553, "{text}");
+    assert_eq!(env.get("late"), None);
+    assert_eq!(env.get("late/inner").as_deref(), Some(&b"in"[..]));
+    // Free names are written; a name deleted by the gateway is free again.
+    assert_eq!(r.stor("second.txt", b"2").0, 226);
+    r.expect("DELE second.txt", 250);
+    assert_eq!(r.stor("second.txt", b"3").0, 226);
+    assert_eq!(env.get("second.txt").as_deref(), Some(&b"3"[..]));
+}
+
 backend_tests!(
+    a_name_free_a_moment_ago_is_still_checked,
     stor_onto_a_folder_name_stores_nothing,
     a_distant_s3_checks_the_name_beside_the_upload,
     a_name_both_file_and_folder_keeps_its_file_replaceable,

@@ -351,6 +351,7 @@ impl Storage {
                 e => e,
             })?;
         self.versions.note(key, out.e_tag());
+        self.folders.wrote(key);
         if let Some(id) = st.upload_id.take() {
             self.live.remove(&id);
         }
