@@ -195,8 +195,12 @@ impl Events {
     /// The outbox could not be written: the change must not be made.
     pub async fn intent(&self, ev: &Event) -> Result<Intent, String> {
         let mut intent = self.intent_beside(ev);
-        if let Some(tag) = intent.tag.take() {
-            tag.before.await?;
+        if let Some(tag) = intent.tag.take()
+            && let Err(e) = tag.before.await
+        {
+            // Not written: nothing to deliver, nothing left in the backlog.
+            self.cancel(intent);
+            return Err(e);
         }
         Ok(intent)
     }
