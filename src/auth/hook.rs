@@ -89,15 +89,11 @@ impl Hook {
             );
         };
         let exchange = async {
-            let resp = self.client.request(http).await.map_err(|e| {
-                let mut why = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    why = format!("{why}: {s}");
-                    source = s.source();
-                }
-                why
-            })?;
+            let resp = self
+                .client
+                .request(http)
+                .await
+                .map_err(|e| super::tls_client::error_chain(&e))?;
             let status = resp.status();
             let bytes = Limited::new(resp.into_body(), MAX_ANSWER)
                 .collect()

@@ -17,6 +17,18 @@ use hyper_util::rt::TokioExecutor;
 /// An HTTP/1.1 client over TLS (or plain HTTP where the URL says so).
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// An HTTP client's error with its causes (refused, TLS, …): hyper's own
+/// message alone says only "client error (Connect)".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        why = format!("{why}: {s}");
+        source = s.source();
+    }
+    why
+}
+
 /// A pooled client trusting `ca_file` (absent: the system's roots).
 ///
 /// # Errors

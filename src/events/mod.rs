@@ -27,8 +27,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use event::{Data, Event, Who, new_id};
-pub use sign::signature;
+pub use event::{Data, Event, Who};
 
 use crate::config;
 use crate::observe::Metrics;

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::tls_client::{HttpClient, http_client};
+use crate::auth::tls_client::{HttpClient, error_chain, http_client};
 use crate::config;
 use crate::observe::Metrics;
 
@@ -230,16 +230,11 @@ impl Endpoint {
             .body(Full::new(d.body.clone()))
             .map_err(|e| e.to_string())?;
         let exchange = async {
-            let answer = self.client.request(request).await.map_err(|e| {
-                // The connector's error chain says why (refused, TLS, …).
-                let mut msg = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg = format!("{msg}: {s}");
-                    src = s.source();
-                }
-                msg
-            })?;
+            let answer = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| error_chain(&e))?;
             let status = answer.status();
             // Read (a bounded part of) the answer so the connection is reused.
             let _ = http_body_util::Limited::new(answer.into_body(), MAX_ANSWER)

@@ -197,14 +197,18 @@ impl Storage {
             .if_match()
             .then(|| self.versions.get(key))
             .flatten();
+        // Only where S3 does not honour `If-None-Match` does a free name
+        // save a round trip; elsewhere the folder is not listed for it
+        // (a page of up to 1,000 entries against one key).
+        let knowing = !self.conditional.honoured();
         let known = self.folders.answer(key);
         let mut check = FolderCheck {
             key: key.to_owned(),
             prefix,
             state: State::Deferred,
             hint,
-            free: known == Answer::Free,
-            list_folder: known == Answer::Unknown,
+            free: knowing && known == Answer::Free,
+            list_folder: knowing && known == Answer::Unknown,
         };
         if check.hint.is_none() {
             check.start(self);

@@ -5,9 +5,10 @@
 //! A folder whose whole listing fits one ListObjectsV2 page (1,000 files
 //! and subfolders) is *known* for [`FRESH`] after that listing: the names
 //! it holds are exactly what S3 returned. The listing is a LIST, MLSD or
-//! NLST a client made, or the first upload's folder check in a folder not
-//! known, which lists the folder instead of asking for one name (the same
-//! one request; a folder larger than a page then costs that upload one
+//! NLST a client made, or — only on a store that ignores conditional
+//! writes, the one place the knowledge is used — the first upload's folder
+//! check in a folder not known, which lists the folder instead of asking
+//! for one name (the same one request; a folder larger than a page then costs that upload one
 //! request more, and is remembered as large for [`LARGE`]). The process's
 //! own writes and deletes keep the knowledge current.
 //!

@@ -30,6 +30,21 @@ fn set_events(c: &mut Config, yaml: &str) {
     c.events = serde_yaml::from_str(yaml).expect("events yaml");
 }
 
+/// A gateway on `backend` whose one webhook is `r`: `hook` adds keys to
+/// the webhook, `rest` to `events:` (both flow YAML, leading comma).
+fn gateway_to(backend: Backend, r: &HookServer, hook: &str, rest: &str) -> TestEnv {
+    TestEnv::start(backend, |c| {
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        set_events(
+            c,
+            &format!(
+                "{{ webhooks: [ {{ url: '{}', secret: '{SECRET}'{hook} }} ]{rest} }}",
+                r.url()
+            ),
+        );
+    })
+}
+
 /// The header `name` of one request.
 fn header<'a>(headers: &'a [String], name: &str) -> &'a str {
     headers
@@ -104,16 +119,8 @@ fn every_change_is_one_signed_event(backend: Backend) {
     let r = receiver(204);
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
-    let env = TestEnv::start(backend, |c| {
-        set_events(
-            c,
-            &format!(
-                "{{ audit_log: '{}', webhooks: [ {{ url: '{}', secret: '{SECRET}' }} ] }}",
-                audit.display(),
-                r.url()
-            ),
-        );
-    });
+    let audit_log = format!(", audit_log: '{}'", audit.display());
+    let env = gateway_to(backend, &r, "", &audit_log);
     let mut bad = Raw::connect(env.addr);
     bad.cmd("USER u");
     assert_eq!(bad.cmd("PASS wrong-password").0, 530);
@@ -208,15 +215,7 @@ fn every_change_is_one_signed_event(backend: Backend) {
 
 fn a_receiver_that_was_down_gets_every_event(backend: Backend) {
     let r = receiver(503);
-    let env = TestEnv::start(backend, |c| {
-        set_events(
-            c,
-            &format!(
-                "{{ webhooks: [ {{ url: '{}', secret: '{SECRET}', events: [upload], retry_max: 1s }} ] }}",
-                r.url()
-            ),
-        );
-    });
+    let env = gateway_to(backend, &r, ", events: [upload], retry_max: 1s", "");
     let mut c = Raw::connect(env.addr);
     c.login("u", "p");
     let same = pattern(5000, 1);
@@ -260,16 +259,12 @@ fn a_receiver_that_was_down_gets_every_event(backend: Backend) {
 
 fn a_full_backlog_drops_events_not_files(backend: Backend) {
     let r = receiver(503);
-    let env = TestEnv::start(backend, |c| {
-        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
-        set_events(
-            c,
-            &format!(
-                "{{ webhooks: [ {{ url: '{}', secret: '{SECRET}', retry_max: 1s }} ], outbox: {{ max_backlog: 2 }} }}",
-                r.url()
-            ),
-        );
-    });
+    let env = gateway_to(
+        backend,
+        &r,
+        ", retry_max: 1s",
+        ", outbox: { max_backlog: 2 }",
+    );
     let mut c = Raw::connect(env.addr);
     c.login("u", "p");
     for i in 0..4 {
@@ -290,15 +285,7 @@ fn a_full_backlog_drops_events_not_files(backend: Backend) {
 /// A folder renamed is one event, however many keys moved.
 fn a_folder_rename_is_one_event(backend: Backend) {
     let r = receiver(204);
-    let env = TestEnv::start(backend, |c| {
-        set_events(
-            c,
-            &format!(
-                "{{ webhooks: [ {{ url: '{}', secret: '{SECRET}', events: [rename] }} ] }}",
-                r.url()
-            ),
-        );
-    });
+    let env = gateway_to(backend, &r, ", events: [rename]", "");
     let mut c = Raw::connect(env.addr);
     c.login("u", "p");
     c.expect("MKD e", 257);
