@@ -269,8 +269,9 @@ pub struct S3 {
     pub max_connections: usize,
     /// Which time LIST/MLSD show for a file: `metadata` (x-amz-meta-mtime
     /// when set: looked up once per file version, then cached in memory and
-    /// in the folder's time index in S3) or `last_modified` (what the
-    /// listing returns; no extra request).
+    /// in the folder's time index in S3), `last_modified` (what the
+    /// listing returns; no extra request) or `auto` (`metadata`, until a
+    /// folder's first files show none: see `storage/lookups.rs`).
     pub list_mtime: ListMtime,
 }
 
@@ -282,6 +283,9 @@ pub enum ListMtime {
     Metadata,
     /// LastModified from ListObjectsV2.
     LastModified,
+    /// As `Metadata`, but a folder whose sampled files carry no metadata
+    /// time shows LastModified for its other files without lookups.
+    Auto,
 }
 
 /// `anonymous:` section.

@@ -33,9 +33,9 @@ pub struct S3Access {
 
 /// What every profile on one bucket of one client shares: what the gateway
 /// learnt of the bucket and what it is doing in it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct BucketState {
-    pub(super) mtimes: Arc<super::listing::MtimeCache>,
+    pub(super) mtimes: Arc<super::lookups::MtimeCache>,
     pub(super) conditional: Arc<super::conditional::Conditional>,
     pub(super) versions: Arc<super::versions::Versions>,
     pub(super) folders: Arc<super::folders::Folders>,
@@ -45,6 +45,23 @@ pub(super) struct BucketState {
     /// The conditional-write probe has been started for this bucket.
     pub(super) probing: Arc<AtomicBool>,
     pub(super) usage: Arc<dashmap::DashMap<String, Arc<super::usage::Usage>>>,
+}
+
+impl BucketState {
+    /// The state of a bucket whose requests share `max_connections`.
+    fn new(max_connections: usize) -> Self {
+        Self {
+            mtimes: Arc::new(super::lookups::MtimeCache::new(max_connections)),
+            conditional: Arc::default(),
+            versions: Arc::default(),
+            folders: Arc::default(),
+            aborts: Arc::default(),
+            live: Arc::default(),
+            failed: Arc::default(),
+            probing: Arc::default(),
+            usage: Arc::default(),
+        }
+    }
 }
 
 /// One client's identity: what must all match for two profiles to share it.
@@ -132,7 +149,7 @@ impl Storage {
             cfg,
             c,
             0,
-            BucketState::default(),
+            BucketState::new(cfg.max_connections),
             metrics,
         )
     }
@@ -206,7 +223,7 @@ impl Base {
                 .lock()
                 .expect("bucket states")
                 .entry((id, cfg.bucket.clone()))
-                .or_default()
+                .or_insert_with(|| BucketState::new(self.max_connections))
                 .clone();
             let storage = Storage::new(name, cfg, c, id, state, self.metrics.clone());
             by_name.insert(name.clone(), storage);

@@ -1,30 +1,30 @@
-//! One page of a directory listing, from ListObjectsV2 with the `/` delimiter.
+//! A directory listing, from ListObjectsV2 with the `/` delimiter, page by
+//! page (up to 1,000 entries each), with each entry's metadata time where
+//! the listing shows times ([`super::lookups`]).
 //!
-//! ListObjectsV2 returns no user metadata, so with `s3.list_mtime: metadata`
-//! a file's `x-amz-meta-mtime` costs one HeadObject, and a directory's time
-//! one HeadObject of its marker. These run 32 at a time and are cached: a
-//! file's result per key while the listing still shows the same ETag and
-//! LastModified (any write or metadata copy changes LastModified), a
-//! marker's until the gateway rewrites or deletes it. Listing the same
-//! directory again costs only its ListObjectsV2 requests; listing it from
-//! another process (a restart, a replica) costs one more GetObject, of the
-//! folder's time index (see [`super::time_index`]), not a HeadObject per file.
+//! A listing never waits for a whole page's lookups: entries are given out
+//! in S3's order as soon as their own are in — the first line one lookup
+//! after the first page —, the next page is requested while the current
+//! one is given out, and its lookups start as soon as it is in. Listing
+//! the same directory again costs only its ListObjectsV2 requests; listing
+//! it from another process (a restart, a replica) costs one more
+//! GetObject, of the folder's time index (see [`super::time_index`]), not
+//! a HeadObject per file.
 
-use dashmap::DashMap;
-use futures::future::{BoxFuture, Shared};
-use futures::{FutureExt, StreamExt};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use time::OffsetDateTime;
+use tokio_util::task::AbortOnDropHandle;
 
-use super::time_index::{self, Index, Stored, fingerprint};
-use super::{MTIME_META, Storage, StorageError, parse_mtime, to_time};
+use super::lookups::{ListingLookups, Looked, PageLookups, Sample, Todo};
+use super::time_index::{self, Index, fingerprint};
+use super::{Storage, StorageError, to_time};
 use crate::config::ListMtime;
 
-/// HeadObject requests in flight while resolving one page's times.
-const HEADS_IN_FLIGHT: usize = 32;
-/// Metadata lookups in flight in the whole process, all listings together.
-const HEADS_IN_PROCESS: usize = 64;
-/// Cached entries before the cache starts over.
-const CACHE_LIMIT: usize = 200_000;
+/// Entries given out at most before waiting lookups are asked again.
+const CHUNK: usize = 256;
 
 /// What a listing entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,104 +48,8 @@ pub struct Entry {
     pub modified: OffsetDateTime,
 }
 
-/// What a file's version is known by: its ETag and LastModified.
-type Validator = (String, OffsetDateTime);
-
-/// Metadata times by S3 key: a file's `x-amz-meta-mtime`, valid while the
-/// listing shows the same ETag and LastModified; a directory marker's time,
-/// valid until the gateway itself rewrites or deletes the marker (a listing
-/// shows nothing to validate a prefix against).
-pub struct MtimeCache {
-    known: DashMap<String, (Option<Validator>, Option<OffsetDateTime>)>,
-    /// Lookups under way, shared by the listings that need them.
-    inflight: DashMap<String, Lookup>,
-    /// Places for lookups in the whole process.
-    heads: tokio::sync::Semaphore,
-    /// Folders whose time index this process has read or written: what
-    /// the index holds.
-    indexed: DashMap<String, Stored>,
-}
-
-/// A metadata lookup several listings can wait for.
-type Lookup = Shared<BoxFuture<'static, Result<Option<OffsetDateTime>, String>>>;
-
-impl std::fmt::Debug for MtimeCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MtimeCache")
-            .field("known", &self.known.len())
-            .field("inflight", &self.inflight.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for MtimeCache {
-    fn default() -> Self {
-        Self {
-            known: DashMap::new(),
-            inflight: DashMap::new(),
-            heads: tokio::sync::Semaphore::new(HEADS_IN_PROCESS),
-            indexed: DashMap::new(),
-        }
-    }
-}
-
-impl MtimeCache {
-    /// Drops what is known about `key` (it was just rewritten).
-    pub fn forget(&self, key: &str) {
-        self.known.remove(key);
-    }
-
-    /// Notes what the time index of the folder at `prefix` holds.
-    pub(super) fn note_index(&self, prefix: &str, etag: Option<String>, digest: u64) {
-        if self.indexed.len() >= CACHE_LIMIT {
-            self.indexed.clear();
-        }
-        self.indexed
-            .insert(prefix.to_owned(), Stored::new(etag, digest));
-    }
-
-    /// What the time index of the folder at `prefix` holds, when known.
-    pub(super) fn stored_index(&self, prefix: &str) -> Option<Stored> {
-        self.indexed.get(prefix).map(|s| s.clone())
-    }
-
-    /// Forgets what the folder's index holds: the next listing reads it.
-    pub(super) fn forget_index(&self, prefix: &str) {
-        self.indexed.remove(prefix);
-    }
-
-    /// Forgets the indexes of the folder at `prefix` and of every folder below it.
-    pub(super) fn forget_indexes_under(&self, prefix: &str) {
-        self.indexed.retain(|k, _| !k.starts_with(prefix));
-    }
-
-    fn get(&self, key: &str, seen: Option<&Validator>) -> Option<Option<OffsetDateTime>> {
-        self.known
-            .get(key)
-            .filter(|v| v.0.as_ref() == seen)
-            .map(|v| v.1)
-    }
-
-    fn put(&self, key: String, seen: Option<Validator>, time: Option<OffsetDateTime>) {
-        if self.known.len() >= CACHE_LIMIT {
-            self.known.clear();
-        }
-        self.known.insert(key, (seen, time));
-    }
-}
-
 /// What identifies the version of a listed file: key, ETag, LastModified.
 type Version = (String, String, OffsetDateTime);
-
-/// A page of entries.
-#[derive(Debug)]
-pub struct DirPage {
-    /// Directories (common prefixes) and files of this page, in S3 order.
-    pub entries: Vec<Entry>,
-    /// Whether S3 returned anything at all (the directory's marker counts,
-    /// although it is not an entry): the directory exists.
-    pub exists: bool,
-}
 
 /// Turns one ListObjectsV2 page into entries: common prefixes are
 /// directories (shown with `now`: S3 keeps no time for a prefix), objects
@@ -194,20 +98,82 @@ fn to_entries(
     (entries, versions)
 }
 
-/// One listing of a folder, page by page (up to 1,000 entries each).
+/// One listing of a folder (see the module docs).
 #[derive(Debug)]
 pub struct DirLister {
     storage: Storage,
     prefix: String,
     /// Whether entries carry metadata times (see the module docs).
     times: bool,
-    token: Option<String>,
-    done: bool,
+    /// The places of this listing's lookups, and its `auto` sample.
+    lookups: ListingLookups,
+    /// Whether the first page was requested.
+    started: bool,
+    /// The page being given out.
+    page: Option<Page>,
+    /// The page after it: requested, or in with its lookups started.
+    next: Option<Next>,
     /// The folder's time index, once a page needed it.
-    index: Option<Index>,
+    index: Option<Arc<Index>>,
     /// Every file listed so far: its fingerprint and metadata time (the
     /// index to write), until there are more than [`time_index::MAX_FILES`].
     files: Option<Vec<(u64, Option<OffsetDateTime>)>>,
+}
+
+#[derive(Debug)]
+enum Next {
+    Requested(AbortOnDropHandle<Result<ListObjectsV2Output, StorageError>>),
+    Ready(Page),
+}
+
+/// What a listing learnt of one entry: a file's fingerprint and whether it
+/// may be written to the index; the entry's metadata time once known.
+type Found = (Option<(u64, bool)>, Option<Option<OffsetDateTime>>);
+
+/// One listed page, given out in order as its lookups come in.
+struct Page {
+    /// The entries not given out yet: the first is the page's `given`th.
+    entries: VecDeque<Entry>,
+    given: usize,
+    /// Per entry of the page: its lookup is still running.
+    waiting: Vec<bool>,
+    found: Vec<Found>,
+    lookups: Option<PageLookups>,
+    /// Whether S3 returned anything at all (the directory's marker counts,
+    /// although it is not an entry): the directory exists.
+    exists: bool,
+    /// The continuation token of the page after this one.
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Page")
+            .field("left", &self.entries.len())
+            .field("given", &self.given)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Page {
+    /// Moves the entries whose times are in to `out`, in order.
+    fn give(&mut self, out: &mut Vec<Entry>) {
+        while !self.entries.is_empty() && !self.waiting[self.given] {
+            out.extend(self.entries.pop_front());
+            self.given += 1;
+        }
+    }
+
+    /// A lookup's answer: the entry shows its metadata time, if any.
+    fn settle(&mut self, (at, time): Looked) {
+        self.waiting[at] = false;
+        self.found[at].1 = time;
+        if let Some(Some(t)) = time
+            && let Some(e) = self.entries.get_mut(at - self.given)
+        {
+            e.modified = t;
+        }
+    }
 }
 
 impl Storage {
@@ -216,15 +182,39 @@ impl Storage {
     /// request beyond the listing.
     #[must_use]
     pub fn list_dir(&self, prefix: &str, times: bool) -> DirLister {
+        let times = times && self.list_mtime != ListMtime::LastModified;
+        let auto = self.list_mtime == ListMtime::Auto;
         DirLister {
             storage: self.clone(),
             prefix: prefix.to_owned(),
-            times: times && self.list_mtime == ListMtime::Metadata,
-            token: None,
-            done: false,
+            times,
+            lookups: ListingLookups {
+                places: Arc::new(tokio::sync::Semaphore::new(self.mtimes.per_listing)),
+                sample: auto.then(|| Arc::new(Sample::default())),
+            },
+            started: false,
+            page: None,
+            next: None,
             index: None,
             files: Some(Vec::new()),
         }
+    }
+
+    /// One ListObjectsV2 page of the folder at `prefix`.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<ListObjectsV2Output, StorageError> {
+        self.client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| self.sdk_error("ListObjectsV2", e))
     }
 }
 
@@ -235,199 +225,211 @@ impl DirLister {
         &self.prefix
     }
 
-    /// The next page; `None` after the last.
+    /// Lists the first page (its lookups start at once): whether S3
+    /// returned anything for the folder — its marker counts —, so whether
+    /// the directory exists.
     ///
     /// # Errors
     /// On S3 errors.
-    pub async fn next_page(&mut self) -> Result<Option<DirPage>, StorageError> {
-        if self.done {
-            return Ok(None);
+    pub async fn exists(&mut self) -> Result<bool, StorageError> {
+        if !self.started {
+            self.advance().await?;
         }
-        // A folder this process never listed: its time index is read beside
-        // the first page (it will be needed), not one round trip after it.
-        let first = self.token.is_none();
-        let at = std::time::Instant::now();
-        let prefetch = self.times
-            && self.index.is_none()
-            && self.token.is_none()
-            && !self.storage.mtimes.indexed.contains_key(&self.prefix);
-        let list = self
-            .storage
-            .client
-            .list_objects_v2()
-            .bucket(&self.storage.bucket)
-            .prefix(&self.prefix)
-            .delimiter("/")
-            .set_continuation_token(self.token.take())
-            .send();
-        let out = if prefetch {
+        Ok(self.page.as_ref().is_some_and(|p| p.exists))
+    }
+
+    /// The next entries, in S3's order, with their times; `None` after the
+    /// last.
+    ///
+    /// # Errors
+    /// On S3 errors.
+    pub async fn next_entries(&mut self) -> Result<Option<Vec<Entry>>, StorageError> {
+        loop {
+            if self.page.is_none() && !self.advance().await? {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            loop {
+                let page = self.page.as_mut().expect("a page");
+                page.give(&mut out);
+                if page.entries.is_empty() {
+                    break;
+                }
+                if out.len() >= CHUNK {
+                    return Ok(Some(out));
+                }
+                let ready = page.lookups.as_mut().and_then(PageLookups::try_next);
+                let looked = match ready {
+                    Some(r) => r?,
+                    None if !out.is_empty() => return Ok(Some(out)),
+                    None => self.wait_lookup().await?,
+                };
+                self.page.as_mut().expect("a page").settle(looked);
+            }
+            let page = self.page.take().expect("a page");
+            self.note_files(&page.found);
+            if self.page.is_none() && self.next.is_none() {
+                self.finish();
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+    }
+
+    /// Waits for the current page's next lookup; when the next page's
+    /// listing comes in first, starts its lookups.
+    async fn wait_lookup(&mut self) -> Result<Looked, StorageError> {
+        loop {
+            let page = self.page.as_mut().expect("a page");
+            let lookups = page.lookups.as_mut().expect("lookups for a waiting entry");
+            let listed = match &mut self.next {
+                Some(Next::Requested(listing)) => tokio::select! {
+                    biased;
+                    r = lookups.next() => return r.unwrap_or_else(ended),
+                    listed = listing => listed,
+                },
+                _ => return lookups.next().await.unwrap_or_else(ended),
+            };
+            let out =
+                listed.map_err(|e| StorageError::failed("ListObjectsV2", e.to_string()))??;
+            self.next = Some(Next::Ready(self.prepare(out, false).await));
+        }
+    }
+
+    /// Makes the next page the current one (listing it if need be) and
+    /// requests the one after it; `false` after the last.
+    async fn advance(&mut self) -> Result<bool, StorageError> {
+        let page = if self.started {
+            match self.next.take() {
+                None => return Ok(false),
+                Some(Next::Ready(page)) => page,
+                Some(Next::Requested(listing)) => {
+                    let out = listing
+                        .await
+                        .map_err(|e| StorageError::failed("ListObjectsV2", e.to_string()))??;
+                    self.prepare(out, false).await
+                }
+            }
+        } else {
+            self.started = true;
+            let out = self.list_first().await?;
+            self.prepare(out, true).await
+        };
+        if let Some(token) = page.token.clone() {
+            let (storage, prefix) = (self.storage.clone(), self.prefix.clone());
+            let listing =
+                tokio::spawn(async move { storage.list_page(&prefix, Some(token)).await });
+            self.next = Some(Next::Requested(AbortOnDropHandle::new(listing)));
+        }
+        self.page = Some(page);
+        Ok(true)
+    }
+
+    /// The first page; for a folder this process never listed, its time
+    /// index is read beside it (it will be needed), not one round trip after.
+    async fn list_first(&mut self) -> Result<ListObjectsV2Output, StorageError> {
+        let list = self.storage.list_page(&self.prefix, None);
+        if self.times && !self.storage.mtimes.knows_index(&self.prefix) {
             let (out, index) = tokio::join!(list, self.storage.load_index(&self.prefix));
-            self.index = Some(index);
+            self.index = Some(Arc::new(index));
             out
         } else {
             list.await
         }
-        .map_err(|e| self.storage.sdk_error("ListObjectsV2", e))?;
-        self.token = out
+    }
+
+    /// A listed page, its lookups started.
+    async fn prepare(&mut self, out: ListObjectsV2Output, first: bool) -> Page {
+        let token = out
             .is_truncated()
             .unwrap_or(false)
             .then(|| out.next_continuation_token().map(str::to_owned))
             .flatten();
-        self.done = self.token.is_none();
-        if first && self.done {
+        if first && token.is_none() {
             // The whole folder in one page: the names it holds are known.
             let names = super::folders::names(&self.prefix, &out);
-            self.storage.folders.learn(&self.prefix, names, at);
+            self.storage
+                .folders
+                .learn(&self.prefix, names, std::time::Instant::now());
         }
         let exists = !out.contents().is_empty() || !out.common_prefixes().is_empty();
         let hide = (self.prefix == self.storage.root).then_some(super::RESERVED_DIR);
-        let (mut entries, versions) =
-            to_entries(&self.prefix, &out, OffsetDateTime::now_utc(), hide);
+        let (entries, versions) = to_entries(&self.prefix, &out, OffsetDateTime::now_utc(), hide);
         for (key, etag, _) in &versions {
             self.storage.versions.note(key, Some(etag));
         }
+        let n = entries.len();
+        let mut page = Page {
+            entries: entries.into(),
+            given: 0,
+            waiting: vec![false; n],
+            found: vec![(None, None); n],
+            lookups: None,
+            exists,
+            token,
+        };
         if self.times {
-            self.resolve_times(&mut entries, versions).await?;
-            if self.done {
-                self.finish();
+            let todo = self.known_times(&mut page, versions).await;
+            for t in &todo {
+                page.waiting[t.at] = true;
+            }
+            if !todo.is_empty() {
+                page.lookups = Some(self.storage.look_up_page(&self.prefix, todo, &self.lookups));
             }
         }
-        Ok(Some(DirPage { entries, exists }))
+        page
     }
 
-    /// After the last page: brings the folder's time index up to date.
-    fn finish(&mut self) {
-        if let Some(files) = self.files.take() {
-            self.storage.index_listed(&self.prefix, files);
-        }
-    }
-}
-
-impl Storage {
-    /// The time of one listed entry from S3 metadata: a file's
-    /// `x-amz-meta-mtime` (`None`: not set), a directory marker's time
-    /// (`None`: no marker).
-    async fn metadata_time(&self, key: &str) -> Result<Option<OffsetDateTime>, StorageError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(o) if key.ends_with('/') => Ok(Some(
-                o.metadata()
-                    .and_then(|m| m.get(MTIME_META))
-                    .and_then(|v| parse_mtime(v))
-                    .unwrap_or_else(|| to_time(o.last_modified())),
-            )),
-            Ok(o) => Ok(o
-                .metadata()
-                .and_then(|m| m.get(MTIME_META))
-                .and_then(|v| parse_mtime(v))),
-            Err(e) => match StorageError::from_sdk("HeadObject", e) {
-                StorageError::NotFound => Ok(None),
-                other => Err(other),
-            },
-        }
-    }
-
-    /// [`Storage::metadata_time`], shared: concurrent listings of one folder
-    /// wait for the same lookup of a key instead of each sending its own,
-    /// and at most [`HEADS_IN_PROCESS`] run at once in the whole process.
-    async fn shared_metadata_time(
-        &self,
-        key: &str,
-    ) -> Result<Option<OffsetDateTime>, StorageError> {
-        let lookup = self
-            .mtimes
-            .inflight
-            .entry(key.to_owned())
-            .or_insert_with(|| {
-                let (this, key) = (self.clone(), key.to_owned());
-                async move {
-                    let _place = this.mtimes.heads.acquire().await;
-                    let r = this.metadata_time(&key).await.map_err(|e| e.to_string());
-                    this.mtimes.inflight.remove(&key);
-                    r
-                }
-                .boxed()
-                .shared()
-            })
-            .clone();
-        lookup
-            .await
-            .map_err(|message| StorageError::failed("HeadObject", message))
-    }
-}
-
-/// What a listing learnt of one entry: a file's fingerprint and whether it
-/// may be written to the index; the entry's metadata time once known.
-type Found = (Option<(u64, bool)>, Option<Option<OffsetDateTime>>);
-
-impl DirLister {
-    /// Replaces listed times with metadata times: from the in-memory cache,
+    /// Applies the times known without a lookup — the in-memory cache,
     /// else the folder's time index (read once, when a file first misses
-    /// the cache), else a HeadObject; notes every file for the index.
-    async fn resolve_times(
-        &mut self,
-        entries: &mut [Entry],
-        versions: Vec<Version>,
-    ) -> Result<(), StorageError> {
+    /// the cache) — and returns the lookups left.
+    async fn known_times(&mut self, page: &mut Page, versions: Vec<Version>) -> Vec<Todo> {
         let storage = self.storage.clone();
-        // Directories come first in `entries`, then files in `versions` order.
-        let dirs = entries.len() - versions.len();
+        // Directories come first in a page, then files in `versions` order.
+        let dirs = page.entries.len() - versions.len();
         let settled = OffsetDateTime::now_utc() - time_index::SETTLE;
-        let lookups = entries[..dirs]
-            .iter()
-            .map(|e| (format!("{}{}/", self.prefix, e.name), None, None))
-            .chain(
-                versions
-                    .into_iter()
-                    .zip(&entries[dirs..])
-                    .map(|((k, tag, m), e)| {
-                        let print = fingerprint(&e.name, &tag, m, e.size);
-                        (k, Some((tag, m)), Some((print, m <= settled)))
-                    }),
-            )
-            .collect::<Vec<_>>();
-        // Per entry: its fingerprint and whether it may be written to the
-        // index (files), and its metadata time once known.
-        let mut found: Vec<Found> = vec![(None, None); entries.len()];
+        let auto = self.lookups.sample.is_some();
         let mut todo = Vec::new();
-        for (i, (key, seen, print)) in lookups.into_iter().enumerate() {
-            found[i].0 = print;
+        for (at, e) in page.entries.iter().enumerate() {
+            let (key, seen) = if at < dirs {
+                (format!("{}{}/", self.prefix, e.name), None)
+            } else {
+                let (key, tag, m) = &versions[at - dirs];
+                let print = fingerprint(&e.name, tag, *m, e.size);
+                page.found[at].0 = Some((print, *m <= settled));
+                (key.clone(), Some((tag.clone(), *m)))
+            };
             match storage.mtimes.get(&key, seen.as_ref()) {
-                Some(t) => found[i].1 = Some(t),
-                None => todo.push((i, key, seen)),
+                Some(t) => page.found[at].1 = Some(t),
+                None if auto
+                    && seen
+                        .as_ref()
+                        .is_some_and(|(_, m)| storage.mtimes.plain(&self.prefix, *m)) => {}
+                None => todo.push(Todo { at, key, seen }),
             }
         }
-        if todo.iter().any(|t| t.2.is_some()) {
-            let index = match self.index.take() {
-                Some(index) => index,
-                None => storage.load_index(&self.prefix).await,
+        if todo.iter().any(|t| t.seen.is_some()) {
+            let index = match &self.index {
+                Some(index) => index.clone(),
+                None => Arc::new(storage.load_index(&self.prefix).await),
             };
-            todo.retain(|(i, key, seen)| {
-                let known = found[*i].0.and_then(|(p, _)| index.get(p));
-                if let Some(t) = known {
-                    storage.mtimes.put(key.clone(), seen.clone(), t);
-                    found[*i].1 = Some(t);
+            todo.retain(|t| {
+                let known = page.found[t.at].0.and_then(|(p, _)| index.get(p));
+                if let Some(time) = known {
+                    storage.mtimes.put(t.key.clone(), t.seen.clone(), time);
+                    page.found[t.at].1 = Some(time);
                 }
                 known.is_none()
             });
             self.index = Some(index);
         }
-        for (i, t) in storage.look_up_times(todo).await? {
-            found[i].1 = Some(t);
-        }
-        for (e, (_, t)) in entries.iter_mut().zip(&found) {
-            if let Some(Some(t)) = t {
-                e.modified = *t;
+        for (at, e) in page.entries.iter_mut().enumerate() {
+            if let Some(Some(t)) = page.found[at].1 {
+                e.modified = t;
             }
         }
-        self.note_files(&found);
-        Ok(())
+        todo
     }
 
     /// Notes the listed files for the index this listing may write: those
@@ -443,25 +445,23 @@ impl DirLister {
             }
         }
     }
+
+    /// After the last page: brings the folder's time index up to date.
+    fn finish(&mut self) {
+        if !self.times {
+            return;
+        }
+        if let Some(files) = self.files.take() {
+            self.storage.index_listed(&self.prefix, files);
+        }
+    }
 }
 
-impl Storage {
-    /// HeadObjects for the entries at `todo`, [`HEADS_IN_FLIGHT`] at a
-    /// time, each result cached: per entry, its metadata time or none.
-    async fn look_up_times(
-        &self,
-        todo: Vec<(usize, String, Option<Validator>)>,
-    ) -> Result<Vec<(usize, Option<OffsetDateTime>)>, StorageError> {
-        futures::stream::iter(todo)
-            .map(|(i, key, seen)| async move {
-                let t = self.shared_metadata_time(&key).await?;
-                self.mtimes.put(key, seen, t);
-                Ok::<_, StorageError>((i, t))
-            })
-            .buffered(HEADS_IN_FLIGHT)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
-    }
+/// The lookups of a page ended before every waiting entry had its answer
+/// (their task failed).
+fn ended() -> Result<Looked, StorageError> {
+    Err(StorageError::failed(
+        "HeadObject",
+        "the lookups ended early",
+    ))
 }

@@ -20,6 +20,7 @@ mod health;
 mod instrument;
 mod janitor;
 mod listing;
+mod lookups;
 mod mtime;
 mod objects;
 mod outbox;
@@ -47,7 +48,7 @@ pub use error::StorageError;
 pub use folder_check::FolderCheck;
 pub use gate::{Ask, CommitGate, CommitQuestion};
 pub use janitor::AbortQueue;
-pub use listing::{DirLister, DirPage, Entry, Kind};
+pub use listing::{DirLister, Entry, Kind};
 use mtime::to_time;
 pub use mtime::{MTIME_META, format_mtime, parse_mtime};
 pub use outbox::OutboxEntry;
@@ -162,7 +163,7 @@ pub struct Storage {
     /// Ranges fetched ahead of the one being sent (`s3.download_concurrency`).
     download_concurrency: usize,
     list_mtime: config::ListMtime,
-    mtimes: std::sync::Arc<listing::MtimeCache>,
+    mtimes: std::sync::Arc<lookups::MtimeCache>,
     /// The profile's prefix as configured (it may hold `%username%`).
     prefix: Arc<str>,
     /// The profile's prefix up to any `%username%`, normalised: `""` or

@@ -20,6 +20,7 @@ mod download;
 mod events;
 mod events_example;
 mod events_tls;
+mod first_listing;
 mod frozen_s3;
 mod ftp_files;
 mod ftp_listing;

@@ -21,7 +21,7 @@ use crate::ftp::reply::{Code, Reply};
 use std::sync::Arc;
 
 use crate::namespace::{Namespace, Op, Perms, VPath};
-use crate::storage::{DirLister, DirPage, StorageError};
+use crate::storage::{DirLister, StorageError};
 
 /// The three data-connection listing formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +37,10 @@ pub enum ListFormat {
 /// What a listing argument names.
 pub(super) enum Target {
     /// A directory by key prefix — or, with `only`, the entries of one that
-    /// match a pattern — with its first page when the existence check
-    /// already fetched it (never for the home, which always exists).
+    /// match a pattern —, its first page already requested when its
+    /// existence was checked (never for the home, which always exists).
     Dir {
         lister: Box<DirLister>,
-        first: Option<DirPage>,
         only: Option<Pattern>,
         /// Mount points (or folders leading to one) in this directory:
         /// folders whatever S3 holds, listed first; S3 entries of the same
@@ -112,8 +111,6 @@ fn format_entry(
 /// A directory listing about to be written to a data connection.
 struct DirListing {
     lister: Box<DirLister>,
-    /// The first page, when the existence check already fetched it.
-    first: Option<DirPage>,
     /// Only the entries matching this pattern.
     only: Option<Pattern>,
     /// Mount folders, written first (see [`Target::Dir`]).
@@ -132,7 +129,8 @@ struct DirListing {
 }
 
 impl DirListing {
-    /// Streams the directory, page by page, as `fmt` lines.
+    /// Streams the directory as `fmt` lines, entries written as soon as
+    /// their times are in (see storage's `listing`).
     async fn stream(
         mut self,
         mut out: DataStream,
@@ -154,20 +152,16 @@ impl DirListing {
             write_data(&mut out, &self.charset.encode(&text), stall, &cancel).await?;
         }
         loop {
-            let page = match self.first.take() {
-                Some(page) => page,
-                None => tokio::select! {
-                    () = cancel.cancelled() => return Err(StorageError::Cancelled),
-                    p = self.lister.next_page() => match p? {
-                        Some(page) => page,
-                        None => break,
-                    },
+            let entries = tokio::select! {
+                () = cancel.cancelled() => return Err(StorageError::Cancelled),
+                p = self.lister.next_entries() => match p? {
+                    Some(entries) => entries,
+                    None => break,
                 },
             };
             let now = OffsetDateTime::now_utc();
-            let mut text = String::with_capacity(page.entries.len() * 64);
-            for e in page
-                .entries
+            let mut text = String::with_capacity(entries.len() * 64);
+            for e in entries
                 .iter()
                 .filter(|e| wanted(self.only.as_ref(), &mounts, e))
             {
@@ -175,6 +169,9 @@ impl DirListing {
                 text.push_str(&format_entry(e, self.fmt, now, perms, &self.names_under));
                 text.push_str("\r\n");
                 count += 1;
+            }
+            if text.is_empty() {
+                continue;
             }
             let bytes = self.charset.encode(&text);
             write_data(&mut out, &bytes, stall, &cancel).await?;
@@ -222,25 +219,19 @@ pub(super) async fn list_target(
         // Always a folder: no existence check.
         return Ok(Target::Dir {
             lister,
-            first: None,
             only: None,
             mounts,
             dir: listed.clone(),
         });
     }
     // The first page both proves the directory exists and starts the
-    // listing. A folder holding a mount is one whatever S3 holds; its first
-    // page is read before the 150 all the same, so that a profile whose S3
-    // fails answers 451.
+    // listing (its lookups run from here on). A folder holding a mount is
+    // one whatever S3 holds; its first page is read before the 150 all the
+    // same, so that a profile whose S3 fails answers 451.
     let holds_mount = u.ns.holds_mount(path);
-    let first = lister
-        .next_page()
-        .await?
-        .filter(|f| f.exists || holds_mount);
-    if first.is_some() || holds_mount {
+    if lister.exists().await? || holds_mount {
         return Ok(Target::Dir {
             lister,
-            first,
             only: None,
             mounts,
             dir: listed.clone(),
@@ -267,15 +258,11 @@ pub(super) async fn list_target(
     let parent = path.parent();
     let dir = u.ns.dir(&parent, Op::List)?;
     let mut lister = Box::new(dir.storage.list_dir(&dir.key, times));
-    let first = if parent.is_root() || u.ns.holds_mount(&parent) {
-        None
-    } else {
-        let first = lister.next_page().await?.filter(|f| f.exists);
-        Some(first.ok_or_else(missing)?)
-    };
+    if !parent.is_root() && !u.ns.holds_mount(&parent) && !lister.exists().await? {
+        return Err(missing());
+    }
     Ok(Target::Dir {
         lister,
-        first,
         only: Some(only),
         mounts: mount_entries(u, &parent),
         dir: parent,
@@ -305,14 +292,12 @@ pub(in crate::ftp) async fn list(
     let done = match target {
         Target::Dir {
             lister,
-            first,
             only,
             mounts,
             dir,
         } => {
             let listing = DirListing {
                 lister,
-                first,
                 only,
                 mounts,
                 fmt,

@@ -58,7 +58,7 @@ pub(in crate::ftp) async fn stat_path(u: &mut UserCtx<'_>, arg: &str) -> Outcome
             .trim_start_matches("-l")
             .trim(),
     )?;
-    let (mut lister, mut first, only, mounts, dir) = match list_target(u, &path, true).await? {
+    let (mut lister, only, mounts, dir) = match list_target(u, &path, true).await? {
         Target::File(e, perms) => {
             let line = list_line(&e, OffsetDateTime::now_utc(), perms);
             return Ok(Reply::multi(
@@ -68,11 +68,10 @@ pub(in crate::ftp) async fn stat_path(u: &mut UserCtx<'_>, arg: &str) -> Outcome
         }
         Target::Dir {
             lister,
-            first,
             only,
             mounts,
             dir,
-        } => (lister, first, only, mounts, dir),
+        } => (lister, only, mounts, dir),
     };
     u.control
         .send_raw(&format!("{}-Status of {path}:\r\n", Code::FileStatus))
@@ -94,16 +93,12 @@ pub(in crate::ftp) async fn stat_path(u: &mut UserCtx<'_>, arg: &str) -> Outcome
         for text in pages.drain(..).filter(|t| !t.is_empty()) {
             u.control.send_raw(&text).await;
         }
-        let page = match first.take() {
-            Some(page) => page,
-            None => match lister.next_page().await? {
-                Some(page) => page,
-                None => break,
-            },
+        let Some(entries) = lister.next_entries().await? else {
+            break;
         };
         let now = OffsetDateTime::now_utc();
         pages.push(
-            page.entries
+            entries
                 .iter()
                 .filter(|e| wanted(only.as_ref(), &mounts, e))
                 .map(|e| line(e, now))
