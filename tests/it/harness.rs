@@ -77,6 +77,11 @@ pub fn unique(tag: &str) -> String {
     format!("{tag}-{:08x}", rand::random::<u32>())
 }
 
+/// How long a test client waits for a reply or data: longer than the
+/// gateway's `s3.timeout` (30 s), so that an S3 request that stalls shows
+/// as the gateway's own 451 naming it, not as a client that gave up first.
+pub const REPLY_WAIT: Duration = Duration::from_secs(45);
+
 /// The users every test gateway has.
 pub const USERS: &str = "
 users:
@@ -107,12 +112,19 @@ impl TestEnv {
 
     /// Starts a gateway on the S3 server `remote` (`None`: the embedded store).
     pub fn start_on(remote: Option<Remote>, tweak: impl FnOnce(&mut Config)) -> Self {
-        // `S3FTPD_TEST_LOG=1`: the gateways' logs on stderr (debugging a test).
+        // `S3FTPD_TEST_LOG=1` (or `debug`, `info`): the gateways' logs, in
+        // the test's captured output — shown for a test that fails (CI sets
+        // `info`), for every test with `--nocapture`.
         static LOGS: std::sync::Once = std::sync::Once::new();
-        if std::env::var_os("S3FTPD_TEST_LOG").is_some() {
+        if let Some(level) = std::env::var_os("S3FTPD_TEST_LOG") {
+            let level = match level.to_str() {
+                Some("info") => tracing::Level::INFO,
+                _ => tracing::Level::DEBUG,
+            };
             LOGS.call_once(|| {
                 let _ = tracing_subscriber::fmt()
-                    .with_max_level(tracing::Level::DEBUG)
+                    .with_max_level(level)
+                    .with_ansi(false)
                     .with_test_writer()
                     .try_init();
             });
@@ -333,9 +345,7 @@ impl TestEnv {
     /// A logged-in suppaftp client.
     pub fn ftp(&self, user: &str, pass: &str) -> FtpStream {
         let mut f = FtpStream::connect(self.addr).expect("connect");
-        f.get_ref()
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        f.get_ref().set_read_timeout(Some(REPLY_WAIT)).unwrap();
         f.login(user, pass).expect("login");
         f.transfer_type(suppaftp::types::FileType::Binary).unwrap();
         f
@@ -376,7 +386,7 @@ impl Raw {
 
     /// Wraps a connected stream and reads the banner.
     pub fn from_stream(s: TcpStream) -> Self {
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.set_read_timeout(Some(REPLY_WAIT)).unwrap();
         let mut r = Self {
             reader: BufReader::new(s.try_clone().unwrap()),
             writer: s,
@@ -388,7 +398,7 @@ impl Raw {
 
     /// Wraps a connected stream without reading the banner.
     pub fn from_stream_silent(s: TcpStream) -> Self {
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.set_read_timeout(Some(REPLY_WAIT)).unwrap();
         Self {
             reader: BufReader::new(s.try_clone().unwrap()),
             writer: s,
@@ -398,7 +408,7 @@ impl Raw {
     /// Connects without reading the banner.
     pub fn connect_silent(addr: SocketAddr) -> Self {
         let s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.set_read_timeout(Some(REPLY_WAIT)).unwrap();
         Self {
             reader: BufReader::new(s.try_clone().unwrap()),
             writer: s,
@@ -492,7 +502,7 @@ impl Raw {
         let text = self.expect("EPSV", 229);
         let port: u16 = text.split('|').nth(3).unwrap().parse().unwrap();
         let s = TcpStream::connect(("127.0.0.1", port)).expect("data connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.set_read_timeout(Some(REPLY_WAIT)).unwrap();
         s
     }
 
