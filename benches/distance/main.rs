@@ -140,13 +140,24 @@ impl Far {
 
     /// As [`Far::gateway_with`], with `extra` YAML (whole sections).
     pub fn gateway_yaml(&self, rt: &tokio::runtime::Runtime, users: &str, extra: &str) -> Gateway {
+        self.gateway_s3(rt, users, "", extra)
+    }
+
+    /// As [`Far::gateway_yaml`], with `s3_extra` (`key: value, …`) in `s3:`.
+    pub fn gateway_s3(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        users: &str,
+        s3_extra: &str,
+        extra: &str,
+    ) -> Gateway {
         // BENCH_COMMIT_GRACE_MS: `uploads.commit_grace` (default: the config's own).
         let grace = std::env::var("BENCH_COMMIT_GRACE_MS")
             .map(|ms| format!("uploads: {{ commit_grace: {ms}ms }}\n"))
             .unwrap_or_default();
         let yaml = format!(
             "listen: 127.0.0.1:0\npassive: {{ ports: 43200-43299 }}\n\
-             s3: {{ endpoint: '{}', bucket: bench, access_key_id: {KEY}, secret_access_key: {SECRET} }}\n\
+             s3: {{ endpoint: '{}', bucket: bench, access_key_id: {KEY}, secret_access_key: {SECRET}{s3_extra} }}\n\
              users: {users}\n{grace}{extra}",
             self.endpoint
         );

@@ -170,11 +170,18 @@ const LS_INDEX: &str = ".s3ftpd/times/ls/.index";
 
 /// LIST of `ls/` by a new gateway when the folder has no time index yet (a
 /// HeadObject per file; the listing writes the index): (first line, whole).
-fn first_ever_list(rt: &tokio::runtime::Runtime, far: &Far, n: usize) -> (Duration, Duration) {
+/// `list_mtime`: the gateway's `s3.list_mtime`.
+fn first_ever_list(
+    rt: &tokio::runtime::Runtime,
+    far: &Far,
+    n: usize,
+    list_mtime: &str,
+) -> (Duration, Duration) {
     let index = |s3: &Client| s3.head_object().bucket(BUCKET).key(LS_INDEX).send();
     rt.block_on(far.s3.delete_object().bucket(BUCKET).key(LS_INDEX).send())
         .unwrap();
-    let g = far.gateway(rt);
+    let s3 = format!(", list_mtime: {list_mtime}");
+    let g = far.gateway_s3(rt, "[{ name: b, password: b }]", &s3, "");
     let mut c = Ctl::login(g.ftp_addr(), "b", "b");
     let (first, whole, lines) = c.listing("LIST /ls");
     assert_eq!(lines, n);
@@ -197,7 +204,8 @@ fn first_ever_list(rt: &tokio::runtime::Runtime, far: &Far, n: usize) -> (Durati
 /// same command again) and the first listing ever (no index yet), against
 /// the raw listing.
 pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
-    let (ever_first, ever_whole) = first_ever_list(rt, far, p.files);
+    let (ever_first, ever_whole) = first_ever_list(rt, far, p.files, "metadata");
+    let (auto_first, auto_whole) = first_ever_list(rt, far, p.files, "auto");
     let mut raw = (vec![], vec![]);
     let mut cold: [(Vec<Duration>, Vec<Duration>); 3] = Default::default();
     let mut warm: [Vec<Duration>; 3] = Default::default();
@@ -232,6 +240,20 @@ pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
         "first page",
         raw_first,
         ever_first,
+        None,
+    );
+    row(
+        &format!("LIST {n}, first ever, auto"),
+        base,
+        raw_whole,
+        auto_whole,
+        None,
+    );
+    row(
+        &format!("LIST {n}, 1st ever, auto, 1st line"),
+        "first page",
+        raw_first,
+        auto_first,
         None,
     );
     for (i, verb) in ["LIST", "MLSD", "NLST"].into_iter().enumerate() {
