@@ -12,7 +12,8 @@
 //! rename), `BENCH_WINDOW_KIB` [4096] (bytes in flight per
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
 //! direction), `BENCH_RUNS` [3] (medians), `BENCH_WORKLOADS`
-//! [transfer,listing,small,rename,rights,events]. The S3 server is the embedded
+//! [transfer,listing,small,rename,rights,events] (`small` includes FTPS
+//! with strict end of file). The S3 server is the embedded
 //! store; the FTP client is on loopback beside the gateway (S3 is what is
 //! far). Baselines are what a careful engineer would do directly: multipart
 //! upload with the gateway's part size and concurrency, parallel ranged
@@ -32,6 +33,7 @@ mod common;
 mod delay;
 mod events;
 mod ftp;
+mod ftps;
 mod rename;
 mod rights;
 mod work;
@@ -247,6 +249,7 @@ fn main() {
                     if *ignored { "ignored" } else { "honoured" }
                 );
                 work::small(&rt, &far, &p);
+                ftps::small_ftps(&rt, &far, &p);
             }
             store.ignore_conditions(false);
         }

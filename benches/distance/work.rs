@@ -296,7 +296,7 @@ pub fn time(f: impl FnOnce()) -> Duration {
 }
 
 /// `n` PutObjects of `body` to `{prefix}{i}`, one after another.
-async fn sdk_puts(s3: &Client, prefix: &str, n: usize, body: &Bytes) {
+pub async fn sdk_puts(s3: &Client, prefix: &str, n: usize, body: &Bytes) {
     for i in 0..n {
         s3.put_object()
             .bucket(BUCKET)
