@@ -43,8 +43,9 @@ pub struct FolderCheck {
     /// The version of the file seen last, when `If-Match` may use it.
     hint: Option<String>,
     state: State,
-    /// The name was known free when the upload began ([`super::folders`]).
-    free: bool,
+    /// What the folder's knowledge said of the name when the upload began
+    /// ([`super::folders`]; only where S3 ignores conditional writes).
+    known: Answer,
     /// The folder is not known: the check lists it (and so learns it).
     list_folder: bool,
 }
@@ -71,7 +72,7 @@ impl FolderCheck {
             prefix: String::new(),
             hint: None,
             state: State::None,
-            free: false,
+            known: Answer::Unknown,
             list_folder: false,
         }
     }
@@ -207,7 +208,7 @@ impl Storage {
             prefix,
             state: State::Deferred,
             hint,
-            free: knowing && known == Answer::Free,
+            known: if knowing { known } else { Answer::Unknown },
             list_folder: knowing && known == Answer::Unknown,
         };
         if check.hint.is_none() {
@@ -254,9 +255,12 @@ impl Storage {
                 done => return done,
             }
         }
-        if !self.conditional.honoured() && check.free && !check.settled() {
+        if !self.conditional.honoured()
+            && matches!(check.known, Answer::Free | Answer::File)
+            && !check.settled()
+        {
             // Boxed: this future is part of every upload's, on the stack.
-            return Box::pin(self.put_free(key, body, check)).await;
+            return Box::pin(self.put_beside(key, body, check)).await;
         }
         // A check that failed already does not decide: where the condition
         // holds, the write below still tells a file (replaced) from a new name.
@@ -274,10 +278,13 @@ impl Storage {
         }
     }
 
-    /// A name known free a moment ago ([`super::folders`]), on a store
-    /// that ignores conditional writes: written beside its check, taken
-    /// back if the check finds a folder.
-    async fn put_free(
+    /// A name known free, or known to be a file, a moment ago
+    /// ([`super::folders`]), on a store that ignores conditional writes:
+    /// written beside its check. A free name is taken back if the check
+    /// finds a folder (or fails); a file's replacement stands — a file may
+    /// be replaced whatever else has its name, and taking it back would
+    /// lose the file it replaced.
+    async fn put_beside(
         &self,
         key: &str,
         body: Small,
@@ -288,6 +295,13 @@ impl Storage {
         let written = written?;
         match folder {
             Ok(false) => Ok(written),
+            _ if check.known == Answer::File => {
+                tracing::info!(
+                    key,
+                    "a file and a folder share this name (or the check failed): the file is replaced"
+                );
+                Ok(written)
+            }
             answer => self.take_back(key, answer.err()).await,
         }
     }

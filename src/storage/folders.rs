@@ -12,16 +12,21 @@
 //! request more, and is remembered as large for [`LARGE`]). The process's
 //! own writes and deletes keep the knowledge current.
 //!
-//! The knowledge only ever says "this name is free": the upload of a free
-//! name is written *while* its folder check runs — one round trip instead
-//! of two —, and the check still decides. When it finds a folder of that
-//! name the object just written is deleted again and the STOR fails (553):
-//! a folder made by another S3 tool a moment ago is never written over or
-//! beside. **What it can get wrong:** a *file* of that name another tool
-//! wrote less than [`FRESH`] ago, in a folder that also holds a folder of
-//! that name (only S3 tools make such names): that file is deleted with
-//! the upload taken back, where otherwise the upload would have replaced
-//! it.
+//! The knowledge says "this name is free" or "this name is a file (and
+//! not a folder)": such an upload is written *while* its folder check
+//! runs — one round trip instead of two —, and the check still decides.
+//! When it finds a folder of a name known free, the object just written
+//! is deleted again and the STOR fails (553): a folder made by another S3
+//! tool a moment ago is never written over or beside. A name known to be
+//! a file may be replaced whatever else has it (see
+//! [`super::folder_check`]), so there the write stands. **What it can get
+//! wrong:** a *file* of a name known free that another tool wrote less
+//! than [`FRESH`] ago, in a folder that also holds a folder of that name
+//! (only S3 tools make such names): that file is deleted with the upload
+//! taken back, where otherwise the upload would have replaced it; and a
+//! file known a moment ago that another tool replaced by a folder within
+//! [`FRESH`]: the upload then stands beside that folder, where otherwise
+//! it would have been refused.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -39,7 +44,8 @@ const MAX_FOLDERS: usize = 4096;
 
 #[derive(Debug)]
 enum Known {
-    /// Every name the folder held (files and subfolders, without `/`).
+    /// Every name the folder held: files as they are, subfolders with a
+    /// trailing `/` (a name may be both).
     Names(Instant, HashSet<String>),
     /// More than one page: not known.
     Large(Instant),
@@ -69,8 +75,10 @@ pub(super) enum Answer {
     Large,
     /// The name is free: write beside the check.
     Free,
-    /// A file or a folder has the name.
-    Taken,
+    /// A file has the name, no folder does: write beside the check.
+    File,
+    /// A folder has the name: wait for the check.
+    Folder,
 }
 
 impl Folders {
@@ -79,8 +87,10 @@ impl Folders {
         let (parent, name) = split(key);
         match self.known.get(parent).as_deref() {
             Some(Known::Names(at, names)) if at.elapsed() < FRESH => {
-                if names.contains(name) {
-                    Answer::Taken
+                if names.contains(&format!("{name}/")) {
+                    Answer::Folder
+                } else if names.contains(name) {
+                    Answer::File
                 } else {
                     Answer::Free
                 }
@@ -113,8 +123,8 @@ impl Folders {
         }
     }
 
-    /// This process wrote `key`: its name and every folder on its path
-    /// are taken now.
+    /// This process wrote `key` (a file, or a folder's marker or keys when
+    /// it ends with `/`): its name and every folder on its path are taken now.
     pub(super) fn wrote(&self, key: &str) {
         let mut rest = key;
         loop {
@@ -125,7 +135,8 @@ impl Folders {
             if let Some(mut k) = self.known.get_mut(parent)
                 && let Known::Names(_, names) = &mut *k
             {
-                names.insert(name.to_owned());
+                let folder = rest.ends_with('/');
+                names.insert(format!("{name}{}", if folder { "/" } else { "" }));
             }
             if parent.is_empty() {
                 return;
@@ -142,7 +153,11 @@ impl Folders {
         if let Some(mut k) = self.known.get_mut(parent)
             && let Known::Names(_, names) = &mut *k
         {
-            names.remove(name);
+            if key.ends_with('/') {
+                names.remove(&format!("{name}/"));
+            } else {
+                names.remove(name);
+            }
         }
         if key.ends_with('/') {
             self.known.remove(key);
@@ -150,7 +165,8 @@ impl Folders {
     }
 }
 
-/// The names (files and subfolders) of one listing page of `parent`.
+/// The names of one listing page of `parent`: files as they are,
+/// subfolders with their trailing `/`.
 pub(super) fn names(
     parent: &str,
     out: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
@@ -160,8 +176,8 @@ pub(super) fn names(
     folders
         .chain(files)
         .filter_map(|k| k.strip_prefix(parent))
-        .map(|n| n.trim_end_matches('/').to_owned())
-        .filter(|n| !n.is_empty())
+        .filter(|n| !n.is_empty() && *n != "/")
+        .map(str::to_owned)
         .collect()
 }
 
@@ -175,12 +191,19 @@ mod tests {
         assert_eq!(f.answer("a/b.txt"), Answer::Unknown);
         f.learn(
             "a/",
-            ["sub".to_owned(), "f.txt".to_owned()].into(),
+            [
+                "sub/".to_owned(),
+                "f.txt".to_owned(),
+                "both".to_owned(),
+                "both/".to_owned(),
+            ]
+            .into(),
             Instant::now(),
         );
         assert_eq!(f.answer("a/b.txt"), Answer::Free);
-        assert_eq!(f.answer("a/sub"), Answer::Taken);
-        assert_eq!(f.answer("a/f.txt"), Answer::Taken);
+        assert_eq!(f.answer("a/sub"), Answer::Folder);
+        assert_eq!(f.answer("a/f.txt"), Answer::File);
+        assert_eq!(f.answer("a/both"), Answer::Folder);
         assert_eq!(f.answer("b/sub"), Answer::Unknown);
         let old = Instant::now().checked_sub(FRESH).unwrap();
         f.learn("a/", HashSet::new(), old);
@@ -195,13 +218,15 @@ mod tests {
         f.learn("", HashSet::new(), Instant::now());
         f.learn("a/", HashSet::new(), Instant::now());
         f.wrote("a/new/deeper/file.bin");
-        assert_eq!(f.answer("a"), Answer::Taken);
-        assert_eq!(f.answer("a/new"), Answer::Taken);
+        assert_eq!(f.answer("a"), Answer::Folder);
+        assert_eq!(f.answer("a/new"), Answer::Folder);
         f.wrote("a/plain.bin");
-        assert_eq!(f.answer("a/plain.bin"), Answer::Taken);
+        assert_eq!(f.answer("a/plain.bin"), Answer::File);
         f.deleted("a/plain.bin");
         assert_eq!(f.answer("a/plain.bin"), Answer::Free);
         f.deleted("a/new/");
         assert_eq!(f.answer("a/new"), Answer::Free);
+        f.wrote("a/made/");
+        assert_eq!(f.answer("a/made"), Answer::Folder);
     }
 }
