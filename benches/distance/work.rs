@@ -204,8 +204,10 @@ fn first_ever_list(
 /// same command again) and the first listing ever (no index yet), against
 /// the raw listing.
 pub fn listing(rt: &tokio::runtime::Runtime, far: &Far, p: &Params) {
-    let (ever_first, ever_whole) = first_ever_list(rt, far, p.files, "metadata");
+    // `auto` first: its index holds only the files it looked up, and the
+    // cold listings below need the whole index the `metadata` one writes.
     let (auto_first, auto_whole) = first_ever_list(rt, far, p.files, "auto");
+    let (ever_first, ever_whole) = first_ever_list(rt, far, p.files, "metadata");
     let mut raw = (vec![], vec![]);
     let mut cold: [(Vec<Duration>, Vec<Duration>); 3] = Default::default();
     let mut warm: [Vec<Duration>; 3] = Default::default();

@@ -31,6 +31,19 @@ pub struct S3Access {
     pub keys: Option<(String, String)>,
 }
 
+impl S3Access {
+    /// Whether this is AWS S3 (no endpoint, or one of `amazonaws.com`),
+    /// whose documented request rates per prefix the gateway keeps under.
+    #[must_use]
+    pub fn is_aws(&self) -> bool {
+        self.url.as_deref().is_none_or(|u| {
+            let host = u.split("://").nth(1).unwrap_or(u);
+            let host = host.split(['/', ':']).next().unwrap_or(host);
+            host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+        })
+    }
+}
+
 /// What every profile on one bucket of one client shares: what the gateway
 /// learnt of the bucket and what it is doing in it.
 #[derive(Debug, Clone)]
@@ -48,10 +61,13 @@ pub(super) struct BucketState {
 }
 
 impl BucketState {
-    /// The state of a bucket whose requests share `max_connections`.
-    fn new(max_connections: usize) -> Self {
+    /// The state of a bucket at `access` whose requests share `max_connections`.
+    fn new(max_connections: usize, access: &S3Access) -> Self {
         Self {
-            mtimes: Arc::new(super::lookups::MtimeCache::new(max_connections)),
+            mtimes: Arc::new(super::lookups::MtimeCache::new(
+                max_connections,
+                access.is_aws(),
+            )),
             conditional: Arc::default(),
             versions: Arc::default(),
             folders: Arc::default(),
@@ -149,7 +165,7 @@ impl Storage {
             cfg,
             c,
             0,
-            BucketState::new(cfg.max_connections),
+            BucketState::new(cfg.max_connections, access),
             metrics,
         )
     }
@@ -223,7 +239,7 @@ impl Base {
                 .lock()
                 .expect("bucket states")
                 .entry((id, cfg.bucket.clone()))
-                .or_insert_with(|| BucketState::new(self.max_connections))
+                .or_insert_with(|| BucketState::new(self.max_connections, access))
                 .clone();
             let storage = Storage::new(name, cfg, c, id, state, self.metrics.clone());
             by_name.insert(name.clone(), storage);

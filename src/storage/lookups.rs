@@ -14,10 +14,12 @@
 //! while the listing is written, and their results come back in the
 //! page's order. One listing keeps at most half of `s3.max_connections`
 //! lookups in flight (128 at most: at 20 ms that is 6,400 a second, more
-//! than S3 serves), the listings of one bucket together three quarters;
-//! and the bucket's lookups *start* at most [`RATE`] a second, under AWS's
-//! 5,500 GET/HEAD per second per prefix (a folder is one prefix), leaving
-//! room for downloads. Concurrent listings of one folder share each lookup.
+//! than AWS serves a prefix), the listings of one bucket together three
+//! quarters; and on AWS S3 the bucket's lookups *start* at most [`RATE`] a
+//! second, under its 5,500 GET/HEAD per second per prefix (a folder is one
+//! prefix), leaving room for downloads. Other stores (MinIO, Garage, the
+//! embedded store) document no such rate: there the places are the only
+//! bound. Concurrent listings of one folder share each lookup.
 //!
 //! **`auto`.** With `s3.list_mtime: auto`, the first [`SAMPLE`] files a
 //! listing looks up in a folder are its sample: when none of them carries
@@ -44,7 +46,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::time_index::Stored;
 use super::{MTIME_META, Storage, StorageError, parse_mtime, to_time};
 
-/// Lookups a bucket's listings start per second at most.
+/// Lookups a bucket's listings start per second at most, on AWS S3.
 pub const RATE: u32 = 5_000;
 /// Files looked up before `auto` decides a folder carries no metadata times.
 pub const SAMPLE: usize = 100;
@@ -66,7 +68,8 @@ pub struct MtimeCache {
     heads: Semaphore,
     /// Lookups in flight per listing.
     pub(super) per_listing: usize,
-    pace: Pace,
+    /// On AWS S3: the spacing of lookups' starts.
+    pace: Option<Pace>,
     /// Folders whose time index this process has read or written: what
     /// the index holds.
     indexed: DashMap<String, Stored>,
@@ -89,14 +92,15 @@ impl std::fmt::Debug for MtimeCache {
 }
 
 impl MtimeCache {
-    /// The cache of a bucket whose requests share `max_connections`.
-    pub(super) fn new(max_connections: usize) -> Self {
+    /// The cache of a bucket whose requests share `max_connections`; `aws`:
+    /// the bucket is AWS S3's (its lookups are paced, see the module docs).
+    pub(super) fn new(max_connections: usize, aws: bool) -> Self {
         Self {
             known: DashMap::new(),
             inflight: DashMap::new(),
             heads: Semaphore::new((max_connections * 3 / 4).max(1)),
             per_listing: (max_connections / 2).clamp(1, 128),
-            pace: Pace::new(RATE),
+            pace: aws.then(|| Pace::new(RATE)),
             indexed: DashMap::new(),
             plain: DashMap::new(),
         }
@@ -338,7 +342,7 @@ impl Storage {
 
     /// [`Storage::metadata_time`], shared: concurrent listings of one folder
     /// wait for the same lookup of a key instead of each sending its own;
-    /// within the bucket's places and [`RATE`].
+    /// within the bucket's places (and [`RATE`] on AWS).
     async fn shared_metadata_time(
         &self,
         key: &str,
@@ -351,7 +355,9 @@ impl Storage {
                 let (this, key) = (self.clone(), key.to_owned());
                 async move {
                     let _place = this.mtimes.heads.acquire().await;
-                    this.mtimes.pace.wait().await;
+                    if let Some(pace) = &this.mtimes.pace {
+                        pace.wait().await;
+                    }
                     let r = this.metadata_time(&key).await.map_err(|e| e.to_string());
                     this.mtimes.inflight.remove(&key);
                     r
@@ -369,6 +375,21 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::S3Access;
+
+    #[test]
+    fn aws_endpoints_are_told_from_others() {
+        let at = |url: Option<&str>| S3Access {
+            url: url.map(str::to_owned),
+            keys: None,
+        };
+        assert!(at(None).is_aws());
+        assert!(at(Some("https://s3.eu-west-1.amazonaws.com")).is_aws());
+        assert!(at(Some("https://bucket.s3.amazonaws.com:443/")).is_aws());
+        assert!(!at(Some("http://minio:9000")).is_aws());
+        assert!(!at(Some("http://127.0.0.1:3900")).is_aws());
+        assert!(!at(Some("https://amazonaws.com.evil.example")).is_aws());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn lookups_start_at_most_rate_a_second_after_a_burst() {
@@ -386,9 +407,11 @@ mod tests {
 
     #[test]
     fn per_listing_share_of_the_connections() {
-        assert_eq!(MtimeCache::new(256).per_listing, 128);
-        assert_eq!(MtimeCache::new(1024).per_listing, 128);
-        assert_eq!(MtimeCache::new(40).per_listing, 20);
-        assert_eq!(MtimeCache::new(1).per_listing, 1);
+        assert_eq!(MtimeCache::new(256, true).per_listing, 128);
+        assert_eq!(MtimeCache::new(1024, false).per_listing, 128);
+        assert_eq!(MtimeCache::new(40, false).per_listing, 20);
+        assert_eq!(MtimeCache::new(1, false).per_listing, 1);
+        assert!(MtimeCache::new(256, true).pace.is_some());
+        assert!(MtimeCache::new(256, false).pace.is_none());
     }
 }
