@@ -402,10 +402,6 @@ impl DirLister {
             };
             match storage.mtimes.get(&key, seen.as_ref()) {
                 Some(t) => page.found[at].1 = Some(t),
-                None if auto
-                    && seen
-                        .as_ref()
-                        .is_some_and(|(_, m)| storage.mtimes.plain(&self.prefix, *m)) => {}
                 None => todo.push(Todo { at, key, seen }),
             }
         }
@@ -423,6 +419,16 @@ impl DirLister {
                 known.is_none()
             });
             self.index = Some(index);
+        }
+        if auto {
+            // Known neither way, and written before the folder's sample
+            // showed no metadata time: LastModified shows (see lookups).
+            let prefix = &self.prefix;
+            todo.retain(|t| {
+                !t.seen
+                    .as_ref()
+                    .is_some_and(|(_, m)| storage.mtimes.plain(prefix, *m))
+            });
         }
         for (at, e) in page.entries.iter_mut().enumerate() {
             if let Some(Some(t)) = page.found[at].1 {
