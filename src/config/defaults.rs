@@ -90,7 +90,7 @@ impl Default for S3 {
             data_dir: PathBuf::from("./s3ftpd-data"),
             list_mtime: ListMtime::Metadata,
             timeout: Dur(std::time::Duration::from_secs(30)),
-            max_connections: 256,
+            max_connections: 512,
         }
     }
 }
