@@ -44,7 +44,7 @@ pub struct FolderCheck {
     hint: Option<String>,
     state: State,
     /// What the folder's knowledge said of the name when the upload began
-    /// ([`super::folders`]; only where S3 ignores conditional writes).
+    /// ([`super::folders`]).
     known: Answer,
     /// The folder is not known: the check lists it (and so learns it).
     list_folder: bool,
@@ -208,7 +208,7 @@ impl Storage {
             prefix,
             state: State::Deferred,
             hint,
-            known: if knowing { known } else { Answer::Unknown },
+            known,
             list_folder: knowing && known == Answer::Unknown,
         };
         if check.hint.is_none() {
@@ -255,10 +255,17 @@ impl Storage {
                 done => return done,
             }
         }
-        if !self.conditional.honoured()
-            && matches!(check.known, Answer::Free | Answer::File)
-            && !check.settled()
-        {
+        // A name known to be a file is replaced beside its check on any
+        // store (where S3 honours `If-None-Match`, that write would only
+        // meet a 412); a name known free only where S3 ignores the
+        // condition (elsewhere the conditional write below is as quick).
+        let honoured = self.conditional.honoured();
+        let beside = match check.known {
+            Answer::File => true,
+            Answer::Free => !honoured,
+            _ => false,
+        };
+        if beside && !check.settled() {
             // Boxed: this future is part of every upload's, on the stack.
             return Box::pin(self.put_beside(key, body, check)).await;
         }

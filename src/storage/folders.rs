@@ -1,16 +1,18 @@
-//! Names the process knows to be free in a folder, so that a small upload
-//! on a store that ignores conditional writes (Garage) need not wait for
-//! its folder check ([`super::folder_check`]) before it writes.
+//! What the process knows of a folder's names a moment ago, so that a
+//! small upload need not wait for its folder check
+//! ([`super::folder_check`]) before it writes: a free name on a store that
+//! ignores conditional writes (Garage), a file's name on any store.
 //!
 //! A folder whose whole listing fits one ListObjectsV2 page (1,000 files
 //! and subfolders) is *known* for [`FRESH`] after that listing: the names
 //! it holds are exactly what S3 returned. The listing is a LIST, MLSD or
 //! NLST a client made, or — only on a store that ignores conditional
-//! writes, the one place the knowledge is used — the first upload's folder
+//! writes, where every upload gains from it — the first upload's folder
 //! check in a folder not known, which lists the folder instead of asking
-//! for one name (the same one request; a folder larger than a page then costs that upload one
-//! request more, and is remembered as large for [`LARGE`]). The process's
-//! own writes and deletes keep the knowledge current.
+//! for one name (the same one request; a folder larger than a page then
+//! costs that upload one request more, and is remembered as large for
+//! [`LARGE`]). The process's own writes and deletes keep the knowledge
+//! current.
 //!
 //! The knowledge says "this name is free" or "this name is a file (and
 //! not a folder)": such an upload is written *while* its folder check

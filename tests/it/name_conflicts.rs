@@ -300,7 +300,55 @@ fn a_name_free_a_moment_ago_is_still_checked(b: Backend) {
     assert_eq!(env.get("second.txt").as_deref(), Some(&b"3"[..]));
 }
 
+/// On a store that ignores conditional writes (the embedded store's switch,
+/// as Garage 2.5): after a listing, a free name and a name known to be a
+/// file are written while their folder check runs (two requests in flight
+/// at once on a slow store); a name known to be a folder waits for its
+/// check and stores nothing.
+fn known_names_are_written_beside_their_check(b: Backend) {
+    if b != Backend::Embedded {
+        // The switch and the count of requests in flight are the embedded
+        // store's test hooks; Garage runs the rest of this file.
+        return;
+    }
+    let env = TestEnv::start(b, |_| {});
+    let store = env.gateway().embedded().expect("embedded store");
+    store.ignore_conditions(true);
+    let g = env.another_gateway(|_| {});
+    env.put("k/old.txt", b"old");
+    env.put("k/sub/inner", b"in");
+    let mut r = Raw::connect(g.ftp_addr());
+    r.login("u", "p");
+    // The first upload starts the gateway's probe of conditional writes:
+    // let it finish before requests are counted.
+    assert_eq!(r.stor("k/warm.txt", b"w").0, 226);
+    std::thread::sleep(Duration::from_secs(1));
+    crate::budget::listing(&mut r, "NLST k");
+    store.slow_requests(Duration::from_millis(150));
+    for (name, body) in [("k/new.txt", &b"new"[..]), ("k/old.txt", &b"replaced"[..])] {
+        let _ = store.most_in_flight();
+        assert_eq!(r.stor(name, body).0, 226, "{name}");
+        assert_eq!(
+            store.most_in_flight(),
+            2,
+            "{name}: the write beside its check"
+        );
+    }
+    let _ = store.most_in_flight();
+    assert_eq!(r.stor("k/sub", b"x").0, 553);
+    assert_eq!(
+        store.most_in_flight(),
+        1,
+        "a folder's name waits for its check"
+    );
+    store.slow_requests(Duration::ZERO);
+    assert_eq!(env.get("k/new.txt").as_deref(), Some(&b"new"[..]));
+    assert_eq!(env.get("k/old.txt").as_deref(), Some(&b"replaced"[..]));
+    assert_eq!(env.get("k/sub"), None);
+}
+
 backend_tests!(
+    known_names_are_written_beside_their_check,
     a_name_free_a_moment_ago_is_still_checked,
     stor_onto_a_folder_name_stores_nothing,
     a_distant_s3_checks_the_name_beside_the_upload,
