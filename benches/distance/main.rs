@@ -13,7 +13,10 @@
 //! connection and direction), `BENCH_RATE_MIBPS` [none] (per connection and
 //! direction), `BENCH_RUNS` [3] (medians), `BENCH_WORKLOADS`
 //! [transfer,listing,small,rename,rights,events] (`small` includes FTPS
-//! with strict end of file). The S3 server is the embedded
+//! with strict end of file), `BENCH_S3` [the embedded store] (another S3
+//! server's `http://host:port`, with a bucket `bench`, region us-east-1,
+//! keys `BENCH_S3_KEY` / `BENCH_S3_SECRET`; the conditions switch is then
+//! not used). The S3 server is the embedded
 //! store; the FTP client is on loopback beside the gateway (S3 is what is
 //! far). Baselines are what a careful engineer would do directly: multipart
 //! upload with the gateway's part size and concurrency, parallel ranged
@@ -40,8 +43,17 @@ mod work;
 
 use common::MIB;
 
-const KEY: &str = "bench-key";
-const SECRET: &str = "bench-secret";
+/// The S3 keys: the embedded store's, or `BENCH_S3_KEY` / `BENCH_S3_SECRET`.
+fn keys() -> &'static (String, String) {
+    static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let var = |n: &str, d: &str| std::env::var(n).unwrap_or_else(|_| d.to_owned());
+        (
+            var("BENCH_S3_KEY", "bench-key"),
+            var("BENCH_S3_SECRET", "bench-secret"),
+        )
+    })
+}
 
 /// The knobs, from the environment.
 pub struct Params {
@@ -115,7 +127,7 @@ pub fn client(endpoint: &str) -> Client {
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(KEY, SECRET, None, None, "bench"))
+            .credentials_provider(Credentials::new(&keys().0, &keys().1, None, None, "bench"))
             .force_path_style(true)
             .http_client(s3ftpd::storage::https_client())
             .build(),
@@ -159,9 +171,11 @@ impl Far {
             .unwrap_or_default();
         let yaml = format!(
             "listen: 127.0.0.1:0\npassive: {{ ports: 43200-43299 }}\n\
-             s3: {{ endpoint: '{}', bucket: bench, access_key_id: {KEY}, secret_access_key: {SECRET}{s3_extra} }}\n\
+             s3: {{ endpoint: '{}', bucket: bench, access_key_id: '{}', secret_access_key: '{}'{s3_extra} }}\n\
              users: {users}\n{grace}{extra}",
-            self.endpoint
+            self.endpoint,
+            keys().0,
+            keys().1,
         );
         let config = Config::from_yaml(&yaml, Vec::new()).unwrap();
         rt.block_on(Gateway::start(config)).unwrap()
@@ -183,6 +197,52 @@ pub fn row(what: &str, base: &str, b: Duration, g: Duration, bytes: Option<usize
     );
 }
 
+/// The S3 server: `BENCH_S3` — another server (Garage, MinIO) with a
+/// bucket `bench`, keys `BENCH_S3_KEY` / `BENCH_S3_SECRET`, region
+/// us-east-1 —, else the embedded store; and its endpoint.
+fn start_store(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+) -> (Option<EmbeddedS3>, String) {
+    if let Ok(endpoint) = std::env::var("BENCH_S3") {
+        return (None, endpoint);
+    }
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let store = rt
+        .block_on(EmbeddedS3::start(
+            dir,
+            any,
+            &["bench"],
+            &keys().0,
+            &keys().1,
+        ))
+        .unwrap();
+    let endpoint = store.endpoint.clone();
+    (Some(store), endpoint)
+}
+
+/// The `small` workload (plain FTP, then FTPS): on the embedded store as
+/// AWS S3 and MinIO are (conditional writes honoured), then as Garage 2.5
+/// is (ignored); on `BENCH_S3` as it is.
+fn small(rt: &tokio::runtime::Runtime, far: &Far, p: &Params, store: Option<&EmbeddedS3>) {
+    let Some(store) = store else {
+        println!("  (BENCH_S3 as it is)");
+        work::small(rt, far, p);
+        ftps::small_ftps(rt, far, p);
+        return;
+    };
+    for ignored in &p.conditions {
+        store.ignore_conditions(*ignored);
+        println!(
+            "  (conditional writes {} by the store)",
+            if *ignored { "ignored" } else { "honoured" }
+        );
+        work::small(rt, far, p);
+        ftps::small_ftps(rt, far, p);
+    }
+    store.ignore_conditions(false);
+}
+
 fn main() {
     let p = Params::from_env();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -190,16 +250,13 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let store = rt
-        .block_on(EmbeddedS3::start(dir.path(), any, &["bench"], KEY, SECRET))
-        .unwrap();
-    let upstream: SocketAddr = store
-        .endpoint
+    let (store, near_endpoint) = start_store(&rt, dir.path());
+    let upstream: SocketAddr = near_endpoint
         .trim_start_matches("http://")
+        .trim_end_matches('/')
         .parse()
         .unwrap();
-    let near = client(&store.endpoint);
+    let near = client(&near_endpoint);
     rt.block_on(work::seed_listing(&near, p.files));
     // Files changed in the last 5 s are left out of a folder's time index
     // (src/storage/time_index.rs): let the seeded ones settle.
@@ -208,7 +265,7 @@ fn main() {
         let endpoint = match rtt {
             None => {
                 println!("No proxy: S3 on loopback, medians of {} runs", p.runs);
-                store.endpoint.clone()
+                near_endpoint.clone()
             }
             Some(rtt) => {
                 let link = delay::Link {
@@ -242,16 +299,7 @@ fn main() {
         if runs("small") {
             // The store as AWS S3 and MinIO are (conditional writes
             // honoured), then as Garage 2.5 is (ignored).
-            for ignored in &p.conditions {
-                store.ignore_conditions(*ignored);
-                println!(
-                    "  (conditional writes {} by the store)",
-                    if *ignored { "ignored" } else { "honoured" }
-                );
-                work::small(&rt, &far, &p);
-                ftps::small_ftps(&rt, &far, &p);
-            }
-            store.ignore_conditions(false);
+            small(&rt, &far, &p, store.as_ref());
         }
         if runs("rename") {
             rename::rename(&rt, &far, &p);
