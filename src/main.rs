@@ -317,7 +317,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // 8 MiB stacks for the workers (tokio's default is 2 MiB): an upload's
+    // poll nests the session, the transfer, the commit and the SDK's
+    // orchestrator some 70 frames deep, and a debug build's frames are
+    // large — 2 MiB overflowed under the soak. The memory is reserved
+    // address space, touched only as deep as a poll goes.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

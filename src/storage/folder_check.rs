@@ -297,8 +297,12 @@ impl Storage {
         body: Small,
         check: &mut FolderCheck,
     ) -> Result<Written, StorageError> {
-        let (written, folder) =
-            tokio::join!(self.put_small(key, body, Write::Always), check.folder(self));
+        // The write boxed too: its SDK future is large, and this poll runs
+        // deep in every upload's (see `main`'s worker stacks).
+        let (written, folder) = tokio::join!(
+            Box::pin(self.put_small(key, body, Write::Always)),
+            check.folder(self)
+        );
         let written = written?;
         match folder {
             Ok(false) => Ok(written),

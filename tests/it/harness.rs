@@ -131,6 +131,8 @@ impl TestEnv {
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            // As the binary's workers (src/main.rs).
+            .thread_stack_size(8 * 1024 * 1024)
             .enable_all()
             .build()
             .unwrap();
