@@ -233,9 +233,21 @@ fn session_limits_and_idle_timeout(b: Backend) {
     let (code, text) = c.cmd("PASS p");
     assert_eq!(code, 421, "{text}");
     assert!(c.closed());
-    // Connections waiting to log in have their own per-IP cap.
-    let _w1 = env.raw();
-    let _w2 = env.raw();
+    // Connections waiting to log in have their own per-IP cap. (The
+    // refused session's place is given back just after its socket closes:
+    // a connection that meets it still counted is tried again.)
+    let waiting = || {
+        for _ in 0..100 {
+            let mut w = Raw::connect_silent(env.addr);
+            if w.reply().0 == 220 {
+                return w;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no place for a connection waiting to log in");
+    };
+    let _w1 = waiting();
+    let _w2 = waiting();
     let mut w3 = Raw::connect_silent(env.addr);
     let (code, text) = w3.reply();
     assert_eq!(
