@@ -271,7 +271,7 @@ impl Storage {
         }
         // A check that failed already does not decide: where the condition
         // holds, the write below still tells a file (replaced) from a new name.
-        if !self.conditional.honoured() || (check.settled() && check.folder(self).await.is_ok()) {
+        if !honoured || (check.settled() && check.folder(self).await.is_ok()) {
             check.clear(self).await?;
             return self.put_small(key, body, Write::Always).await;
         }
@@ -285,8 +285,8 @@ impl Storage {
         }
     }
 
-    /// A name known free, or known to be a file, a moment ago
-    /// ([`super::folders`]), on a store that ignores conditional writes:
+    /// A name known free (on a store that ignores conditional writes) or
+    /// known to be a file (on any store) a moment ago ([`super::folders`]):
     /// written beside its check. A free name is taken back if the check
     /// finds a folder (or fails); a file's replacement stands — a file may
     /// be replaced whatever else has its name, and taking it back would

@@ -44,7 +44,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::time_index::Stored;
-use super::{MTIME_META, Storage, StorageError, parse_mtime, to_time};
+use super::{Storage, StorageError};
 
 /// Lookups a bucket's listings start per second at most, on AWS S3.
 pub const RATE: u32 = 5_000;
@@ -311,33 +311,17 @@ impl Storage {
         Ok((t.at, Some(time)))
     }
 
-    /// The time of one listed entry from S3 metadata: a file's
-    /// `x-amz-meta-mtime` (`None`: not set), a directory marker's time
-    /// (`None`: no marker).
+    /// The time of one listed entry from S3 metadata ([`Storage::head`]):
+    /// a file's `x-amz-meta-mtime` (`None`: not set, or the same as its
+    /// LastModified, which the listing shows anyway), a directory marker's
+    /// time (`None`: no marker).
     async fn metadata_time(&self, key: &str) -> Result<Option<OffsetDateTime>, StorageError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(o) if key.ends_with('/') => Ok(Some(
-                o.metadata()
-                    .and_then(|m| m.get(MTIME_META))
-                    .and_then(|v| parse_mtime(v))
-                    .unwrap_or_else(|| to_time(o.last_modified())),
-            )),
-            Ok(o) => Ok(o
-                .metadata()
-                .and_then(|m| m.get(MTIME_META))
-                .and_then(|v| parse_mtime(v))),
-            Err(e) => match StorageError::from_sdk("HeadObject", e) {
-                StorageError::NotFound => Ok(None),
-                other => Err(other),
-            },
-        }
+        let info = self.head(key).await?;
+        Ok(if key.ends_with('/') {
+            info.map(|i| i.modified)
+        } else {
+            info.and_then(|i| (i.modified != i.stored).then_some(i.modified))
+        })
     }
 
     /// [`Storage::metadata_time`], shared: concurrent listings of one folder
